@@ -1,0 +1,67 @@
+/** Room and nickname rules as pure predicates, shared by server, client and tests. */
+import { LIMITS } from "./limits";
+
+const ROOM_RE = new RegExp(`^[\\p{L}\\p{N}_.-]{1,${LIMITS.roomMax}}$`, "u");
+const NICK_RE = new RegExp(`^[\\p{L}\\p{N}_.-]{1,${LIMITS.nickMax}}$`, "u");
+
+/** NFC form of a room name; rooms are case-sensitive, so nothing else changes. */
+export function normalizeRoom(room: string): string {
+  return room.normalize("NFC");
+}
+
+export function isValidRoom(room: string): boolean {
+  return ROOM_RE.test(room);
+}
+
+/** NFC and trimmed: the form a nickname is checked and stored in. */
+export function normalizeNick(nick: string): string {
+  return nick.normalize("NFC").trim();
+}
+
+/** True for a normalized nickname that follows the rules (letters, digits, `_`, `-`, `.`). */
+export function isValidNick(nick: string): boolean {
+  return NICK_RE.test(nick);
+}
+
+/** Uniqueness key: nicknames compare case-insensitively. */
+export function nickKey(nick: string): string {
+  return nick.toLowerCase();
+}
+
+/** Case-insensitive order of user lists, ties broken by the exact string so it is total. */
+export function compareNicks(a: string, b: string): number {
+  const ka = nickKey(a);
+  const kb = nickKey(b);
+  if (ka !== kb) return ka < kb ? -1 : 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Number of Unicode code points, the protocol's "characters". */
+export function charCount(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n--;
+        i++;
+      }
+    }
+  }
+  return n;
+}
+
+/**
+ * `NICK-2`, `NICK-3`, ...: the first variant of `nick` that `taken` refuses,
+ * cutting the base so the result stays within the length limit.
+ */
+export function firstFreeNick(nick: string, taken: (key: string) => boolean): string {
+  if (!taken(nickKey(nick))) return nick;
+  for (let n = 2; ; n++) {
+    const suffix = `-${n}`;
+    const base = [...nick].slice(0, LIMITS.nickMax - suffix.length).join("");
+    const candidate = base + suffix;
+    if (!taken(nickKey(candidate))) return candidate;
+  }
+}

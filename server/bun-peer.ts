@@ -1,0 +1,27 @@
+/** Maps a Bun ServerWebSocket onto the chat logic's Peer: translation only. */
+import type { ServerWebSocket } from "bun";
+import type { Peer } from "./peer";
+
+export class BunPeer<T> implements Peer {
+  constructor(private readonly ws: ServerWebSocket<T>) {}
+
+  send(data: string): void {
+    this.ws.send(data);
+  }
+
+  subscribe(topic: string): void {
+    this.ws.subscribe(topic);
+  }
+
+  unsubscribe(topic: string): void {
+    this.ws.unsubscribe(topic);
+  }
+
+  publishOthers(topic: string, data: string): void {
+    this.ws.publish(topic, data);
+  }
+
+  close(code: number, reason: string): void {
+    this.ws.close(code, reason);
+  }
+}

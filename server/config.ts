@@ -1,0 +1,116 @@
+/** Configuration from the environment (and `--name value` flags): parsed once, failing fast on bad values. */
+import { LIMITS } from "../protocol";
+
+export interface Config {
+  port: number;
+  host: string;
+  dbPath: string;
+  redisUrl: string | undefined;
+  /** Exact browser origins allowed; empty means same host only. */
+  allowedOrigins: string[];
+  authSecret: string | undefined;
+  rateLimit: number;
+  rateBurst: number;
+  maxConnections: number;
+  maxPayload: number;
+  floodCloseAfter: number;
+  resumeTtlSeconds: number;
+  idleTimeoutSeconds: number;
+  logLevel: "debug" | "info" | "warn" | "error";
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    detail: string,
+  ) {
+    super(`${variable}: ${detail}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** `--port 8080` and `--port=8080` set PORT; flags win over the environment. */
+export function flagsToEnv(argv: readonly string[]): Env {
+  const env: Env = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (!arg.startsWith("--")) continue;
+    const eq = arg.indexOf("=");
+    const name = (eq === -1 ? arg.slice(2) : arg.slice(2, eq)).toUpperCase().replaceAll("-", "_");
+    if (eq !== -1) env[name] = arg.slice(eq + 1);
+    else if (i + 1 < argv.length) env[name] = argv[++i];
+    else throw new ConfigError(name, "flag has no value");
+  }
+  return env;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `expected a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `expected ${min}..${max}, got ${n}`);
+  return n;
+}
+
+function decimal(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d+(\.\d+)?$/.test(raw)) throw new ConfigError(name, `expected a number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `expected ${min}..${max}, got ${n}`);
+  return n;
+}
+
+function origins(raw: string | undefined): string[] {
+  if (raw === undefined || raw.trim() === "") return [];
+  return raw.split(",").map((entry) => {
+    const origin = entry.trim();
+    let url: URL;
+    try {
+      url = new URL(origin);
+    } catch {
+      throw new ConfigError("ALLOWED_ORIGINS", `"${origin}" is not an origin like https://chat.example`);
+    }
+    if (url.origin !== origin) {
+      throw new ConfigError("ALLOWED_ORIGINS", `"${origin}" must be written exactly as ${url.origin}`);
+    }
+    return origin;
+  });
+}
+
+const LEVELS = ["debug", "info", "warn", "error"] as const;
+
+export function loadConfig(env: Env, argv: readonly string[] = []): Config {
+  const all = { ...env, ...flagsToEnv(argv) };
+  const host = all.HOST?.trim() || "0.0.0.0";
+  const dbPath = all.DB_PATH?.trim() || "data/chat.db";
+  const redisUrl = all.REDIS_URL?.trim() || undefined;
+  if (redisUrl !== undefined) {
+    throw new ConfigError("REDIS_URL", "running several processes over Redis is not available yet");
+  }
+  const authSecret = all.AUTH_SECRET === undefined || all.AUTH_SECRET === "" ? undefined : all.AUTH_SECRET;
+  if (authSecret !== undefined && authSecret.length < 16) {
+    throw new ConfigError("AUTH_SECRET", "use at least 16 characters");
+  }
+  const logLevel = (all.LOG_LEVEL?.trim() || "info") as Config["logLevel"];
+  if (!LEVELS.includes(logLevel)) throw new ConfigError("LOG_LEVEL", `expected one of ${LEVELS.join(", ")}`);
+  return {
+    port: integer(all, "PORT", 3000, 0, 65535),
+    host,
+    dbPath,
+    redisUrl,
+    allowedOrigins: origins(all.ALLOWED_ORIGINS),
+    authSecret,
+    rateLimit: decimal(all, "RATE_LIMIT", 10, 0, 1_000_000),
+    rateBurst: integer(all, "RATE_BURST", 20, 1, 1_000_000),
+    maxConnections: integer(all, "MAX_CONNECTIONS", 100_000, 1, 10_000_000),
+    maxPayload: integer(all, "MAX_PAYLOAD", LIMITS.payloadDefault, 1024, 16 * 1024 * 1024),
+    floodCloseAfter: integer(all, "FLOOD_CLOSE_AFTER", 50, 1, 1_000_000),
+    resumeTtlSeconds: integer(all, "RESUME_TTL_SECONDS", 900, 600, 30 * 86400),
+    idleTimeoutSeconds: integer(all, "IDLE_TIMEOUT_SECONDS", 60, 0, 960),
+    logLevel,
+  };
+}

@@ -1,0 +1,85 @@
+/** The plain HTTP routes: health, metrics, rooms and message history as JSON. */
+import { isValidRoom, LIMITS, normalizeRoom, parseSeqParam, type RefusalCode } from "../protocol";
+import type { ChatHub } from "./hub";
+import type { ChatStore } from "./store";
+
+export interface HttpContext {
+  hub: ChatHub;
+  store: ChatStore;
+  startedAt: number;
+  /** The browser page; served at `/`. */
+  page: () => Response | Promise<Response>;
+}
+
+const JSON_HEADERS = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" };
+
+export function json(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body), { status, headers: JSON_HEADERS });
+}
+
+export function refuse(
+  status: number,
+  error: RefusalCode | "not_found" | "method_not_allowed",
+  message: string,
+) {
+  return json({ error, message }, status);
+}
+
+const MESSAGES_ROUTE = /^\/api\/rooms\/([^/]+)\/messages$/;
+
+export function routeHttp(req: Request, url: URL, ctx: HttpContext): Response | Promise<Response> {
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    return refuse(405, "method_not_allowed", `${req.method} is not supported here`);
+  }
+  const path = url.pathname;
+  if (path === "/" || path === "/index.html") return ctx.page();
+  if (path === "/healthz") {
+    return json({
+      status: "ok",
+      connections: ctx.hub.connectionCount,
+      rooms: ctx.hub.roomList().length,
+      uptimeSeconds: Math.floor((Date.now() - ctx.startedAt) / 1000),
+    });
+  }
+  if (path === "/metrics") {
+    const text = ctx.hub.metrics.render({
+      connections: ctx.hub.connectionCount,
+      rooms: ctx.hub.roomList().length,
+      uptimeSeconds: Math.floor((Date.now() - ctx.startedAt) / 1000),
+    });
+    return new Response(text, { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
+  }
+  if (path === "/api/rooms") return json(ctx.hub.roomList());
+  const match = MESSAGES_ROUTE.exec(path);
+  if (match) return messages(match[1] as string, url.searchParams, ctx.store);
+  return refuse(404, "not_found", `nothing at ${path}`);
+}
+
+function messages(rawRoom: string, query: URLSearchParams, store: ChatStore): Response {
+  let room: string;
+  try {
+    room = normalizeRoom(decodeURIComponent(rawRoom));
+  } catch {
+    return refuse(400, "room_invalid", "room is not valid percent-encoding");
+  }
+  if (!isValidRoom(room))
+    return refuse(400, "room_invalid", `room must be 1-${LIMITS.roomMax} letters, digits, _ - or .`);
+  let before = Number.MAX_SAFE_INTEGER;
+  const rawBefore = query.get("before");
+  if (rawBefore !== null && rawBefore !== "") {
+    const n = parseSeqParam(rawBefore);
+    if (n === undefined) return refuse(400, "bad_request", "before must be an integer >= 0");
+    before = n;
+  }
+  let limit: number = LIMITS.historyDefault;
+  const rawLimit = query.get("limit");
+  if (rawLimit !== null && rawLimit !== "") {
+    const n = parseSeqParam(rawLimit);
+    if (n === undefined || n < 1 || n > LIMITS.historyMax) {
+      return refuse(400, "bad_request", `limit must be an integer from 1 to ${LIMITS.historyMax}`);
+    }
+    limit = n;
+  }
+  const page = store.before(room, before, limit);
+  return json({ messages: page.messages, hasMore: page.more });
+}

@@ -1,0 +1,583 @@
+/**
+ * The chat logic: connections, rooms, nicknames, presence, sequence numbers, dedupe and resume.
+ * Free of Bun, so a model test can drive it without sockets; server.ts only translates.
+ */
+import {
+  type ChatRequest,
+  CLOSE,
+  type ConnectParams,
+  decodeClientMessage,
+  type ErrorCode,
+  encode,
+  firstFreeNick,
+  LIMITS,
+  nickKey,
+  normalizeNick,
+  normalizeRoom,
+  PROTOCOL_VERSION,
+  type PresenceEvent,
+  type ServerMessage,
+} from "../protocol";
+import { describeError, type Logger, silentLogger } from "./log";
+import { Metrics } from "./metrics";
+import type { Fanout, Peer } from "./peer";
+import { TokenBucket } from "./rate-limit";
+import { type Member, type Outgoing, Room } from "./room";
+import { randomToken, remember, type Session, sentKey } from "./session";
+import type { ChatStore, Page, SessionRecord, StoredMessage } from "./store";
+
+export interface HubLimits {
+  /** Chat messages a second per connection; 0 is unlimited. */
+  rateLimit: number;
+  /** Chat messages a connection may send at once before the rate applies. */
+  rateBurst: number;
+  /** Consecutive rate-limited messages after which the connection is closed with 1008. */
+  floodCloseAfter: number;
+  /** How long a resume token stays valid after its connection ends. */
+  resumeTtlMs: number;
+  /** Client message references remembered per session for dedupe. */
+  dedupeWindow: number;
+}
+
+export const DEFAULT_HUB_LIMITS: HubLimits = {
+  rateLimit: 10,
+  rateBurst: 20,
+  floodCloseAfter: 50,
+  resumeTtlMs: 15 * 60_000,
+  dedupeWindow: 1000,
+};
+
+export interface HubDeps {
+  store: ChatStore;
+  fanout: Fanout;
+  limits?: Partial<HubLimits>;
+  now?: () => number;
+  /** Runs the flush after the current turn; the server passes setImmediate. */
+  schedule?: (fn: () => void) => void;
+  log?: Logger;
+  metrics?: Metrics;
+  newId?: () => string;
+}
+
+export interface OpenParams extends ConnectParams {
+  /** Nickname fixed by an access token: taken on connect, never changed with `nick`. */
+  fixedNick?: string;
+}
+
+export type ChatItem = Extract<Outgoing<Connection>, { kind: "chat" }>;
+
+export class Connection implements Member {
+  /** pending: waiting for its welcome at the next flush; live: subscribed to its room. */
+  state: "pending" | "live" | "closed" = "pending";
+  room: Room<Connection> | null = null;
+  nick = "";
+  fixedNick: string | undefined;
+  lastTypingAt = Number.NEGATIVE_INFINITY;
+  strikes = 0;
+  readonly bucket: TokenBucket;
+
+  constructor(
+    readonly id: string,
+    readonly peer: Peer,
+    public session: Session<Connection>,
+    limits: HubLimits,
+    now: number,
+  ) {
+    this.bucket = new TokenBucket(limits.rateLimit, limits.rateBurst, now);
+  }
+}
+
+export class ChatHub {
+  readonly metrics: Metrics;
+  readonly limits: HubLimits;
+  private readonly store: ChatStore;
+  private readonly fanout: Fanout;
+  private readonly now: () => number;
+  private readonly schedule: (fn: () => void) => void;
+  private readonly log: Logger;
+  private readonly newId: () => string;
+
+  private readonly rooms = new Map<string, Room<Connection>>();
+  private readonly connections = new Set<Connection>();
+  private readonly sessions = new Map<string, Session<Connection>>();
+  private readonly dirtyRooms = new Set<Room<Connection>>();
+  private readonly dirtySessions = new Set<Session<Connection>>();
+  /** Connections owed a welcome at the next flush, with the `since` they asked for. */
+  private welcomes = new Map<Connection, { room: Room<Connection>; since: number | undefined }>();
+  private flushScheduled = false;
+  private stopping = false;
+  private guestCounter = 0;
+
+  constructor(deps: HubDeps) {
+    this.store = deps.store;
+    this.fanout = deps.fanout;
+    this.limits = { ...DEFAULT_HUB_LIMITS, ...deps.limits };
+    this.now = deps.now ?? Date.now;
+    this.schedule = deps.schedule ?? ((fn) => setTimeout(fn, 0));
+    this.log = deps.log ?? silentLogger;
+    this.metrics = deps.metrics ?? new Metrics();
+    this.newId = deps.newId ?? (() => crypto.randomUUID().replaceAll("-", "").slice(0, 16));
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /** Rooms with members, busiest first. */
+  roomList(): Array<{ room: string; users: number }> {
+    const out: Array<{ room: string; users: number }> = [];
+    for (const room of this.rooms.values()) {
+      if (room.members.size > 0) out.push({ room: room.name, users: room.members.size });
+    }
+    return out.sort((a, b) => b.users - a.users || (a.room < b.room ? -1 : 1));
+  }
+
+  /** A new connection in `params.room`; its welcome goes out at the next flush. */
+  open(peer: Peer, params: OpenParams): Connection {
+    const now = this.now();
+    const room = this.room(normalizeRoom(params.room));
+    const resumed = params.resume ? this.resumable(params.resume, room.name, params.fixedNick) : undefined;
+    const session = resumed ?? this.newSession(room.name);
+    const conn = new Connection(this.newId(), peer, session, this.limits, now);
+    conn.fixedNick = params.fixedNick;
+    const stale = session.conn;
+    if (stale && stale.state !== "closed" && stale.room === room) {
+      // The user never left: the new connection takes the nickname over without presence events.
+      room.remove(stale);
+      stale.state = "closed";
+      stale.room = null;
+      this.connections.delete(stale);
+      conn.nick = stale.nick;
+      safely(() => stale.peer.close(CLOSE.replaced, "replaced by a resumed session"), this.log);
+    } else {
+      const wanted = resumed?.nick ?? params.fixedNick ?? params.nick ?? this.guestNick(room);
+      conn.nick = firstFreeNick(wanted, (key) => room.isTaken(key));
+      this.presence(room, { event: "join", nick: conn.nick });
+    }
+    conn.room = room;
+    room.add(conn);
+    session.conn = conn;
+    session.endedAt = null;
+    this.track(session, room.name, conn.nick);
+    this.connections.add(conn);
+    this.welcomes.set(conn, { room, since: params.since });
+    this.wake();
+    return conn;
+  }
+
+  /** Handles one frame; never throws, whatever the frame. */
+  receive(conn: Connection, frame: string | ArrayBuffer | ArrayBufferView): void {
+    if (conn.state === "closed") return;
+    this.metrics.messagesIn++;
+    try {
+      const decoded = decodeClientMessage(frame);
+      if (!decoded.ok) {
+        this.fail(conn, decoded.error.code, decoded.error.message, decoded.error.id);
+        return;
+      }
+      const msg = decoded.value;
+      switch (msg.type) {
+        case "chat":
+          this.chat(conn, msg);
+          break;
+        case "nick":
+          this.rename(conn, normalizeNick(msg.nick));
+          break;
+        case "join":
+          this.join(conn, normalizeRoom(msg.room), msg.since);
+          break;
+        case "history":
+          this.history(conn, msg.before, msg.limit ?? LIMITS.historyDefault);
+          break;
+        case "who":
+          this.who(conn);
+          break;
+        case "typing":
+          this.typing(conn);
+          break;
+      }
+    } catch (err) {
+      this.log.log("error", "handler_failed", { conn: conn.id, ...describeError(err) });
+      this.fail(conn, "internal", "the server failed to handle this message");
+    }
+  }
+
+  /** The socket is gone: the user leaves the room unless a resumed connection replaced it. */
+  close(conn: Connection, code: number): void {
+    this.metrics.close(code);
+    if (conn.state === "closed") return;
+    this.detach(conn);
+  }
+
+  /**
+   * Commits what this turn queued in one transaction, then publishes it in order and sends acks
+   * and welcomes. Nothing is published before it is stored.
+   */
+  flush(): void {
+    this.flushScheduled = false;
+    try {
+      this.flushRooms();
+      this.flushWelcomes();
+    } catch (err) {
+      this.log.log("error", "flush_failed", describeError(err));
+    }
+  }
+
+  /** Flushes what is pending, then closes every socket with 1001. */
+  shutdown(): void {
+    this.flush();
+    this.stopping = true;
+    for (const conn of [...this.connections]) {
+      safely(() => conn.peer.close(CLOSE.goingAway, "server shutting down"), this.log);
+    }
+  }
+
+  /** Forgets sessions whose resume window has passed. */
+  sweep(): void {
+    const cutoff = this.now() - this.limits.resumeTtlMs;
+    for (const [id, s] of this.sessions) {
+      if (!s.conn && s.endedAt !== null && s.endedAt < cutoff && !this.dirtySessions.has(s)) {
+        this.sessions.delete(id);
+      }
+    }
+    try {
+      this.store.dropSessions(cutoff);
+    } catch (err) {
+      this.log.log("warn", "session_sweep_failed", describeError(err));
+    }
+  }
+
+  private chat(conn: Connection, msg: ChatRequest): void {
+    const room = conn.room as Room<Connection>;
+    const session = conn.session;
+    const key = msg.id === undefined ? undefined : sentKey(room.name, msg.id);
+    const seen = key === undefined ? undefined : session.sent.get(key);
+    if (seen && msg.id !== undefined) {
+      // A retry: never stored twice; the original ack goes out again (after its commit if pending).
+      if (seen.item) seen.item.dupes.push(conn);
+      else this.send(conn, { type: "ack", id: msg.id, seq: seen.seq });
+      return;
+    }
+    if (!conn.bucket.take(this.now())) {
+      conn.strikes++;
+      this.fail(conn, "rate_limited", "too many messages; slow down", msg.id);
+      if (conn.strikes >= this.limits.floodCloseAfter) {
+        safely(() => conn.peer.close(CLOSE.policy, "flooding"), this.log);
+      }
+      return;
+    }
+    conn.strikes = 0;
+    const stored: StoredMessage = {
+      room: room.name,
+      seq: room.nextSeq++,
+      nick: conn.nick,
+      text: msg.text,
+      sentAt: this.now(),
+      session: session.id,
+      clientId: msg.id ?? null,
+    };
+    const item: ChatItem = { kind: "chat", msg: stored, from: conn, dupes: [] };
+    if (msg.id !== undefined) item.id = msg.id;
+    room.outbox.push(item);
+    this.dirtyRooms.add(room);
+    if (key !== undefined) remember(session, key, { seq: stored.seq, item }, this.limits.dedupeWindow);
+    this.wake();
+  }
+
+  private rename(conn: Connection, nick: string): void {
+    const room = conn.room as Room<Connection>;
+    if (conn.fixedNick !== undefined) {
+      this.fail(conn, "forbidden", "your nickname is fixed by your access token");
+      return;
+    }
+    if (nick === conn.nick) return;
+    const holder = room.members.get(nickKey(nick));
+    if (holder && holder !== conn) {
+      this.fail(conn, "nick_taken", `${nick} is already taken in ${room.name}`);
+      return;
+    }
+    const from = conn.nick;
+    room.rename(conn, nick);
+    this.presence(room, { event: "nick", from, nick });
+    this.track(conn.session, room.name, nick);
+  }
+
+  private join(conn: Connection, target: string, since: number | undefined): void {
+    const current = conn.room as Room<Connection>;
+    if (target === current.name) {
+      this.welcomes.set(conn, { room: current, since });
+      this.wake();
+      return;
+    }
+    this.leave(conn, current);
+    const room = this.room(target);
+    conn.nick = firstFreeNick(conn.fixedNick ?? conn.nick, (key) => room.isTaken(key));
+    conn.room = room;
+    conn.state = "pending";
+    room.add(conn);
+    this.presence(room, { event: "join", nick: conn.nick });
+    this.track(conn.session, room.name, conn.nick);
+    this.welcomes.set(conn, { room, since });
+    this.wake();
+  }
+
+  private history(conn: Connection, before: number | undefined, limit: number): void {
+    const room = conn.room as Room<Connection>;
+    const page = this.store.before(room.name, before ?? Number.MAX_SAFE_INTEGER, limit);
+    this.send(conn, { type: "history", room: room.name, messages: page.messages, hasMore: page.more });
+  }
+
+  private who(conn: Connection): void {
+    const room = conn.room as Room<Connection>;
+    this.send(conn, { type: "users", room: room.name, users: room.users() });
+  }
+
+  private typing(conn: Connection): void {
+    const room = conn.room as Room<Connection>;
+    const now = this.now();
+    if (conn.state !== "live" || now - conn.lastTypingAt < LIMITS.typingIntervalMs) return;
+    conn.lastTypingAt = now;
+    const data = encode({ type: "typing", room: room.name, nick: conn.nick });
+    conn.peer.publishOthers(room.topic, data);
+    this.metrics.messagesOut += room.members.size - 1;
+  }
+
+  /** Takes a connection out of its room and its session for good. */
+  private detach(conn: Connection): void {
+    if (conn.room) this.leave(conn, conn.room);
+    conn.room = null;
+    conn.state = "closed";
+    this.connections.delete(conn);
+    this.welcomes.delete(conn);
+    const session = conn.session;
+    if (session.conn === conn) {
+      session.conn = null;
+      session.endedAt = this.now();
+      this.dirtySessions.add(session);
+      this.wake();
+    }
+  }
+
+  private leave(conn: Connection, room: Room<Connection>): void {
+    room.remove(conn);
+    safely(() => conn.peer.unsubscribe(room.topic), this.log);
+    this.presence(room, { event: "leave", nick: conn.nick });
+  }
+
+  private presence(room: Room<Connection>, event: PresenceEvent): void {
+    room.outbox.push({ kind: "presence", event });
+    this.dirtyRooms.add(room);
+    this.wake();
+  }
+
+  private flushRooms(): void {
+    if (this.dirtyRooms.size === 0 && this.dirtySessions.size === 0) return;
+    const rooms = [...this.dirtyRooms];
+    this.dirtyRooms.clear();
+    const messages: StoredMessage[] = [];
+    for (const room of rooms) {
+      for (const item of room.outbox) if (item.kind === "chat") messages.push(item.msg);
+    }
+    const sessions = [...this.dirtySessions];
+    let stored = true;
+    try {
+      this.store.commit(messages, sessions.map(toRecord));
+      this.metrics.storeCommits++;
+      this.dirtySessions.clear();
+    } catch (err) {
+      stored = false;
+      this.metrics.storeFailures++;
+      this.log.log("error", "store_commit_failed", { messages: messages.length, ...describeError(err) });
+    }
+    for (const room of rooms) this.publishOutbox(room, stored);
+  }
+
+  /** Sends a room's queue in order; consecutive presence events share one message. */
+  private publishOutbox(room: Room<Connection>, stored: boolean): void {
+    if (stored) room.committedSeq = room.nextSeq - 1;
+    else room.nextSeq = room.committedSeq + 1; // nothing of this batch was seen: its seqs are reused
+    const outbox = room.outbox;
+    room.outbox = [];
+    let events: PresenceEvent[] = [];
+    const publishEvents = () => {
+      if (events.length === 0) return;
+      this.publish(room, { type: "presence", room: room.name, events });
+      events = [];
+    };
+    for (const item of outbox) {
+      if (item.kind === "presence") {
+        events.push(item.event);
+        continue;
+      }
+      publishEvents();
+      this.settle(room, item, stored);
+    }
+    publishEvents();
+    if (room.idle) this.rooms.delete(room.name);
+  }
+
+  private settle(room: Room<Connection>, item: ChatItem, stored: boolean): void {
+    const { msg, id } = item;
+    const session = item.from.session;
+    if (stored) {
+      this.publish(room, {
+        type: "chat",
+        room: msg.room,
+        seq: msg.seq,
+        nick: msg.nick,
+        text: msg.text,
+        sentAt: new Date(msg.sentAt).toISOString(),
+      });
+      if (id === undefined) return;
+      const ref = session.sent.get(sentKey(room.name, id));
+      if (ref?.item === item) ref.item = undefined;
+      for (const to of [item.from, ...item.dupes]) {
+        this.send(to, { type: "ack", id, seq: msg.seq });
+        this.metrics.acks++;
+      }
+      return;
+    }
+    if (id !== undefined) {
+      const key = sentKey(room.name, id);
+      if (session.sent.get(key)?.item === item) session.sent.delete(key);
+    }
+    for (const to of [item.from, ...item.dupes]) {
+      this.fail(to, "internal", "the message could not be stored; send it again", id);
+    }
+  }
+
+  private flushWelcomes(): void {
+    if (this.welcomes.size === 0) return;
+    const due = this.welcomes;
+    this.welcomes = new Map();
+    const recent = new Map<Room<Connection>, Page>();
+    for (const [conn, { room, since }] of due) {
+      if (conn.state === "closed" || conn.room !== room) continue;
+      try {
+        let page: Page;
+        if (since === undefined) {
+          page =
+            recent.get(room) ?? this.store.before(room.name, room.committedSeq + 1, LIMITS.welcomeHistory);
+          recent.set(room, page);
+        } else {
+          page = this.store.after(room.name, since, LIMITS.sinceMax);
+        }
+        if (conn.state === "pending") conn.peer.subscribe(room.topic);
+        conn.state = "live";
+        this.send(conn, {
+          type: "welcome",
+          protocol: PROTOCOL_VERSION,
+          connectionId: conn.id,
+          room: room.name,
+          nick: conn.nick,
+          users: room.users(),
+          history: page.messages,
+          historyTruncated: page.more,
+          lastSeq: room.committedSeq,
+          resumeToken: conn.session.id,
+        });
+      } catch (err) {
+        this.log.log("error", "welcome_failed", { conn: conn.id, ...describeError(err) });
+        safely(() => conn.peer.close(CLOSE.internal, "could not read the room's history"), this.log);
+      }
+    }
+  }
+
+  private room(name: string): Room<Connection> {
+    let room = this.rooms.get(name);
+    if (!room) {
+      room = new Room<Connection>(name, this.store.lastSeq(name));
+      this.rooms.set(name, room);
+    }
+    return room;
+  }
+
+  private resumable(token: string, room: string, fixedNick?: string): Session<Connection> | undefined {
+    let session = this.sessions.get(token);
+    if (!session) {
+      const record = this.store.loadSession(token);
+      if (!record) return undefined;
+      session = {
+        ...record,
+        endedAt: record.endedAt ?? this.now(),
+        conn: null,
+        sent: new Map(),
+      };
+      const ids = this.store.recentClientIds(token, record.room, this.limits.dedupeWindow);
+      for (let i = ids.length - 1; i >= 0; i--) {
+        const [id, seq] = ids[i] as [string, number];
+        session.sent.set(sentKey(record.room, id), { seq });
+      }
+      this.sessions.set(token, session);
+    }
+    if (session.room !== room) return undefined;
+    if (!session.conn && this.now() - (session.endedAt ?? 0) > this.limits.resumeTtlMs) return undefined;
+    if (fixedNick !== undefined && nickKey(session.nick) !== nickKey(fixedNick)) return undefined;
+    return session;
+  }
+
+  private newSession(room: string): Session<Connection> {
+    const session: Session<Connection> = {
+      id: randomToken(),
+      room,
+      nick: "",
+      conn: null,
+      endedAt: null,
+      sent: new Map(),
+    };
+    this.sessions.set(session.id, session);
+    return session;
+  }
+
+  private track(session: Session<Connection>, room: string, nick: string): void {
+    session.room = room;
+    session.nick = nick;
+    this.dirtySessions.add(session);
+    this.wake();
+  }
+
+  private guestNick(room: Room<Connection>): string {
+    let nick: string;
+    do nick = `guest-${++this.guestCounter}`;
+    while (room.isTaken(nickKey(nick)));
+    return nick;
+  }
+
+  private publish(room: Room<Connection>, msg: ServerMessage): void {
+    this.fanout.publish(room.topic, encode(msg));
+    this.metrics.messagesOut += room.members.size;
+  }
+
+  private send(conn: Connection, msg: ServerMessage): void {
+    if (conn.state === "closed") return;
+    safely(() => conn.peer.send(encode(msg)), this.log);
+    this.metrics.messagesOut++;
+  }
+
+  private fail(conn: Connection, code: ErrorCode, message: string, id?: string): void {
+    this.metrics.error(code);
+    this.send(
+      conn,
+      id === undefined ? { type: "error", code, message } : { type: "error", code, message, id },
+    );
+  }
+
+  private wake(): void {
+    if (this.flushScheduled || this.stopping) return;
+    this.flushScheduled = true;
+    this.schedule(() => this.flush());
+  }
+}
+
+function toRecord(s: Session<Connection>): SessionRecord {
+  return { id: s.id, room: s.room, nick: s.nick, endedAt: s.endedAt };
+}
+
+/** One peer's failure (a socket already gone) must never stop the work for the others. */
+function safely(fn: () => void, log: Logger): void {
+  try {
+    fn();
+  } catch (err) {
+    log.log("warn", "peer_call_failed", describeError(err));
+  }
+}

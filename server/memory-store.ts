@@ -1,0 +1,58 @@
+/** An in-memory ChatStore with the same contract as SQLite's, for model tests and fault injection. */
+import type { ChatStore, Page, SessionRecord, StoredMessage } from "./store";
+import { toChatMessage } from "./store";
+
+export class MemoryStore implements ChatStore {
+  private readonly rooms = new Map<string, StoredMessage[]>();
+  private readonly sessions = new Map<string, SessionRecord>();
+
+  lastSeq(room: string): number {
+    const list = this.rooms.get(room);
+    return list?.length ? (list[list.length - 1] as StoredMessage).seq : 0;
+  }
+
+  before(room: string, before: number, limit: number): Page {
+    const older = (this.rooms.get(room) ?? []).filter((m) => m.seq < before);
+    const page = older.slice(Math.max(0, older.length - limit));
+    return { messages: page.map(toChatMessage), more: older.length > page.length };
+  }
+
+  after(room: string, after: number, limit: number): Page {
+    const newer = (this.rooms.get(room) ?? []).filter((m) => m.seq > after);
+    const page = newer.slice(Math.max(0, newer.length - limit));
+    return { messages: page.map(toChatMessage), more: newer.length > page.length };
+  }
+
+  commit(messages: readonly StoredMessage[], sessions: readonly SessionRecord[]): void {
+    for (const m of messages) {
+      if (m.seq !== this.lastSeq(m.room) + 1) throw new Error(`seq ${m.seq} out of order in ${m.room}`);
+      const list = this.rooms.get(m.room) ?? [];
+      list.push({ ...m });
+      this.rooms.set(m.room, list);
+    }
+    for (const s of sessions) this.sessions.set(s.id, { ...s });
+  }
+
+  loadSession(id: string): SessionRecord | undefined {
+    const s = this.sessions.get(id);
+    return s && { ...s };
+  }
+
+  recentClientIds(session: string, room: string, limit: number): Array<[string, number]> {
+    const list = this.rooms.get(room) ?? [];
+    const out: Array<[string, number]> = [];
+    for (let i = list.length - 1; i >= 0 && out.length < limit; i--) {
+      const m = list[i] as StoredMessage;
+      if (m.session === session && m.clientId !== null) out.push([m.clientId, m.seq]);
+    }
+    return out;
+  }
+
+  dropSessions(endedBefore: number): void {
+    for (const [id, s] of this.sessions) {
+      if (s.endedAt !== null && s.endedAt < endedBefore) this.sessions.delete(id);
+    }
+  }
+
+  close(): void {}
+}

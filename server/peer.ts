@@ -1,0 +1,19 @@
+/** The few things the chat logic asks of a socket and of the pub/sub system; Bun's adapter maps them. */
+export interface Peer {
+  /** Sends one text frame to this socket only. */
+  send(data: string): void;
+  subscribe(topic: string): void;
+  unsubscribe(topic: string): void;
+  /** Sends to every subscriber of `topic` but this socket. */
+  publishOthers(topic: string, data: string): void;
+  close(code: number, reason: string): void;
+}
+
+export interface Fanout {
+  /** Sends to every subscriber of `topic`; encoded once, whatever the room's size. */
+  publish(topic: string, data: string): void;
+}
+
+export function roomTopic(room: string): string {
+  return `room:${room}`;
+}

@@ -1,0 +1,57 @@
+/** What the chat logic needs from durable storage; SQLite and in-memory implementations stand behind it. */
+import type { ChatMessage } from "../protocol";
+
+/** One chat message as stored: the wire fields plus who sent it, for dedupe across reconnects. */
+export interface StoredMessage {
+  room: string;
+  seq: number;
+  nick: string;
+  text: string;
+  /** Milliseconds since the epoch. */
+  sentAt: number;
+  session: string;
+  clientId: string | null;
+}
+
+/** A resumable session: the nickname a resume token reclaims, and in which room. */
+export interface SessionRecord {
+  id: string;
+  room: string;
+  nick: string;
+  /** When its last connection ended; null while one is open. */
+  endedAt: number | null;
+}
+
+export interface Page {
+  messages: ChatMessage[];
+  /** More messages exist beyond this page (older for `before`, newer-but-cut for `after`). */
+  more: boolean;
+}
+
+export interface ChatStore {
+  /** Newest stored seq of a room, 0 when it has none. */
+  lastSeq(room: string): number;
+  /** The newest `limit` messages with `seq < before`, ascending; `more` when older ones exist. */
+  before(room: string, before: number, limit: number): Page;
+  /** The newest `limit` messages with `seq > after`, ascending; `more` when some were cut. */
+  after(room: string, after: number, limit: number): Page;
+  /** Stores messages and session changes atomically, or throws and stores nothing. */
+  commit(messages: readonly StoredMessage[], sessions: readonly SessionRecord[]): void;
+  loadSession(id: string): SessionRecord | undefined;
+  /** The newest client references a session used in a room, with the seq each got. */
+  recentClientIds(session: string, room: string, limit: number): Array<[string, number]>;
+  /** Forgets sessions that ended before `endedBefore`. */
+  dropSessions(endedBefore: number): void;
+  close(): void;
+}
+
+export function toChatMessage(m: StoredMessage): ChatMessage {
+  return {
+    type: "chat",
+    room: m.room,
+    seq: m.seq,
+    nick: m.nick,
+    text: m.text,
+    sentAt: new Date(m.sentAt).toISOString(),
+  };
+}
