@@ -25,8 +25,9 @@ export class MemoryStore implements ChatStore {
 
   commit(messages: readonly StoredMessage[], sessions: readonly SessionRecord[]): void {
     for (const m of messages) {
-      if (m.seq !== this.lastSeq(m.room) + 1) throw new Error(`seq ${m.seq} out of order in ${m.room}`);
       const list = this.rooms.get(m.room) ?? [];
+      const last = list[list.length - 1]?.seq ?? 0;
+      if (m.seq <= last) throw new Error(`seq ${m.seq} already stored in ${m.room}`);
       list.push({ ...m });
       this.rooms.set(m.room, list);
     }

@@ -1,0 +1,140 @@
+/** Example tests of the chat logic's flush: grouped writes, storage failures, dedupe, limits, shutdown. */
+import { describe, expect, it } from "bun:test";
+import type { ServerMessage } from "../protocol";
+import { ChatHub, type HubLimits } from "../server/hub";
+import { MemoryStore } from "../server/memory-store";
+import type { SessionRecord, StoredMessage } from "../server/store";
+import { FakeNet, type FakePeer } from "./support/fake-net";
+
+/** A store whose commits can be made to fail, counting those that succeed. */
+class FlakyStore extends MemoryStore {
+  failing = false;
+  commits = 0;
+  override commit(messages: readonly StoredMessage[], sessions: readonly SessionRecord[]): void {
+    if (this.failing) throw new Error("disk I/O error");
+    super.commit(messages, sessions);
+    this.commits++;
+  }
+}
+
+function setup(limits: Partial<HubLimits> = { rateLimit: 0 }) {
+  const store = new FlakyStore();
+  const net = new FakeNet();
+  const clock = { now: 1_700_000_000_000 };
+  const hub = new ChatHub({ store, fanout: net, schedule: () => {}, now: () => clock.now, limits });
+  const join = (nick: string, room = "r") => {
+    const peer = net.peer();
+    const conn = hub.open(peer, { room, nick });
+    peer.onClose = (code) => hub.close(conn, code);
+    const say = (msg: object) => hub.receive(conn, JSON.stringify(msg));
+    return { peer, conn, say };
+  };
+  return { store, hub, join, clock };
+}
+
+const of = <T extends ServerMessage["type"]>(peer: FakePeer, type: T) =>
+  peer.inbox.filter((m): m is Extract<ServerMessage, { type: T }> => m.type === type);
+
+describe("flush", () => {
+  it("stores every chat of one turn in one transaction and publishes them in seq order", () => {
+    const { store, hub, join } = setup();
+    const a = join("ann");
+    const b = join("bob");
+    hub.flush();
+    const before = store.commits;
+    for (let i = 0; i < 5; i++) a.say({ type: "chat", text: `m${i}`, id: `id${i}` });
+    b.say({ type: "chat", text: "b" });
+    hub.flush();
+    expect(store.commits).toBe(before + 1);
+    expect(of(b.peer, "chat").map((m) => [m.seq, m.text])).toEqual([
+      [1, "m0"],
+      [2, "m1"],
+      [3, "m2"],
+      [4, "m3"],
+      [5, "m4"],
+      [6, "b"],
+    ]);
+    expect(of(a.peer, "ack").map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it("publishes nothing before it is stored, and a joiner of the same turn sees it once, in its history", () => {
+    const { hub, join } = setup();
+    const a = join("ann");
+    hub.flush();
+    a.say({ type: "chat", text: "early" });
+    const late = join("cat");
+    expect(of(a.peer, "chat")).toHaveLength(0);
+    hub.flush();
+    const welcome = of(late.peer, "welcome")[0];
+    expect(welcome?.history.map((m) => m.text)).toEqual(["early"]);
+    expect(welcome?.lastSeq).toBe(1);
+    expect(of(late.peer, "chat")).toHaveLength(0);
+    expect(of(a.peer, "chat").map((m) => m.text)).toEqual(["early"]);
+  });
+
+  it("on a storage failure sends no ack, tells only the sender, and reuses the seq", () => {
+    const { store, hub, join } = setup();
+    const a = join("ann");
+    const b = join("bob");
+    hub.flush();
+    store.failing = true;
+    a.say({ type: "chat", text: "lost", id: "x" });
+    hub.flush();
+    expect(of(a.peer, "ack")).toHaveLength(0);
+    expect(of(a.peer, "error")).toEqual([
+      { type: "error", code: "internal", message: expect.any(String), id: "x" },
+    ]);
+    expect(of(b.peer, "chat")).toHaveLength(0);
+    expect(of(b.peer, "error")).toHaveLength(0);
+    store.failing = false;
+    a.say({ type: "chat", text: "again", id: "x" });
+    hub.flush();
+    expect(of(b.peer, "chat").map((m) => [m.seq, m.text])).toEqual([[1, "again"]]);
+    expect(of(a.peer, "ack")).toEqual([{ type: "ack", id: "x", seq: 1 }]);
+  });
+
+  it("stores a message resent with the same id once, acking every copy", () => {
+    const { store, hub, join } = setup();
+    const a = join("ann");
+    hub.flush();
+    a.say({ type: "chat", text: "once", id: "same" });
+    a.say({ type: "chat", text: "once", id: "same" });
+    hub.flush();
+    a.say({ type: "chat", text: "once", id: "same" });
+    expect(store.lastSeq("r")).toBe(1);
+    expect(of(a.peer, "chat")).toHaveLength(1);
+    expect(of(a.peer, "ack").map((m) => m.seq)).toEqual([1, 1, 1]);
+  });
+});
+
+describe("rate limit", () => {
+  it("refuses past the burst without storing, then closes a flooding connection with 1008", () => {
+    const { store, hub, join, clock } = setup({ rateLimit: 1, rateBurst: 3, floodCloseAfter: 5 });
+    const a = join("ann");
+    hub.flush();
+    for (let i = 0; i < 4; i++) a.say({ type: "chat", text: "x", id: `i${i}` });
+    hub.flush();
+    expect(store.lastSeq("r")).toBe(3);
+    expect(of(a.peer, "error").map((e) => [e.code, e.id])).toEqual([["rate_limited", "i3"]]);
+    clock.now += 1000;
+    a.say({ type: "chat", text: "refilled" });
+    hub.flush();
+    expect(store.lastSeq("r")).toBe(4);
+    for (let i = 0; i < 5; i++) a.say({ type: "chat", text: "flood" });
+    expect(a.peer.closedWith).toBe(1008);
+  });
+});
+
+describe("shutdown", () => {
+  it("stores what is pending, acks it, then closes every socket with 1001", () => {
+    const { store, hub, join } = setup();
+    const a = join("ann");
+    const b = join("bob", "other");
+    hub.flush();
+    a.say({ type: "chat", text: "last words", id: "z" });
+    hub.shutdown();
+    expect(store.lastSeq("r")).toBe(1);
+    expect(of(a.peer, "ack")).toEqual([{ type: "ack", id: "z", seq: 1 }]);
+    expect([a.peer.closedWith, b.peer.closedWith]).toEqual([1001, 1001]);
+  });
+});
