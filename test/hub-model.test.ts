@@ -303,7 +303,7 @@ class Chat extends OnOpen {
     );
     check(m, r);
   }
-  toString = () => `chat(${this.slot}, ${JSON.stringify(this.text)}, ${this.id})`;
+  override toString = () => `chat(${this.slot}, ${JSON.stringify(this.text)}, ${this.id})`;
 }
 
 class Nick extends OnOpen {
@@ -324,7 +324,7 @@ class Nick extends OnOpen {
     this.send(r, { type: "nick", nick: this.nick });
     check(m, r);
   }
-  toString = () => `nick(${this.slot}, ${this.nick})`;
+  override toString = () => `nick(${this.slot}, ${this.nick})`;
 }
 
 class Join extends OnOpen {
@@ -347,7 +347,7 @@ class Join extends OnOpen {
     this.send(r, { type: "join", room: this.room });
     check(m, r);
   }
-  toString = () => `join(${this.slot}, ${this.room})`;
+  override toString = () => `join(${this.slot}, ${this.room})`;
 }
 
 class Typing extends OnOpen {
@@ -360,7 +360,7 @@ class Typing extends OnOpen {
     this.send(r, { type: "typing" });
     check(m, r);
   }
-  toString = () => `typing(${this.slot})`;
+  override toString = () => `typing(${this.slot})`;
 }
 
 class Who extends OnOpen {
@@ -370,7 +370,7 @@ class Who extends OnOpen {
     this.send(r, { type: "who" });
     check(m, r);
   }
-  toString = () => `who(${this.slot})`;
+  override toString = () => `who(${this.slot})`;
 }
 
 class Disconnect extends OnOpen {
@@ -383,7 +383,7 @@ class Disconnect extends OnOpen {
     r.hub.close(r.conns[this.slot] as Connection, 1000);
     check(m, r);
   }
-  toString = () => `disconnect(${this.slot})`;
+  override toString = () => `disconnect(${this.slot})`;
 }
 
 class Tick implements Cmd {
