@@ -3,6 +3,7 @@ import type { z } from "zod";
 import { ClientMessage } from "./client-messages";
 import type { ErrorCode } from "./codes";
 import { LIMITS } from "./limits";
+import { charCount } from "./names";
 import { ServerMessage } from "./server-messages";
 
 export interface DecodeError {
@@ -40,7 +41,8 @@ function describe(issue: z.core.$ZodIssue): string {
 function echoId(value: unknown): string | undefined {
   if (typeof value !== "object" || value === null) return undefined;
   const id = (value as { id?: unknown }).id;
-  return typeof id === "string" && id.length >= 1 && id.length <= LIMITS.idMax ? id : undefined;
+  // Counted in characters (code points), as the schemas count them.
+  return typeof id === "string" && id.length >= 1 && charCount(id) <= LIMITS.idMax ? id : undefined;
 }
 
 function fail(code: ErrorCode, message: string, id?: string): { ok: false; error: DecodeError } {

@@ -1,8 +1,11 @@
 /** Room and nickname rules as pure predicates, shared by server, client and tests. */
 import { LIMITS } from "./limits";
 
-const ROOM_RE = new RegExp(`^[\\p{L}\\p{N}_.-]{1,${LIMITS.roomMax}}$`, "u");
-const NICK_RE = new RegExp(`^[\\p{L}\\p{N}_.-]{1,${LIMITS.nickMax}}$`, "u");
+// Letters that render as nothing (the Hangul fillers are \p{L} and default-ignorable) would allow
+// invisible or look-alike names, so the one class excludes them.
+const NAME_CHAR = "(?:(?!\\p{Default_Ignorable_Code_Point})[\\p{L}\\p{N}_.-])";
+const ROOM_RE = new RegExp(`^${NAME_CHAR}{1,${LIMITS.roomMax}}$`, "u");
+const NICK_RE = new RegExp(`^${NAME_CHAR}{1,${LIMITS.nickMax}}$`, "u");
 
 /** NFC form of a room name; rooms are case-sensitive, so nothing else changes. */
 export function normalizeRoom(room: string): string {

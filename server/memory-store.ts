@@ -24,10 +24,15 @@ export class MemoryStore implements ChatStore {
   }
 
   commit(messages: readonly StoredMessage[], sessions: readonly SessionRecord[]): void {
+    // Check the whole batch before storing any of it: a bad message must leave nothing behind.
+    const last = new Map<string, number>();
+    for (const m of messages) {
+      const prev = last.get(m.room) ?? this.rooms.get(m.room)?.at(-1)?.seq ?? 0;
+      if (m.seq <= prev) throw new Error(`seq ${m.seq} already stored in ${m.room}`);
+      last.set(m.room, m.seq);
+    }
     for (const m of messages) {
       const list = this.rooms.get(m.room) ?? [];
-      const last = list[list.length - 1]?.seq ?? 0;
-      if (m.seq <= last) throw new Error(`seq ${m.seq} already stored in ${m.room}`);
       list.push({ ...m });
       this.rooms.set(m.room, list);
     }
