@@ -2,10 +2,13 @@
 import { LIMITS } from "./limits";
 
 // Letters that render as nothing (the Hangul fillers are \p{L} and default-ignorable) would allow
-// invisible or look-alike names, so the one class excludes them.
-const NAME_CHAR = "(?:(?!\\p{Default_Ignorable_Code_Point})[\\p{L}\\p{N}_.-])";
-const ROOM_RE = new RegExp(`^${NAME_CHAR}{1,${LIMITS.roomMax}}$`, "u");
-const NICK_RE = new RegExp(`^${NAME_CHAR}{1,${LIMITS.nickMax}}$`, "u");
+// invisible or look-alike names, so the classes exclude them. Combining marks may follow a first
+// letter or digit: scripts such as Devanagari and Thai need them even after NFC.
+const VISIBLE = "(?!\\p{Default_Ignorable_Code_Point})";
+const FIRST = `(?:${VISIBLE}[\\p{L}\\p{N}_.-])`;
+const NEXT = `(?:${VISIBLE}[\\p{L}\\p{Mn}\\p{Mc}\\p{N}_.-])`;
+const ROOM_RE = new RegExp(`^${FIRST}${NEXT}{0,${LIMITS.roomMax - 1}}$`, "u");
+const NICK_RE = new RegExp(`^${FIRST}${NEXT}{0,${LIMITS.nickMax - 1}}$`, "u");
 
 /** NFC form of a room name; rooms are case-sensitive, so nothing else changes. */
 export function normalizeRoom(room: string): string {

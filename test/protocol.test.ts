@@ -810,3 +810,16 @@ describe("charCount", () => {
     );
   });
 });
+
+describe("isValidNick", () => {
+  it("accepts scripts that need combining marks after a first letter", () => {
+    for (const nick of ["नमस्ते", "ภาษาไทย", "Zoë", "e\u0301t\u0301e\u0301"])
+      expect(isValidNick(nick)).toBe(true);
+  });
+
+  it("refuses a combining mark first, and invisible, bidi or control characters anywhere", () => {
+    for (const nick of ["\u0301a", "ㅤ", "a\u202eb", "a\u200bb", "a\u0007", "a b"]) {
+      expect(isValidNick(nick)).toBe(false);
+    }
+  });
+});
