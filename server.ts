@@ -1,6 +1,6 @@
 /** The one Bun.serve entry: HTTP routes, the checks before the upgrade, and sockets handed to the chat logic. */
 import type { Server, ServerWebSocket } from "bun";
-import { type ConnectParams, parseConnectQuery } from "./protocol";
+import { CLOSE, type ConnectParams, parseConnectQuery } from "./protocol";
 import { TokenAuthority } from "./server/auth";
 import { BunPeer } from "./server/bun-peer";
 import { type Config, ConfigError, loadConfig } from "./server/config";
@@ -8,7 +8,7 @@ import { type HttpContext, refuse, routeHttp } from "./server/http";
 import { ChatHub, type Connection } from "./server/hub";
 import { describeError, jsonLogger, type Logger } from "./server/log";
 import { originAllowed } from "./server/origin";
-import { placeholderPage } from "./server/page";
+import { browserPage } from "./server/page";
 import { SqliteStore } from "./server/sqlite-store";
 
 interface SocketData {
@@ -30,6 +30,14 @@ export interface RunningServer {
 /** setTimeout's longest delay; token expiries further out are re-armed when it fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/**
+ * Past Bun's backpressure limit frames are dropped silently, which would leave a gap in a reader's
+ * stream; a reader this far behind is closed with 1008 first (it can come back with `since`).
+ */
+const BACKPRESSURE_LIMIT = 64 * 1024 * 1024;
+const SLOW_CONSUMER_BYTES = 8 * 1024 * 1024;
+const SLOW_CONSUMER_CHECK_MS = 100;
+
 function openStore(path: string): SqliteStore {
   try {
     return new SqliteStore(path);
@@ -50,12 +58,18 @@ export function startServer(
   const startedAt = Date.now();
   const auth = config.authSecret === undefined ? undefined : new TokenAuthority(config.authSecret);
   let server: Server<SocketData> | undefined;
+  const sockets = new Set<ServerWebSocket<SocketData>>();
   let upgrading = 0;
   let stopping = false;
 
   const hub = new ChatHub({
     store,
-    fanout: { publish: (topic, data) => server?.publish(topic, data) },
+    fanout: {
+      publish(topic, data) {
+        // 0: some subscriber is past the limit and lost this frame; it must not see the next one.
+        if (server?.publish(topic, data) === 0) closeSlowConsumers(BACKPRESSURE_LIMIT);
+      },
+    },
     limits: {
       rateLimit: config.rateLimit,
       rateBurst: config.rateBurst,
@@ -65,7 +79,7 @@ export function startServer(
     schedule: (fn) => setImmediate(fn),
     log,
   });
-  const http: HttpContext = { hub, store, startedAt, page: placeholderPage };
+  const http: HttpContext = { hub, store, startedAt, page: browserPage };
 
   async function upgrade(req: Request, url: URL, srv: Server<SocketData>): Promise<Response | undefined> {
     if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
@@ -113,6 +127,15 @@ export function startServer(
     return refuse(400, "bad_request", "the WebSocket upgrade failed");
   }
 
+  /** Closes with 1008 every socket with more than `limit` bytes still unsent. */
+  function closeSlowConsumers(limit: number): void {
+    for (const ws of sockets) {
+      if (ws.getBufferedAmount() <= limit) continue;
+      sockets.delete(ws);
+      ws.close(CLOSE.policy, "too slow to keep up");
+    }
+  }
+
   function armExpiry(ws: ServerWebSocket<SocketData>): void {
     const at = ws.data.tokenExpiresAt;
     if (at === undefined) return;
@@ -142,11 +165,13 @@ export function startServer(
     },
     websocket: {
       maxPayloadLength: config.maxPayload,
+      backpressureLimit: BACKPRESSURE_LIMIT,
       idleTimeout: config.idleTimeoutSeconds,
       sendPings: true,
       perMessageDeflate: false,
       open(ws) {
         try {
+          sockets.add(ws);
           ws.data.conn = hub.open(new BunPeer(ws), { ...ws.data.params, fixedNick: ws.data.fixedNick });
           armExpiry(ws);
         } catch (err) {
@@ -160,6 +185,7 @@ export function startServer(
       },
       close(ws, code) {
         try {
+          sockets.delete(ws);
           clearTimeout(ws.data.expiry);
           const conn = ws.data.conn;
           if (conn) hub.close(conn, code);
@@ -172,6 +198,8 @@ export function startServer(
 
   const sweeper = setInterval(() => hub.sweep(), 60_000);
   sweeper.unref?.();
+  const slowSweeper = setInterval(() => closeSlowConsumers(SLOW_CONSUMER_BYTES), SLOW_CONSUMER_CHECK_MS);
+  slowSweeper.unref?.();
   const url = new URL(`http://${config.host}:${server.port}`);
 
   return {
@@ -182,6 +210,7 @@ export function startServer(
       if (stopping) return;
       stopping = true;
       clearInterval(sweeper);
+      clearInterval(slowSweeper);
       hub.shutdown();
       await server?.stop(true);
       hub.flush();

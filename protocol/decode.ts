@@ -27,7 +27,9 @@ function issueCode(issue: z.core.$ZodIssue): ErrorCode {
   if (own) return own;
   const field = issue.path[0];
   if (issue.code === "too_big" && field === "text") return "too_large";
-  if (typeof field === "string" && issue.code !== "unrecognized_keys" && FIELD_CODES[field]) {
+  // A name that is there but breaks its rule has its own code; a missing or mistyped one is bad_message.
+  const judged = issue.code !== "unrecognized_keys" && issue.code !== "invalid_type";
+  if (typeof field === "string" && judged && FIELD_CODES[field]) {
     return FIELD_CODES[field];
   }
   return "bad_message";

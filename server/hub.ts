@@ -104,6 +104,8 @@ export class ChatHub {
   private readonly dirtySessions = new Set<Session<Connection>>();
   /** Connections owed a welcome at the next flush, with the `since` they asked for. */
   private welcomes = new Map<Connection, { room: Room<Connection>; since: number | undefined }>();
+  /** Acks owed to connections still waiting for their welcome: sent after it, as it carries their chat. */
+  private lateAcks: Array<{ to: Connection; id: string; seq: number }> = [];
   private flushScheduled = false;
   private stopping = false;
   private guestCounter = 0;
@@ -218,6 +220,7 @@ export class ChatHub {
     try {
       this.flushRooms();
       this.flushWelcomes();
+      this.flushLateAcks();
     } catch (err) {
       this.log.log("error", "flush_failed", describeError(err));
     }
@@ -255,7 +258,7 @@ export class ChatHub {
     if (seen && msg.id !== undefined) {
       // A retry: never stored twice; the original ack goes out again (after its commit if pending).
       if (seen.item) seen.item.dupes.push(conn);
-      else this.send(conn, { type: "ack", id: msg.id, seq: seen.seq });
+      else this.ack(conn, msg.id, seen.seq);
       return;
     }
     if (!conn.bucket.take(this.now())) {
@@ -432,7 +435,7 @@ export class ChatHub {
       const ref = session.sent.get(sentKey(room.name, id));
       if (ref?.item === item) ref.item = undefined;
       for (const to of [item.from, ...item.dupes]) {
-        this.send(to, { type: "ack", id, seq: msg.seq });
+        this.ack(to, id, msg.seq);
         this.metrics.acks++;
       }
       return;
@@ -481,6 +484,23 @@ export class ChatHub {
         safely(() => conn.peer.close(CLOSE.internal, "could not read the room's history"), this.log);
       }
     }
+  }
+
+  /** An ack follows its chat: a connection that has not had its welcome yet gets it after that welcome. */
+  private ack(to: Connection, id: string, seq: number): void {
+    if (to.state !== "pending") {
+      this.send(to, { type: "ack", id, seq });
+      return;
+    }
+    this.lateAcks.push({ to, id, seq });
+    this.wake();
+  }
+
+  private flushLateAcks(): void {
+    if (this.lateAcks.length === 0) return;
+    const due = this.lateAcks;
+    this.lateAcks = [];
+    for (const { to, id, seq } of due) this.send(to, { type: "ack", id, seq });
   }
 
   private room(name: string): Room<Connection> {

@@ -40,7 +40,7 @@ interface ModelClient {
   nick: string;
   token: string;
   lastTyping: number;
-  /** Client message ids this session sent in its room, with the seq each got. */
+  /** `room/id` of each message this session sent with an id, and the seq it got. */
   ids: Map<string, number>;
 }
 
@@ -281,7 +281,7 @@ class Chat extends OnOpen {
   }
   run(m: Model, r: Real): void {
     const c = m.clients[this.slot] as ModelClient;
-    const dup = this.id === undefined ? undefined : c.ids.get(this.id);
+    const dup = this.id === undefined ? undefined : c.ids.get(`${c.room}/${this.id}`);
     if (dup !== undefined && this.id !== undefined) {
       m.to(this.slot, { type: "ack", id: this.id, seq: dup });
     } else {
@@ -291,7 +291,7 @@ class Chat extends OnOpen {
       m.log.set(c.room, [...(m.log.get(c.room) ?? []), msg]);
       for (const i of m.members(c.room)) m.to(i, { type: "chat", room: c.room, ...msg });
       if (this.id !== undefined) {
-        c.ids.set(this.id, seq);
+        c.ids.set(`${c.room}/${this.id}`, seq);
         m.to(this.slot, { type: "ack", id: this.id, seq });
       }
     }
@@ -340,7 +340,6 @@ class Join extends OnOpen {
       m.presence(c.room, { event: "leave", nick: c.nick }, this.slot);
       c.room = this.room;
       c.nick = m.freeNick(this.room, c.nick, this.slot);
-      c.ids = new Map();
       m.presence(this.room, { event: "join", nick: c.nick }, this.slot);
     }
     m.welcome(this.slot);

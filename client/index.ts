@@ -1,0 +1,10 @@
+/** The chat client library: one ChatClient plus the pure pieces it is made of. */
+export * from "./backoff";
+export * from "./chat-client";
+export * from "./client-events";
+export * from "./commands";
+export * from "./emitter";
+export * from "./outbox";
+export * from "./reconnecting-socket";
+export * from "./roster";
+export * from "./socket-url";

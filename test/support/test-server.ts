@@ -1,0 +1,30 @@
+/** Servers started in-process on 127.0.0.1 with a free port, an in-memory database and no logs. */
+import { type RunningServer, startServer } from "../../server";
+import { loadConfig } from "../../server/config";
+import { silentLogger } from "../../server/log";
+
+const running = new Set<RunningServer>();
+
+/** Starts a server; `env` overrides the test defaults with the variables of shared/PROTOCOL.md. */
+export function startTestServer(env: Record<string, string> = {}): RunningServer {
+  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", DB_PATH: ":memory:", ...env });
+  const server = startServer(config, silentLogger);
+  running.add(server);
+  return server;
+}
+
+/** Stops one server (idempotent). */
+export async function stopTestServer(server: RunningServer): Promise<void> {
+  running.delete(server);
+  await server.stop();
+}
+
+/** For afterEach: stops every server a test left running. */
+export async function stopAllServers(): Promise<void> {
+  await Promise.all([...running].map(stopTestServer));
+}
+
+export function wsUrl(server: RunningServer | URL): URL {
+  const base = server instanceof URL ? server : server.url;
+  return new URL(`ws://${base.host}/ws`);
+}
