@@ -1,23 +1,31 @@
 /** The one Bun.serve entry: HTTP routes, the checks before the upgrade, and sockets handed to the chat logic. */
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
 import type { Server, ServerWebSocket } from "bun";
 import { CLOSE, type ConnectParams, parseConnectQuery } from "./protocol";
 import { TokenAuthority } from "./server/auth";
 import { BunPeer } from "./server/bun-peer";
 import { type Config, ConfigError, loadConfig } from "./server/config";
+import { Heartbeat } from "./server/heartbeat";
 import { type HttpContext, refuse, routeHttp } from "./server/http";
 import { ChatHub, type Connection } from "./server/hub";
+import { IpLimit } from "./server/ip-limit";
 import { describeError, jsonLogger, type Logger } from "./server/log";
 import { originAllowed } from "./server/origin";
 import { browserPage } from "./server/page";
 import { SqliteStore } from "./server/sqlite-store";
+import type { ChatStore } from "./server/store";
 
 interface SocketData {
   params: ConnectParams;
+  ip: string;
   fixedNick: string | undefined;
   tokenExpiresAt: number | undefined;
   conn: Connection | undefined;
   expiry: ReturnType<typeof setTimeout> | undefined;
 }
+
+type Socket = ServerWebSocket<SocketData>;
 
 export interface RunningServer {
   readonly url: URL;
@@ -27,38 +35,39 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+export interface StartOptions {
+  log?: Logger;
+  /** Storage to use instead of opening DB_PATH: tests pass one that fails on demand. */
+  store?: ChatStore;
+}
+
 /** setTimeout's longest delay; token expiries further out are re-armed when it fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/**
- * Past Bun's backpressure limit frames are dropped silently, which would leave a gap in a reader's
- * stream; a reader this far behind is closed with 1008 first (it can come back with `since`).
- */
-const BACKPRESSURE_LIMIT = 64 * 1024 * 1024;
-const SLOW_CONSUMER_BYTES = 8 * 1024 * 1024;
-const SLOW_CONSUMER_CHECK_MS = 100;
+/** Bun drops frames silently past its limit; the hub closes slow readers long before that. */
+const BACKPRESSURE_FACTOR = 4;
 
 function openStore(path: string): SqliteStore {
   try {
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     return new SqliteStore(path);
   } catch (err) {
     throw new ConfigError("DB_PATH", `cannot open ${path}: ${describeError(err).error}`);
   }
 }
 
-export function startServer(
-  config: Config,
-  log: Logger = jsonLogger(config.logLevel, console.log),
-): RunningServer {
-  if (config.dbPath !== ":memory:") {
-    const dir = config.dbPath.replace(/[^/]*$/, "");
-    if (dir) require("node:fs").mkdirSync(dir, { recursive: true });
-  }
-  const store = openStore(config.dbPath);
+function isLogger(x: StartOptions | Logger): x is Logger {
+  return typeof (x as Logger).log === "function";
+}
+
+export function startServer(config: Config, options: StartOptions | Logger = {}): RunningServer {
+  const opts: StartOptions = isLogger(options) ? { log: options } : options;
+  const log = opts.log ?? jsonLogger(config.logLevel, console.log);
+  const store = opts.store ?? openStore(config.dbPath);
   const startedAt = Date.now();
   const auth = config.authSecret === undefined ? undefined : new TokenAuthority(config.authSecret);
+  const heartbeat = new Heartbeat<Socket>(config.heartbeatTimeoutSeconds * 1000);
+  const perIp = new IpLimit(config.maxConnectionsPerIp);
   let server: Server<SocketData> | undefined;
-  const sockets = new Set<ServerWebSocket<SocketData>>();
   let upgrading = 0;
   let stopping = false;
 
@@ -66,14 +75,19 @@ export function startServer(
     store,
     fanout: {
       publish(topic, data) {
-        // 0: some subscriber is past the limit and lost this frame; it must not see the next one.
-        if (server?.publish(topic, data) === 0) closeSlowConsumers(BACKPRESSURE_LIMIT);
+        // 0: Bun dropped this frame for someone; close whoever is that far behind before the next one.
+        if (server?.publish(topic, data) === 0) closeBackloggedSockets();
       },
     },
     limits: {
       rateLimit: config.rateLimit,
       rateBurst: config.rateBurst,
+      controlRate: config.controlRateLimit,
+      controlBurst: config.controlRateBurst,
+      frameRate: config.frameRateLimit,
+      frameBurst: config.frameRateBurst,
       floodCloseAfter: config.floodCloseAfter,
+      slowConsumerBytes: config.slowConsumerBytes,
       resumeTtlMs: config.resumeTtlSeconds * 1000,
     },
     schedule: (fn) => setImmediate(fn),
@@ -81,23 +95,25 @@ export function startServer(
   });
   const http: HttpContext = { hub, store, startedAt, page: browserPage };
 
+  function refuseUpgrade(status: number, code: Parameters<typeof refuse>[1], message: string, ip: string) {
+    hub.metrics.refusal(code);
+    log.log("info", "upgrade_refused", { code, ip });
+    return refuse(status, code, message);
+  }
+
   async function upgrade(req: Request, url: URL, srv: Server<SocketData>): Promise<Response | undefined> {
+    const ip = srv.requestIP(req)?.address ?? "unknown";
     if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return refuse(400, "bad_request", "expected a WebSocket upgrade");
     }
-    if (stopping) return refuse(503, "server_busy", "the server is shutting down");
+    if (stopping) return refuseUpgrade(503, "server_busy", "the server is shutting down", ip);
     if (hub.connectionCount + upgrading >= config.maxConnections) {
-      hub.metrics.refusal("server_busy");
-      return refuse(503, "server_busy", "the server is at its connection limit; try again later");
+      return refuseUpgrade(503, "server_busy", "the server is at its connection limit; try again later", ip);
     }
     const parsed = parseConnectQuery(url.searchParams);
-    if (!parsed.ok) {
-      hub.metrics.refusal(parsed.error.code);
-      return refuse(400, parsed.error.code, parsed.error.message);
-    }
+    if (!parsed.ok) return refuseUpgrade(400, parsed.error.code, parsed.error.message, ip);
     if (!originAllowed(req.headers.get("origin"), req.headers.get("host"), config.allowedOrigins)) {
-      hub.metrics.refusal("forbidden");
-      return refuse(403, "forbidden", "this Origin may not connect");
+      return refuseUpgrade(403, "forbidden", "this Origin may not connect", ip);
     }
     let fixedNick: string | undefined;
     let tokenExpiresAt: number | undefined;
@@ -105,16 +121,20 @@ export function startServer(
       const token = parsed.value.token;
       const verified = token === undefined ? undefined : await auth.verify(token, Date.now() / 1000);
       if (!verified?.ok) {
-        hub.metrics.refusal("unauthorized");
-        return refuse(401, "unauthorized", verified ? verified.reason : "a token is required");
+        return refuseUpgrade(401, "unauthorized", verified ? verified.reason : "a token is required", ip);
       }
       fixedNick = verified.claims.nick;
       tokenExpiresAt = verified.claims.exp * 1000;
+    }
+    if (stopping) return refuseUpgrade(503, "server_busy", "the server is shutting down", ip);
+    if (!perIp.acquire(ip)) {
+      return refuseUpgrade(503, "server_busy", "too many connections from your address", ip);
     }
     upgrading++;
     try {
       const data: SocketData = {
         params: parsed.value,
+        ip,
         fixedNick,
         tokenExpiresAt,
         conn: undefined,
@@ -124,26 +144,36 @@ export function startServer(
     } finally {
       upgrading--;
     }
+    perIp.release(ip);
     return refuse(400, "bad_request", "the WebSocket upgrade failed");
   }
 
-  /** Closes with 1008 every socket with more than `limit` bytes still unsent. */
-  function closeSlowConsumers(limit: number): void {
-    for (const ws of sockets) {
-      if (ws.getBufferedAmount() <= limit) continue;
-      sockets.delete(ws);
-      ws.close(CLOSE.policy, "too slow to keep up");
-    }
-  }
-
-  function armExpiry(ws: ServerWebSocket<SocketData>): void {
+  function armExpiry(ws: Socket): void {
     const at = ws.data.tokenExpiresAt;
     if (at === undefined) return;
     const delay = at - Date.now();
     ws.data.expiry = setTimeout(
-      () => (delay > MAX_TIMER_MS ? armExpiry(ws) : ws.close(1008, "access token expired")),
+      () => (delay > MAX_TIMER_MS ? armExpiry(ws) : ws.close(CLOSE.policy, "access token expired")),
       Math.min(Math.max(0, delay), MAX_TIMER_MS),
     );
+  }
+
+  /** Rare path: a publish was dropped for someone, so find who is past the hub's limit now. */
+  function closeBackloggedSockets(): void {
+    for (const ws of heartbeat.sockets()) {
+      if (ws.getBufferedAmount() > config.slowConsumerBytes) ws.close(CLOSE.policy, "too slow to keep up");
+    }
+  }
+
+  /** Pings everyone; drops whoever has sent nothing, not even a pong, within the timeout. */
+  function beat(): void {
+    const { dead, alive } = heartbeat.sweep(Date.now());
+    for (const ws of dead) {
+      heartbeat.forget(ws);
+      log.log("info", "dead_peer_dropped", { conn: ws.data.conn?.id });
+      ws.terminate();
+    }
+    for (const ws of alive) ws.ping();
   }
 
   server = Bun.serve<SocketData>({
@@ -165,30 +195,37 @@ export function startServer(
     },
     websocket: {
       maxPayloadLength: config.maxPayload,
-      backpressureLimit: BACKPRESSURE_LIMIT,
+      backpressureLimit: config.slowConsumerBytes * BACKPRESSURE_FACTOR,
       idleTimeout: config.idleTimeoutSeconds,
       sendPings: true,
       perMessageDeflate: false,
       open(ws) {
         try {
-          sockets.add(ws);
+          heartbeat.heard(ws, Date.now());
           ws.data.conn = hub.open(new BunPeer(ws), { ...ws.data.params, fixedNick: ws.data.fixedNick });
+          log.log("debug", "conn_open", { conn: ws.data.conn.id, room: ws.data.params.room, ip: ws.data.ip });
           armExpiry(ws);
         } catch (err) {
           log.log("error", "open_failed", describeError(err));
-          ws.close(1011, "internal error");
+          ws.close(CLOSE.internal, "internal error");
         }
       },
       message(ws, message) {
+        heartbeat.heard(ws, Date.now());
         const conn = ws.data.conn;
         if (conn) hub.receive(conn, message);
       },
+      pong(ws) {
+        heartbeat.heard(ws, Date.now());
+      },
       close(ws, code) {
         try {
-          sockets.delete(ws);
+          heartbeat.forget(ws);
+          perIp.release(ws.data.ip);
           clearTimeout(ws.data.expiry);
           const conn = ws.data.conn;
           if (conn) hub.close(conn, code);
+          log.log("debug", "conn_close", { conn: conn?.id, code });
         } catch (err) {
           log.log("error", "close_failed", describeError(err));
         }
@@ -198,8 +235,8 @@ export function startServer(
 
   const sweeper = setInterval(() => hub.sweep(), 60_000);
   sweeper.unref?.();
-  const slowSweeper = setInterval(() => closeSlowConsumers(SLOW_CONSUMER_BYTES), SLOW_CONSUMER_CHECK_MS);
-  slowSweeper.unref?.();
+  const beater = setInterval(beat, config.heartbeatIntervalSeconds * 1000);
+  beater.unref?.();
   const url = new URL(`http://${config.host}:${server.port}`);
 
   return {
@@ -210,7 +247,7 @@ export function startServer(
       if (stopping) return;
       stopping = true;
       clearInterval(sweeper);
-      clearInterval(slowSweeper);
+      clearInterval(beater);
       hub.shutdown();
       await server?.stop(true);
       hub.flush();
@@ -238,4 +275,11 @@ if (import.meta.main) {
   };
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
+  // Last line of defence: log and carry on rather than drop every user's connection.
+  process.on("uncaughtException", (err) =>
+    console.error(JSON.stringify({ level: "error", event: "uncaught", ...describeError(err) })),
+  );
+  process.on("unhandledRejection", (err) =>
+    console.error(JSON.stringify({ level: "error", event: "unhandled_rejection", ...describeError(err) })),
+  );
 }

@@ -5,8 +5,12 @@ import type { Peer } from "./peer";
 export class BunPeer<T> implements Peer {
   constructor(private readonly ws: ServerWebSocket<T>) {}
 
-  send(data: string): void {
-    this.ws.send(data);
+  send(data: string): number {
+    return this.ws.send(data);
+  }
+
+  bufferedAmount(): number {
+    return this.ws.getBufferedAmount();
   }
 
   subscribe(topic: string): void {

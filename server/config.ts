@@ -12,8 +12,16 @@ export interface Config {
   rateLimit: number;
   rateBurst: number;
   maxConnections: number;
+  maxConnectionsPerIp: number;
   maxPayload: number;
+  controlRateLimit: number;
+  controlRateBurst: number;
+  frameRateLimit: number;
+  frameRateBurst: number;
   floodCloseAfter: number;
+  slowConsumerBytes: number;
+  heartbeatIntervalSeconds: number;
+  heartbeatTimeoutSeconds: number;
   resumeTtlSeconds: number;
   idleTimeoutSeconds: number;
   logLevel: "debug" | "info" | "warn" | "error";
@@ -107,8 +115,16 @@ export function loadConfig(env: Env, argv: readonly string[] = []): Config {
     rateLimit: decimal(all, "RATE_LIMIT", 10, 0, 1_000_000),
     rateBurst: integer(all, "RATE_BURST", 20, 1, 1_000_000),
     maxConnections: integer(all, "MAX_CONNECTIONS", 100_000, 1, 10_000_000),
+    maxConnectionsPerIp: integer(all, "MAX_CONNECTIONS_PER_IP", 1000, 1, 10_000_000),
     maxPayload: integer(all, "MAX_PAYLOAD", LIMITS.payloadDefault, 1024, 16 * 1024 * 1024),
+    controlRateLimit: decimal(all, "CONTROL_RATE_LIMIT", 5, 0, 1_000_000),
+    controlRateBurst: integer(all, "CONTROL_RATE_BURST", 20, 1, 1_000_000),
+    frameRateLimit: decimal(all, "FRAME_RATE_LIMIT", 100, 0, 1_000_000),
+    frameRateBurst: integer(all, "FRAME_RATE_BURST", 200, 1, 1_000_000),
     floodCloseAfter: integer(all, "FLOOD_CLOSE_AFTER", 50, 1, 1_000_000),
+    slowConsumerBytes: integer(all, "SLOW_CONSUMER_BYTES", 8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
+    heartbeatIntervalSeconds: decimal(all, "HEARTBEAT_INTERVAL_SECONDS", 10, 0.05, 3600),
+    heartbeatTimeoutSeconds: decimal(all, "HEARTBEAT_TIMEOUT_SECONDS", 30, 0.1, 86400),
     resumeTtlSeconds: integer(all, "RESUME_TTL_SECONDS", 900, 600, 30 * 86400),
     idleTimeoutSeconds: integer(all, "IDLE_TIMEOUT_SECONDS", 60, 0, 960),
     logLevel,

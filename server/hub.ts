@@ -31,8 +31,16 @@ export interface HubLimits {
   rateLimit: number;
   /** Chat messages a connection may send at once before the rate applies. */
   rateBurst: number;
+  /** `nick`, `join`, `history` and `who` requests a second per connection, and their burst; 0 is unlimited. */
+  controlRate: number;
+  controlBurst: number;
+  /** Frames of any kind a second per connection, and their burst; 0 is unlimited. */
+  frameRate: number;
+  frameBurst: number;
   /** Consecutive rate-limited messages after which the connection is closed with 1008. */
   floodCloseAfter: number;
+  /** Bytes a socket may have unsent after a flush before it is closed with 1008 as too slow. */
+  slowConsumerBytes: number;
   /** How long a resume token stays valid after its connection ends. */
   resumeTtlMs: number;
   /** Client message references remembered per session for dedupe. */
@@ -42,7 +50,12 @@ export interface HubLimits {
 export const DEFAULT_HUB_LIMITS: HubLimits = {
   rateLimit: 10,
   rateBurst: 20,
+  controlRate: 5,
+  controlBurst: 20,
+  frameRate: 100,
+  frameBurst: 200,
   floodCloseAfter: 50,
+  slowConsumerBytes: 8 * 1024 * 1024,
   resumeTtlMs: 15 * 60_000,
   dedupeWindow: 1000,
 };
@@ -66,6 +79,9 @@ export interface OpenParams extends ConnectParams {
 
 export type ChatItem = Extract<Outgoing<Connection>, { kind: "chat" }>;
 
+/** Requests that cost a lookup or a broadcast, limited together by the control bucket. */
+const CONTROL = new Set(["nick", "join", "history", "who"]);
+
 export class Connection implements Member {
   /** pending: waiting for its welcome at the next flush; live: subscribed to its room. */
   state: "pending" | "live" | "closed" = "pending";
@@ -73,8 +89,11 @@ export class Connection implements Member {
   nick = "";
   fixedNick: string | undefined;
   lastTypingAt = Number.NEGATIVE_INFINITY;
+  /** Rate-limited frames in a row; past `floodCloseAfter` the connection is closed. */
   strikes = 0;
-  readonly bucket: TokenBucket;
+  readonly chatBucket: TokenBucket;
+  readonly controlBucket: TokenBucket;
+  readonly frameBucket: TokenBucket;
 
   constructor(
     readonly id: string,
@@ -83,7 +102,9 @@ export class Connection implements Member {
     limits: HubLimits,
     now: number,
   ) {
-    this.bucket = new TokenBucket(limits.rateLimit, limits.rateBurst, now);
+    this.chatBucket = new TokenBucket(limits.rateLimit, limits.rateBurst, now);
+    this.controlBucket = new TokenBucket(limits.controlRate, limits.controlBurst, now);
+    this.frameBucket = new TokenBucket(limits.frameRate, limits.frameBurst, now);
   }
 }
 
@@ -172,12 +193,15 @@ export class ChatHub {
     if (conn.state === "closed") return;
     this.metrics.messagesIn++;
     try {
+      if (!this.admit(conn, conn.frameBucket)) return;
       const decoded = decodeClientMessage(frame);
       if (!decoded.ok) {
         this.fail(conn, decoded.error.code, decoded.error.message, decoded.error.id);
         return;
       }
       const msg = decoded.value;
+      if (CONTROL.has(msg.type) && !this.admit(conn, conn.controlBucket)) return;
+      if (msg.type !== "chat") conn.strikes = 0;
       switch (msg.type) {
         case "chat":
           this.chat(conn, msg);
@@ -261,14 +285,7 @@ export class ChatHub {
       else this.ack(conn, msg.id, seen.seq);
       return;
     }
-    if (!conn.bucket.take(this.now())) {
-      conn.strikes++;
-      this.fail(conn, "rate_limited", "too many messages; slow down", msg.id);
-      if (conn.strikes >= this.limits.floodCloseAfter) {
-        safely(() => conn.peer.close(CLOSE.policy, "flooding"), this.log);
-      }
-      return;
-    }
+    if (!this.admit(conn, conn.chatBucket, msg.id)) return;
     conn.strikes = 0;
     const stored: StoredMessage = {
       room: room.name,
@@ -285,6 +302,21 @@ export class ChatHub {
     this.dirtyRooms.add(room);
     if (key !== undefined) remember(session, key, { seq: stored.seq, item }, this.limits.dedupeWindow);
     this.wake();
+  }
+
+  /**
+   * Takes a token from `bucket`, or answers `rate_limited`; a connection that keeps going past
+   * the limit is closed with 1008.
+   */
+  private admit(conn: Connection, bucket: TokenBucket, id?: string): boolean {
+    if (bucket.take(this.now())) return true;
+    conn.strikes++;
+    this.fail(conn, "rate_limited", "too many messages; slow down", id);
+    if (conn.strikes >= this.limits.floodCloseAfter) {
+      this.log.log("warn", "flood_closed", { conn: conn.id, room: conn.room?.name });
+      safely(() => conn.peer.close(CLOSE.policy, "flooding"), this.log);
+    }
+    return false;
   }
 
   private rename(conn: Connection, nick: string): void {
@@ -416,7 +448,26 @@ export class ChatHub {
       this.settle(room, item, stored);
     }
     publishEvents();
+    if (outbox.length > 0) this.closeSlowReaders(room);
     if (room.idle) this.rooms.delete(room.name);
+  }
+
+  /**
+   * Past Bun's backpressure limit frames would be dropped silently, leaving a gap: a reader this far
+   * behind is closed with 1008 first, and can come back with `since`. The others are not slowed.
+   */
+  private closeSlowReaders(room: Room<Connection>): void {
+    for (const conn of room.members.values()) {
+      if (conn.state === "live" && conn.peer.bufferedAmount() > this.limits.slowConsumerBytes) {
+        this.dropSlowReader(conn);
+      }
+    }
+  }
+
+  private dropSlowReader(conn: Connection): void {
+    this.log.log("warn", "slow_consumer_closed", { conn: conn.id, room: conn.room?.name });
+    this.detach(conn);
+    safely(() => conn.peer.close(CLOSE.policy, "too slow to keep up"), this.log);
   }
 
   private settle(room: Room<Connection>, item: ChatItem, stored: boolean): void {
@@ -564,14 +615,20 @@ export class ChatHub {
   }
 
   private publish(room: Room<Connection>, msg: ServerMessage): void {
+    if (room.members.size === 0) return;
     this.fanout.publish(room.topic, encode(msg));
     this.metrics.messagesOut += room.members.size;
   }
 
   private send(conn: Connection, msg: ServerMessage): void {
     if (conn.state === "closed") return;
-    safely(() => conn.peer.send(encode(msg)), this.log);
+    let sent: number | undefined;
+    safely(() => {
+      sent = conn.peer.send(encode(msg));
+    }, this.log);
     this.metrics.messagesOut++;
+    // 0: the socket dropped the frame (past its backpressure limit); never leave a silent gap.
+    if (sent === 0) this.dropSlowReader(conn);
   }
 
   private fail(conn: Connection, code: ErrorCode, message: string, id?: string): void {

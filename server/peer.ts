@@ -1,7 +1,9 @@
 /** The few things the chat logic asks of a socket and of the pub/sub system; Bun's adapter maps them. */
 export interface Peer {
-  /** Sends one text frame to this socket only. */
-  send(data: string): void;
+  /** Sends one text frame to this socket only; 0 means it was dropped, as Bun's `send` says. */
+  send(data: string): number | undefined;
+  /** Bytes queued for this socket and not yet written. */
+  bufferedAmount(): number;
   subscribe(topic: string): void;
   unsubscribe(topic: string): void;
   /** Sends to every subscriber of `topic` but this socket. */

@@ -138,3 +138,44 @@ describe("shutdown", () => {
     expect([a.peer.closedWith, b.peer.closedWith]).toEqual([1001, 1001]);
   });
 });
+
+describe("request limits", () => {
+  it("limits nick, join, history and who together, and every frame, with rate_limited", () => {
+    const { hub, join } = setup({
+      rateLimit: 0,
+      controlRate: 1,
+      controlBurst: 2,
+      frameRate: 1,
+      frameBurst: 6,
+    });
+    const a = join("ann");
+    hub.flush();
+    a.say({ type: "who" });
+    a.say({ type: "history" });
+    a.say({ type: "nick", nick: "anna" });
+    expect(of(a.peer, "error").map((e) => e.code)).toEqual(["rate_limited"]);
+    a.say({ type: "chat", text: "1" });
+    a.say({ type: "chat", text: "2" });
+    a.say({ type: "chat", text: "3" });
+    a.say({ type: "chat", text: "4" });
+    hub.flush();
+    expect(of(a.peer, "chat").map((m) => m.text)).toEqual(["1", "2", "3"]);
+    expect(of(a.peer, "error").map((e) => e.code)).toEqual(["rate_limited", "rate_limited"]);
+  });
+});
+
+describe("slow readers", () => {
+  it("closes a member too far behind with 1008 after a publish, and the others see it leave", () => {
+    const { hub, join } = setup({ rateLimit: 0, slowConsumerBytes: 1000 });
+    const a = join("ann");
+    const b = join("bob");
+    hub.flush();
+    b.peer.buffered = 1001;
+    a.say({ type: "chat", text: "hello" });
+    hub.flush();
+    expect(b.peer.closedWith).toBe(1008);
+    expect(a.peer.closedWith).toBeUndefined();
+    hub.flush();
+    expect(of(a.peer, "presence").at(-1)?.events).toEqual([{ event: "leave", nick: "bob" }]);
+  });
+});

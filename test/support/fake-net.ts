@@ -18,8 +18,16 @@ export class FakePeer implements Peer {
     this.inbox.push(decoded.value);
   }
 
-  send(data: string): void {
+  /** Bytes a test pretends are still queued for this socket. */
+  buffered = 0;
+
+  send(data: string): number {
     this.deliver(data);
+    return data.length;
+  }
+
+  bufferedAmount(): number {
+    return this.buffered;
   }
 
   subscribe(topic: string): void {

@@ -17,7 +17,14 @@ const alive = new Set<Subprocess>();
 export async function spawnServer(env: Record<string, string>, timeoutMs = 10_000): Promise<ServerProcess> {
   const proc = Bun.spawn([process.execPath, "server.ts"], {
     cwd: ROOT,
-    env: { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "warn", ...env },
+    env: {
+      PORT: "0",
+      HOST: "127.0.0.1",
+      LOG_LEVEL: "warn",
+      FRAME_RATE_LIMIT: "0",
+      CONTROL_RATE_LIMIT: "0",
+      ...env,
+    },
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",

@@ -7,7 +7,15 @@ const running = new Set<RunningServer>();
 
 /** Starts a server; `env` overrides the test defaults with the variables of shared/PROTOCOL.md. */
 export function startTestServer(env: Record<string, string> = {}): RunningServer {
-  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", DB_PATH: ":memory:", ...env });
+  const config = loadConfig({
+    PORT: "0",
+    HOST: "127.0.0.1",
+    DB_PATH: ":memory:",
+    // Tests drive many frames fast; the limits under test set their own values.
+    FRAME_RATE_LIMIT: "0",
+    CONTROL_RATE_LIMIT: "0",
+    ...env,
+  });
   const server = startServer(config, silentLogger);
   running.add(server);
   return server;
