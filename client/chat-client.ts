@@ -20,7 +20,7 @@ import type { ClientEvents, ConnectionState } from "./client-events";
 import { type Command, parseCommand } from "./commands";
 import { Emitter } from "./emitter";
 import { Outbox, type OutboxEntry } from "./outbox";
-import { ReconnectingSocket, type SocketOptions } from "./reconnecting-socket";
+import { ReconnectingSocket, type SocketClass, type SocketOptions } from "./reconnecting-socket";
 import { Roster } from "./roster";
 import { socketUrl } from "./socket-url";
 
@@ -40,9 +40,7 @@ export interface ChatClientOptions {
   /** Source of jitter; tests pass a fixed one. */
   random?: () => number;
   /** The WebSocket class; the global one by default. */
-  WebSocket?: new (
-    url: string,
-  ) => WebSocket;
+  WebSocket?: SocketClass;
   /** Connect in the constructor (default true); otherwise call `connect()`. */
   autoConnect?: boolean;
 }

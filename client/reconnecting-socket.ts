@@ -3,8 +3,11 @@ import { CLOSE } from "../protocol";
 import { type BackoffOptions, backoffDelay } from "./backoff";
 import type { ConnectionState } from "./client-events";
 
+/** The WebSocket class: the global one in browsers and Bun, or a stand-in. */
+export type SocketClass = new (url: string) => WebSocket;
+
 export interface SocketOptions {
-  Socket: new (url: string) => WebSocket;
+  Socket: SocketClass;
   backoff: BackoffOptions;
   /** Silence after which `probe` runs; 0 turns the heartbeat off. */
   heartbeatMs: number;

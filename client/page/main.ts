@@ -84,6 +84,7 @@ client.on("welcome", ({ message, reset, missed }) => {
   if (reset) {
     timeline.reset(message.history, message.lastSeq);
     timeline.line("info", `you are in #${message.room} as `, timeline.nick(message.nick));
+    for (const problem of problems.splice(0)) timeline.line("error", problem);
   } else {
     const n = missed.length;
     timeline.line(
@@ -169,7 +170,6 @@ document.addEventListener("visibilitychange", () => {
   showTitle();
 });
 
-for (const problem of problems) timeline.line("error", problem);
 showTitle();
 client.connect();
 input.focus();
