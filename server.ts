@@ -5,14 +5,16 @@ import type { Server, ServerWebSocket } from "bun";
 import { CLOSE, type ConnectParams, parseConnectQuery } from "./protocol";
 import { TokenAuthority } from "./server/auth";
 import { BunPeer } from "./server/bun-peer";
+import type { ChatService } from "./server/chat-service";
 import { type Config, ConfigError, loadConfig } from "./server/config";
 import { Heartbeat } from "./server/heartbeat";
 import { type HttpContext, refuse, routeHttp } from "./server/http";
-import { ChatHub, type Connection } from "./server/hub";
+import { ChatHub } from "./server/hub";
 import { IpLimit } from "./server/ip-limit";
 import { describeError, jsonLogger, type Logger } from "./server/log";
-import { originAllowed } from "./server/origin";
+import { originAllowed, requestScheme } from "./server/origin";
 import { browserPage } from "./server/page";
+import { RedisHub } from "./server/redis/redis-hub";
 import { SqliteStore } from "./server/sqlite-store";
 import type { ChatStore } from "./server/store";
 
@@ -21,7 +23,7 @@ interface SocketData {
   ip: string;
   fixedNick: string | undefined;
   tokenExpiresAt: number | undefined;
-  conn: Connection | undefined;
+  conn: { readonly id: string } | undefined;
   expiry: ReturnType<typeof setTimeout> | undefined;
 }
 
@@ -29,7 +31,8 @@ type Socket = ServerWebSocket<SocketData>;
 
 export interface RunningServer {
   readonly url: URL;
-  readonly hub: ChatHub;
+  /** ChatHub, or RedisHub when REDIS_URL is set. */
+  readonly hub: ChatService;
   readonly server: Server<SocketData>;
   /** Flushes pending writes, closes every socket with 1001 and the database. */
   stop(): Promise<void>;
@@ -62,7 +65,8 @@ function isLogger(x: StartOptions | Logger): x is Logger {
 export function startServer(config: Config, options: StartOptions | Logger = {}): RunningServer {
   const opts: StartOptions = isLogger(options) ? { log: options } : options;
   const log = opts.log ?? jsonLogger(config.logLevel, console.log);
-  const store = opts.store ?? openStore(config.dbPath);
+  // With REDIS_URL, Redis holds the messages and no database is opened.
+  const store = config.redisUrl === undefined ? (opts.store ?? openStore(config.dbPath)) : undefined;
   const startedAt = Date.now();
   const auth = config.authSecret === undefined ? undefined : new TokenAuthority(config.authSecret);
   const heartbeat = new Heartbeat<Socket>(config.heartbeatTimeoutSeconds * 1000);
@@ -71,10 +75,9 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
   let upgrading = 0;
   let stopping = false;
 
-  const hub = new ChatHub({
-    store,
+  const deps = {
     fanout: {
-      publish(topic, data) {
+      publish(topic: string, data: string) {
         // 0: Bun dropped this frame for someone; close whoever is that far behind before the next one.
         if (server?.publish(topic, data) === 0) closeBackloggedSockets();
       },
@@ -90,10 +93,14 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
       slowConsumerBytes: config.slowConsumerBytes,
       resumeTtlMs: config.resumeTtlSeconds * 1000,
     },
-    schedule: (fn) => setImmediate(fn),
+    schedule: (fn: () => void) => setImmediate(fn),
     log,
-  });
-  const http: HttpContext = { hub, store, startedAt, page: browserPage };
+  };
+  const hub: ChatService = store
+    ? new ChatHub({ store, ...deps })
+    : new RedisHub({ url: config.redisUrl ?? "", presenceTtlMs: config.presenceTtlSeconds * 1000, ...deps });
+  const history = store ?? (hub as RedisHub).history;
+  const http: HttpContext = { hub, store: history, startedAt, page: browserPage };
 
   function refuseUpgrade(status: number, code: Parameters<typeof refuse>[1], message: string, ip: string) {
     hub.metrics.refusal(code);
@@ -112,7 +119,8 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
     }
     const parsed = parseConnectQuery(url.searchParams);
     if (!parsed.ok) return refuseUpgrade(400, parsed.error.code, parsed.error.message, ip);
-    if (!originAllowed(req.headers.get("origin"), req.headers.get("host"), config.allowedOrigins)) {
+    const scheme = requestScheme(req.headers.get("x-forwarded-proto"), url);
+    if (!originAllowed(req.headers.get("origin"), req.headers.get("host"), config.allowedOrigins, scheme)) {
       return refuseUpgrade(403, "forbidden", "this Origin may not connect", ip);
     }
     let fixedNick: string | undefined;
@@ -251,7 +259,8 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
       hub.shutdown();
       await server?.stop(true);
       hub.flush();
-      store.close();
+      store?.close();
+      if (hub instanceof RedisHub) await hub.stop();
     },
   };
 }
@@ -261,6 +270,8 @@ if (import.meta.main) {
   try {
     const config = loadConfig(process.env, process.argv.slice(2));
     running = startServer(config);
+    // Several processes over Redis: listen only once this one is registered there.
+    if (running.hub instanceof RedisHub) await running.hub.ready;
   } catch (err) {
     console.error(err instanceof ConfigError ? `configuration error: ${err.message}` : err);
     process.exit(1);

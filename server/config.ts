@@ -6,6 +6,8 @@ export interface Config {
   host: string;
   dbPath: string;
   redisUrl: string | undefined;
+  /** With REDIS_URL: a process silent this long is presumed dead and its users leave every room. */
+  presenceTtlSeconds: number;
   /** Exact browser origins allowed; empty means same host only. */
   allowedOrigins: string[];
   authSecret: string | undefined;
@@ -96,8 +98,8 @@ export function loadConfig(env: Env, argv: readonly string[] = []): Config {
   const host = all.HOST?.trim() || "0.0.0.0";
   const dbPath = all.DB_PATH?.trim() || "data/chat.db";
   const redisUrl = all.REDIS_URL?.trim() || undefined;
-  if (redisUrl !== undefined) {
-    throw new ConfigError("REDIS_URL", "running several processes over Redis is not available yet");
+  if (redisUrl !== undefined && !/^(redis|rediss|valkey|valkeys):\/\/[^\s]+$/.test(redisUrl)) {
+    throw new ConfigError("REDIS_URL", `expected a URL like redis://host:6379, got "${redisUrl}"`);
   }
   const authSecret = all.AUTH_SECRET === undefined || all.AUTH_SECRET === "" ? undefined : all.AUTH_SECRET;
   if (authSecret !== undefined && authSecret.length < 16) {
@@ -110,6 +112,7 @@ export function loadConfig(env: Env, argv: readonly string[] = []): Config {
     host,
     dbPath,
     redisUrl,
+    presenceTtlSeconds: decimal(all, "PRESENCE_TTL_SECONDS", 5, 0.5, 3600),
     allowedOrigins: origins(all.ALLOWED_ORIGINS),
     authSecret,
     rateLimit: decimal(all, "RATE_LIMIT", 10, 0, 1_000_000),

@@ -1,11 +1,10 @@
 /** The plain HTTP routes: health, metrics, rooms and message history as JSON. */
 import { isValidRoom, LIMITS, normalizeRoom, parseSeqParam, type RefusalCode } from "../protocol";
-import type { ChatHub } from "./hub";
-import type { ChatStore } from "./store";
+import type { ChatService, HistorySource } from "./chat-service";
 
 export interface HttpContext {
-  hub: ChatHub;
-  store: ChatStore;
+  hub: ChatService;
+  store: HistorySource;
   startedAt: number;
   /** The browser page; served at `/`. */
   page: () => Response | Promise<Response>;
@@ -55,7 +54,7 @@ export function routeHttp(req: Request, url: URL, ctx: HttpContext): Response | 
   return refuse(404, "not_found", `nothing at ${path}`);
 }
 
-function messages(rawRoom: string, query: URLSearchParams, store: ChatStore): Response {
+async function messages(rawRoom: string, query: URLSearchParams, store: HistorySource): Promise<Response> {
   let room: string;
   try {
     room = normalizeRoom(decodeURIComponent(rawRoom));
@@ -80,6 +79,6 @@ function messages(rawRoom: string, query: URLSearchParams, store: ChatStore): Re
     }
     limit = n;
   }
-  const page = store.before(room, before, limit);
+  const page = await store.before(room, before, limit);
   return json({ messages: page.messages, hasMore: page.more });
 }

@@ -123,8 +123,11 @@ export class ChatHub {
   private readonly sessions = new Map<string, Session<Connection>>();
   private readonly dirtyRooms = new Set<Room<Connection>>();
   private readonly dirtySessions = new Set<Session<Connection>>();
-  /** Connections owed a welcome at the next flush, with the `since` they asked for. */
-  private welcomes = new Map<Connection, { room: Room<Connection>; since: number | undefined }>();
+  /**
+   * Welcomes owed at the next flush, in request order, with the `since` each asked for: two joins in
+   * one turn get two welcomes. One for a room the connection has left since is skipped.
+   */
+  private welcomes: Array<{ conn: Connection; room: Room<Connection>; since: number | undefined }> = [];
   /** Acks owed to connections still waiting for their welcome: sent after it, as it carries their chat. */
   private lateAcks: Array<{ to: Connection; id: string; seq: number }> = [];
   private flushScheduled = false;
@@ -183,7 +186,7 @@ export class ChatHub {
     session.endedAt = null;
     this.track(session, room.name, conn.nick);
     this.connections.add(conn);
-    this.welcomes.set(conn, { room, since: params.since });
+    this.welcomes.push({ conn, room, since: params.since });
     this.wake();
     return conn;
   }
@@ -340,19 +343,20 @@ export class ChatHub {
   private join(conn: Connection, target: string, since: number | undefined): void {
     const current = conn.room as Room<Connection>;
     if (target === current.name) {
-      this.welcomes.set(conn, { room: current, since });
+      this.welcomes.push({ conn, room: current, since });
       this.wake();
       return;
     }
-    this.leave(conn, current);
+    // Looked up first: if storage cannot open the room, the connection stays where it was.
     const room = this.room(target);
+    this.leave(conn, current);
     conn.nick = firstFreeNick(conn.fixedNick ?? conn.nick, (key) => room.isTaken(key));
     conn.room = room;
     conn.state = "pending";
     room.add(conn);
     this.presence(room, { event: "join", nick: conn.nick });
     this.track(conn.session, room.name, conn.nick);
-    this.welcomes.set(conn, { room, since });
+    this.welcomes.push({ conn, room, since });
     this.wake();
   }
 
@@ -383,7 +387,6 @@ export class ChatHub {
     conn.room = null;
     conn.state = "closed";
     this.connections.delete(conn);
-    this.welcomes.delete(conn);
     const session = conn.session;
     if (session.conn === conn) {
       session.conn = null;
@@ -501,11 +504,12 @@ export class ChatHub {
   }
 
   private flushWelcomes(): void {
-    if (this.welcomes.size === 0) return;
+    if (this.welcomes.length === 0) return;
     const due = this.welcomes;
-    this.welcomes = new Map();
+    this.welcomes = [];
     const recent = new Map<Room<Connection>, Page>();
-    for (const [conn, { room, since }] of due) {
+    for (const { conn, room, since } of due) {
+      // A closed connection (state "closed") or one that moved on is owed nothing.
       if (conn.state === "closed" || conn.room !== room) continue;
       try {
         let page: Page;

@@ -43,7 +43,8 @@ function toChat(r: Row): ChatMessage {
 }
 
 export class SqliteStore implements ChatStore {
-  private readonly db: Database;
+  /** Protected so a test subclass can reach the connection (PRAGMA max_page_count makes it really full). */
+  protected readonly db: Database;
   private readonly q: {
     lastSeq: Statement<{ seq: number | null }, [string]>;
     before: Statement<Row, [string, number, number]>;

@@ -21,9 +21,20 @@ export class RawWebSocket {
     this.ended = new Promise((resolve) => socket.on("close", () => resolve()));
   }
 
-  /** Opens `GET /ws?query` and resolves once the server has answered 101. */
-  static async open(base: URL, query: Record<string, string>): Promise<RawWebSocket> {
-    const socket = net.connect(Number(base.port), base.hostname);
+  /**
+   * Opens `GET /ws?query` and resolves once the server has answered 101; `localAddress` picks the
+   * source address (another 127.0.0.x plays another client host).
+   */
+  static async open(
+    base: URL,
+    query: Record<string, string>,
+    options: { localAddress?: string } = {},
+  ): Promise<RawWebSocket> {
+    const socket = net.connect({
+      port: Number(base.port),
+      host: base.hostname,
+      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+    });
     const client = new RawWebSocket(socket);
     await new Promise<void>((resolve, reject) => {
       socket.once("connect", () => resolve());

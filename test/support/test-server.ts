@@ -1,12 +1,15 @@
 /** Servers started in-process on 127.0.0.1 with a free port, an in-memory database and no logs. */
-import { type RunningServer, startServer } from "../../server";
+import { type RunningServer, type StartOptions, startServer } from "../../server";
 import { loadConfig } from "../../server/config";
 import { silentLogger } from "../../server/log";
 
 const running = new Set<RunningServer>();
 
-/** Starts a server; `env` overrides the test defaults with the variables of shared/PROTOCOL.md. */
-export function startTestServer(env: Record<string, string> = {}): RunningServer {
+/**
+ * Starts a server; `env` overrides the test defaults with the variables of shared/PROTOCOL.md, and
+ * `options` may pass a logger that collects lines or a store that fails on demand.
+ */
+export function startTestServer(env: Record<string, string> = {}, options: StartOptions = {}): RunningServer {
   const config = loadConfig({
     PORT: "0",
     HOST: "127.0.0.1",
@@ -16,7 +19,7 @@ export function startTestServer(env: Record<string, string> = {}): RunningServer
     CONTROL_RATE_LIMIT: "0",
     ...env,
   });
-  const server = startServer(config, silentLogger);
+  const server = startServer(config, { log: silentLogger, ...options });
   running.add(server);
   return server;
 }

@@ -1,0 +1,22 @@
+/** What server.ts needs from the chat logic: ChatHub (one process) and RedisHub (several) both provide it. */
+import type { ConnectParams } from "../protocol";
+import type { Metrics } from "./metrics";
+import type { Peer } from "./peer";
+import type { Page } from "./store";
+
+export interface ChatService<C extends { readonly id: string } = { readonly id: string }> {
+  readonly metrics: Metrics;
+  readonly connectionCount: number;
+  roomList(): Array<{ room: string; users: number }>;
+  open(peer: Peer, params: ConnectParams & { fixedNick?: string }): C;
+  receive(conn: C, frame: string | ArrayBuffer | ArrayBufferView): void;
+  close(conn: C, code: number): void;
+  flush(): void;
+  shutdown(): void;
+  sweep(): void;
+}
+
+/** A room's stored messages for `GET /api/rooms/:room/messages`: SQLite answers at once, Redis later. */
+export interface HistorySource {
+  before(room: string, before: number, limit: number): Page | Promise<Page>;
+}

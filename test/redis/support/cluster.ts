@@ -1,0 +1,137 @@
+/** Several `server.ts` processes on one private redis-server, and a client that follows a room across failures. */
+import type { ChatMessage } from "../../../protocol";
+import { type ServerProcess, spawnServer } from "../../support/server-process";
+import { connect, type TestClient } from "../../support/test-client";
+import { sleep } from "../../support/timing";
+import type { RedisProcess } from "./redis-server";
+
+/** Presence expiry the cluster tests run with: a killed process's users leave within about this. */
+export const PRESENCE_TTL_SECONDS = 1.5;
+
+export function spawnCluster(redis: RedisProcess, count: number, env: Record<string, string> = {}) {
+  return Promise.all(
+    Array.from({ length: count }, () =>
+      spawnServer({
+        REDIS_URL: redis.url,
+        PRESENCE_TTL_SECONDS: String(PRESENCE_TTL_SECONDS),
+        RATE_LIMIT: "0",
+        ...env,
+      }),
+    ),
+  );
+}
+
+/** A room's whole history through one process's HTTP API, paging back with `before`. */
+export async function allMessages(base: URL, room: string): Promise<ChatMessage[]> {
+  const out: ChatMessage[] = [];
+  let before = "";
+  for (;;) {
+    const res = await fetch(new URL(`/api/rooms/${room}/messages?limit=200${before}`, base));
+    if (res.status !== 200) throw new Error(`history answered ${res.status}`);
+    const page = (await res.json()) as { messages: ChatMessage[]; hasMore: boolean };
+    out.unshift(...page.messages);
+    if (!page.hasMore || page.messages.length === 0) return out;
+    before = `&before=${page.messages[0]?.seq}`;
+  }
+}
+
+/** The user list a client holds: welcome users plus presence events applied in order. */
+export function userList(client: TestClient): string[] {
+  let users: string[] = [...client.welcome.users];
+  for (const m of client.received) {
+    if (m.type === "welcome") users = [...m.users];
+    if (m.type !== "presence") continue;
+    for (const e of m.events) {
+      if (e.event === "join") users.push(e.nick);
+      if (e.event === "leave") users = users.filter((u) => u !== e.nick);
+      if (e.event === "nick") users = users.map((u) => (u === e.from ? e.nick : u));
+    }
+  }
+  return users.sort();
+}
+
+/**
+ * A reader that stays in a room whatever happens: when its connection closes it reconnects (to the
+ * next process that answers) with `resume` and `since`. `seqs` is every chat seq it was shown, in
+ * order, welcome histories included: gapless and strictly increasing unless something was lost.
+ */
+export class Follower {
+  readonly seqs: number[] = [];
+  readonly closes: number[] = [];
+  private client: TestClient | undefined;
+  private token: string | undefined;
+  private stopped = false;
+  private turn = 0;
+  private running: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly servers: () => ServerProcess[],
+    readonly room: string,
+    readonly nick: string,
+  ) {}
+
+  /** The newest seq shown so far, the open connection included. */
+  get lastSeq(): number {
+    const live = this.client?.closeCode === undefined ? this.client : undefined;
+    return live?.chats(this.room).at(-1)?.seq ?? live?.welcome.history.at(-1)?.seq ?? this.seqs.at(-1) ?? 0;
+  }
+
+  async start(): Promise<void> {
+    await this.attach();
+    this.running = this.follow();
+  }
+
+  /** Stops following; returns the seqs seen. */
+  async stop(): Promise<number[]> {
+    this.stopped = true;
+    await this.client?.close();
+    await this.running;
+    return this.seqs;
+  }
+
+  private async follow(): Promise<void> {
+    while (!this.stopped) {
+      const client = this.client as TestClient;
+      const code = await client.closed;
+      this.absorb(client);
+      if (this.stopped) return;
+      this.closes.push(code);
+      for (let tries = 0; !this.stopped; tries++) {
+        try {
+          await this.attach();
+          break;
+        } catch {
+          if (tries > 200) throw new Error(`${this.nick} could not reconnect`);
+          await sleep(100);
+        }
+      }
+    }
+  }
+
+  private async attach(): Promise<void> {
+    const list = this.servers();
+    const server = list[this.turn++ % list.length] as ServerProcess;
+    const since = this.seqs.at(-1);
+    const client = await connect(server.url, {
+      room: this.room,
+      nick: this.nick,
+      ...(since === undefined ? {} : { since }),
+      ...(this.token ? { resume: this.token } : {}),
+      timeoutMs: 1500,
+    });
+    this.token = client.welcome.resumeToken;
+    this.client = client;
+  }
+
+  /** Appends what one connection showed: its welcome history, then its live chats. */
+  private absorb(client: TestClient): void {
+    for (const m of client.welcome.history) this.seqs.push(m.seq);
+    for (const m of client.chats(this.room)) this.seqs.push(m.seq);
+  }
+}
+
+/** Fails with the first place where `seqs` is not 1, 2, 3, ..., n. */
+export function gapless(seqs: number[]): { firstBreak: number | null; count: number } {
+  const i = seqs.findIndex((s, k) => s !== k + 1);
+  return { firstBreak: i === -1 ? null : i, count: seqs.length };
+}
