@@ -1,0 +1,129 @@
+/** What each mode runs: sizes, durations and repetitions, chosen to fit its time budget on 2 cores. */
+import type { ServerName } from "./servers";
+
+export type Mode = "full" | "quick" | "smoke";
+
+export interface ThroughputConfig {
+  name: string;
+  clients: number;
+  rooms: number;
+  /** Messages each client keeps in flight (closed loop). */
+  window: number;
+}
+
+export interface Plan {
+  mode: Mode;
+  /** Repetitions of each scenario; the servers' order rotates from one to the next. */
+  reps: number;
+  /** Attempts at a throughput or latency measurement while other processes load the machine. */
+  attempts: number;
+  servers: ServerName[];
+  /** Characters of each chat text (the stamp included). */
+  textLength: number;
+  throughput: { configs: ThroughputConfig[]; warmupMs: number; measureMs: number; workers: number };
+  latency: {
+    members: number;
+    rate: number;
+    senders: number;
+    warmupMs: number;
+    measureMs: number;
+    workers: number;
+  };
+  scale: {
+    connections: number;
+    perRoom: number;
+    workers: number;
+    /** Source addresses in 127.0.0.0/8 the connections are spread over. */
+    sources: string[];
+    /** Handshakes each generator process keeps pending during the join storm. */
+    concurrency: number;
+    servers: ServerName[];
+    reps: number;
+  };
+  resume: { clients: number; rooms: number; missed: number; servers: ServerName[] };
+  http: {
+    routes: string[];
+    connections: number;
+    seconds: number;
+    servers: ServerName[];
+    idleClients: number;
+  };
+}
+
+const ALL: ServerName[] = ["ours", "raw-bun", "node-ws", "socket.io"];
+const SOURCES = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"];
+const ROUTES = ["/healthz", "/api/rooms", "/"];
+
+const FULL: Plan = {
+  mode: "full",
+  reps: 3,
+  attempts: 3,
+  servers: ALL,
+  textLength: 64,
+  throughput: {
+    configs: [
+      { name: "16 in 1 room", clients: 16, rooms: 1, window: 8 },
+      { name: "32 in 1 room", clients: 32, rooms: 1, window: 4 },
+      { name: "64 in 1 room", clients: 64, rooms: 1, window: 4 },
+      { name: "1000 in 100 rooms", clients: 1000, rooms: 100, window: 2 },
+    ],
+    warmupMs: 700,
+    measureMs: 2000,
+    workers: 1,
+  },
+  latency: { members: 1000, rate: 100, senders: 10, warmupMs: 1000, measureMs: 4000, workers: 1 },
+  scale: {
+    connections: 19_500,
+    perRoom: 100,
+    workers: 4,
+    sources: SOURCES,
+    concurrency: 128,
+    servers: ALL,
+    reps: 3,
+  },
+  resume: { clients: 1000, rooms: 10, missed: 100, servers: ["ours", "node-ws"] },
+  http: { routes: ROUTES, connections: 32, seconds: 2, servers: ["ours", "raw-bun"], idleClients: 1000 },
+};
+
+const QUICK: Plan = {
+  ...FULL,
+  mode: "quick",
+  reps: 1,
+  attempts: 2,
+  throughput: {
+    ...FULL.throughput,
+    configs: FULL.throughput.configs.filter((c) => c.clients !== 32),
+    warmupMs: 300,
+    measureMs: 1000,
+  },
+  latency: { ...FULL.latency, warmupMs: 500, measureMs: 2000 },
+  scale: { ...FULL.scale, connections: 2000, workers: 2, servers: ["ours", "raw-bun"], reps: 1 },
+  resume: { ...FULL.resume, clients: 200, rooms: 2 },
+  http: { ...FULL.http, seconds: 1 },
+};
+
+const SMOKE: Plan = {
+  ...FULL,
+  mode: "smoke",
+  reps: 1,
+  attempts: 1,
+  throughput: {
+    configs: [{ name: "16 in 1 room", clients: 16, rooms: 1, window: 2 }],
+    warmupMs: 100,
+    measureMs: 300,
+    workers: 1,
+  },
+  latency: { members: 50, rate: 50, senders: 5, warmupMs: 100, measureMs: 500, workers: 1 },
+  scale: {
+    ...FULL.scale,
+    connections: 100,
+    workers: 2,
+    concurrency: 50,
+    servers: ["ours", "raw-bun"],
+    reps: 1,
+  },
+  resume: { clients: 20, rooms: 2, missed: 10, servers: ["ours"] },
+  http: { routes: ["/healthz"], connections: 4, seconds: 1, servers: ["ours", "raw-bun"], idleClients: 10 },
+};
+
+export const PLANS: Record<Mode, Plan> = { full: FULL, quick: QUICK, smoke: SMOKE };

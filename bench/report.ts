@@ -1,0 +1,415 @@
+/** Turns a run's results into ratios, target verdicts, sanity problems, terminal tables and RESULTS.md. */
+import type { Plan } from "./config";
+import { NOISE_CORES } from "./scenarios/common";
+import type { HttpResult } from "./scenarios/http";
+import type { LatencyResult } from "./scenarios/latency";
+import type { ResumeResult } from "./scenarios/resume";
+import type { ScaleResult } from "./scenarios/scale";
+import type { ThroughputResult } from "./scenarios/throughput";
+import type { ServerName } from "./servers";
+
+export interface Machine {
+  nproc: number;
+  cpuModel: string;
+  memoryGiB: number;
+  kernel: string;
+  bun: string;
+  node: string;
+  openFileLimit: string;
+  loadAverageAtStart: number[];
+}
+
+export interface TargetCheck {
+  target: string;
+  want: string;
+  got: string;
+  /** null when the run did not measure it. */
+  met: boolean | null;
+  note?: string;
+}
+
+export interface Results {
+  mode: Plan["mode"];
+  command: string;
+  startedAt: string;
+  durationSeconds: number;
+  machine: Machine;
+  plan: Plan;
+  throughput?: ThroughputResult[];
+  latency?: LatencyResult[];
+  scale?: ScaleResult[];
+  resume?: ResumeResult[];
+  http?: HttpResult[];
+  targets: TargetCheck[];
+  /** Sanity failures: a scenario that produced nothing, lost messages or failed connections. */
+  problems: string[];
+}
+
+// ---- formatting ----
+
+export function int(n: number): string {
+  return Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "-";
+}
+
+export function fixed(n: number, digits = 2): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : "-";
+}
+
+/** Microseconds as a short human figure. */
+export function micros(us: number): string {
+  if (!Number.isFinite(us)) return "-";
+  return us < 1000 ? `${Math.round(us)} µs` : `${(us / 1000).toFixed(us < 10_000 ? 2 : 1)} ms`;
+}
+
+export function bytes(n: number): string {
+  if (!Number.isFinite(n)) return "-";
+  if (Math.abs(n) < 10_000) return `${Math.round(n)} B`;
+  if (Math.abs(n) < 10_000_000) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+function ratio(a: number, b: number): number {
+  return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? a / b : Number.NaN;
+}
+
+const X = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}x` : "-");
+
+export interface Table {
+  title: string;
+  head: string[];
+  rows: string[][];
+  notes?: string[];
+}
+
+export function renderText(t: Table): string {
+  const widths = t.head.map((h, i) => Math.max(h.length, ...t.rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join("  ");
+  const out = [t.title, line(t.head), widths.map((w) => "-".repeat(w)).join("  "), ...t.rows.map(line)];
+  for (const n of t.notes ?? []) out.push(`  ${n}`);
+  return out.join("\n");
+}
+
+export function renderMarkdown(t: Table): string {
+  const esc = (s: string) => s.replaceAll("|", "\\|");
+  const out = [
+    `### ${t.title}`,
+    "",
+    `| ${t.head.map(esc).join(" | ")} |`,
+    `| ${t.head.map((_, i) => (i === 0 ? "---" : "---:")).join(" | ")} |`,
+    ...t.rows.map((r) => `| ${r.map(esc).join(" | ")} |`),
+  ];
+  if (t.notes?.length) out.push("", ...t.notes.map((n) => `- ${n}`));
+  return out.join("\n");
+}
+
+// ---- tables ----
+
+function limitNote(limit: string): string {
+  return limit === "generator" ? "generator" : limit === "both" ? "both" : limit;
+}
+
+export function tables(r: Results): Table[] {
+  const out: Table[] = [];
+  if (r.throughput?.length) {
+    out.push({
+      title: "1. Broadcast throughput (closed loop, storage on for ours)",
+      head: [
+        "room / server",
+        "deliveries/s",
+        "msgs/s",
+        "fan-out",
+        "srv cores",
+        "gen cores",
+        "other",
+        "srv µs/deliv",
+        "limited by",
+      ],
+      rows: r.throughput.map((t) => [
+        `${t.config} / ${t.server}`,
+        int(t.median.deliveriesPerSec),
+        int(t.median.messagesPerSec),
+        fixed(t.median.fanout, 1),
+        fixed(t.median.serverCores),
+        fixed(t.median.generatorCores),
+        fixed(t.median.otherCores),
+        fixed(t.median.serverUsPerDelivery, 3),
+        limitNote(t.median.limit),
+      ]),
+      notes: [
+        "limited by: which process sat at >= 0.85 of a core; 'generator' or 'both' means the server's figure is a lower bound.",
+        "other: cores busy with processes outside the benchmark meanwhile (noise).",
+      ],
+    });
+  }
+  if (r.latency?.length) {
+    out.push({
+      title: `2. Fan-out latency (open loop: ${r.latency[0]?.members} members, ${r.latency[0]?.rate} msg/s)`,
+      head: [
+        "server",
+        "p50",
+        "p99",
+        "p99.9",
+        "max",
+        "samples",
+        "delivered",
+        "srv cores",
+        "gen cores",
+        "other",
+        "limited by",
+      ],
+      rows: r.latency.map((l) => [
+        l.server,
+        micros(l.median.p50),
+        micros(l.median.p99),
+        micros(l.median.p999),
+        micros(l.median.max),
+        int(l.median.samples),
+        fixed(l.median.delivered, 3),
+        fixed(l.median.serverCores),
+        fixed(l.median.generatorCores),
+        fixed(l.median.otherCores),
+        limitNote(l.median.limit),
+      ]),
+      notes: [
+        "delivered: deliveries received over those offered; below ~0.99 the server could not keep the rate.",
+      ],
+    });
+  }
+  if (r.scale?.length) {
+    out.push({
+      title: `3. Connection scale (${int(r.scale[0]?.connections ?? 0)} idle clients, rooms of ${r.plan.scale.perRoom})`,
+      head: [
+        "server",
+        "connected",
+        "storm",
+        "ready p50",
+        "ready p99",
+        "srv µs/join",
+        "RSS before",
+        "RSS after",
+        "per conn",
+        "broadcast",
+        "missing",
+      ],
+      rows: r.scale.map((s) => [
+        s.server,
+        int(s.median.connected),
+        `${int(s.median.stormMs)} ms`,
+        `${fixed(s.median.readyP50Ms, 1)} ms`,
+        `${fixed(s.median.readyP99Ms, 1)} ms`,
+        int(s.median.serverUsPerJoin),
+        bytes(s.median.rssBefore),
+        bytes(s.median.rssAfter),
+        bytes(s.median.bytesPerConnection),
+        `${fixed(s.median.broadcastMs, 1)} ms`,
+        int(s.median.broadcastMissing),
+      ]),
+      notes: [
+        "per conn: (RSS after the storm - RSS before) / connections. One process may hold fewer than 20,000 files here, so the target count is just under that.",
+        "broadcast: one chat in every room, from the first send to the last client's receipt.",
+      ],
+    });
+  }
+  if (r.resume?.length) {
+    out.push({
+      title: `4. Resume (${int(r.resume[0]?.clients ?? 0)} clients reconnect with since, ${r.resume[0]?.missed} missed each)`,
+      head: [
+        "server",
+        "reconnected",
+        "storm",
+        "ready p50",
+        "ready p99",
+        "history min..max",
+        "truncated",
+        "srv µs/resume",
+      ],
+      rows: r.resume.map((s) => [
+        s.server,
+        int(s.median.reconnected),
+        `${int(s.median.stormMs)} ms`,
+        `${fixed(s.median.readyP50Ms, 1)} ms`,
+        `${fixed(s.median.readyP99Ms, 1)} ms`,
+        `${s.median.historyMin}..${s.median.historyMax}`,
+        int(s.median.truncated),
+        int(s.median.serverUsPerResume),
+      ]),
+      notes: ["node-ws keeps its history in memory (lost on restart); ours reads it from SQLite."],
+    });
+  }
+  if (r.http?.length) {
+    out.push({
+      title: `5. HTTP (autocannon, ${r.plan.http.connections} connections, ${r.plan.http.seconds} s per route)`,
+      head: [
+        "route / server",
+        "req/s",
+        "p50",
+        "p99",
+        "non-2xx",
+        "errors",
+        "srv cores",
+        "autocannon cores",
+        "limited by",
+      ],
+      rows: r.http.map((h) => [
+        `${h.route} / ${h.server}`,
+        int(h.median.requestsPerSec),
+        `${fixed(h.median.p50Ms, 2)} ms`,
+        `${fixed(h.median.p99Ms, 2)} ms`,
+        int(h.median.non2xx),
+        int(h.median.errors),
+        fixed(h.median.serverCores),
+        fixed(h.median.generatorCores),
+        limitNote(h.median.limit),
+      ]),
+    });
+  }
+  if (r.targets.length) {
+    out.push({
+      title: "Targets (ratios of medians from this run)",
+      head: ["target", "want", "got", "met"],
+      rows: r.targets.map((t) => [t.target, t.want, t.got, t.met === null ? "n/a" : t.met ? "yes" : "NO"]),
+      notes: r.targets.filter((t) => t.note).map((t) => `${t.target}: ${t.note}`),
+    });
+  }
+  return out;
+}
+
+// ---- targets and sanity ----
+
+function throughputOf(
+  rs: ThroughputResult[],
+  config: string,
+  server: ServerName,
+): ThroughputResult | undefined {
+  return rs.find((t) => t.config === config && t.server === server);
+}
+
+export function checkTargets(r: Results): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  const tp = r.throughput ?? [];
+  for (const cfg of r.plan.throughput.configs) {
+    const ours = throughputOf(tp, cfg.name, "ours");
+    if (!ours) continue;
+    const against: Array<[ServerName, number]> = [
+      ["raw-bun", 0.8],
+      ["node-ws", 10],
+      ["socket.io", 20],
+    ];
+    for (const [other, want] of against) {
+      const base = throughputOf(tp, cfg.name, other);
+      if (!base) continue;
+      const got = ratio(ours.median.deliveriesPerSec, base.median.deliveriesPerSec);
+      const cpu = ratio(base.median.serverUsPerDelivery, ours.median.serverUsPerDelivery);
+      const lowerBound = base.median.limit === "generator" || base.median.limit === "both";
+      out.push({
+        target: `throughput ${cfg.name}: ours / ${other}`,
+        want: `>= ${want}x`,
+        got: X(got),
+        met: Number.isFinite(got) ? got >= want : null,
+        note:
+          `server CPU per delivery ${other} / ours = ${X(cpu)}` +
+          (lowerBound ? `; ${other} was generator-limited (its true limit is higher)` : ""),
+      });
+    }
+  }
+  const lat = r.latency ?? [];
+  const lo = lat.find((l) => l.server === "ours");
+  const lr = lat.find((l) => l.server === "raw-bun");
+  if (lo && lr) {
+    const got = ratio(lo.median.p99, lr.median.p99);
+    out.push({
+      target: `fan-out p99 (${lo.members} members, ${lo.rate} msg/s): ours / raw-bun`,
+      want: "<= 1.5x",
+      got: `${X(got)} (${micros(lo.median.p99)} vs ${micros(lr.median.p99)})`,
+      met: Number.isFinite(got) ? got <= 1.5 : null,
+    });
+  }
+  const sc = (r.scale ?? []).find((s) => s.server === "ours");
+  if (sc) {
+    const perConn = sc.median.bytesPerConnection;
+    const all = sc.median.connected >= sc.connections;
+    out.push({
+      target: `${int(sc.connections)} connections held, memory each`,
+      want: "all held, < 6,000 B each",
+      got: `${int(sc.median.connected)} held, ${int(perConn)} B each`,
+      met: all && perConn < 6000,
+      note:
+        sc.connections < 20_000
+          ? `${int(sc.connections)}, not 20,000: the open-file limit here is 20,000 per process, so one server process cannot hold 20,000 sockets plus its own files`
+          : undefined,
+    });
+  }
+  return out;
+}
+
+export function findProblems(r: Results): string[] {
+  const out: string[] = [];
+  for (const t of r.throughput ?? []) {
+    if (!(t.median.deliveriesPerSec > 0)) out.push(`throughput ${t.config} / ${t.server}: no deliveries`);
+    if (t.median.errors > 0)
+      out.push(`throughput ${t.config} / ${t.server}: ${t.median.errors} error frames`);
+    if (t.median.unexpectedCloses > 0)
+      out.push(
+        `throughput ${t.config} / ${t.server}: ${t.median.unexpectedCloses} connections closed by the server`,
+      );
+  }
+  for (const l of r.latency ?? []) {
+    if (!(l.median.samples > 0)) out.push(`latency / ${l.server}: no samples`);
+  }
+  for (const s of r.scale ?? []) {
+    if (s.median.connected < s.connections) {
+      out.push(
+        `scale / ${s.server}: ${int(s.median.connected)} of ${int(s.connections)} connected (${s.median.firstError ?? "?"})`,
+      );
+    }
+    if (s.median.broadcastMissing > 0)
+      out.push(`scale / ${s.server}: broadcast missed ${s.median.broadcastMissing} clients`);
+  }
+  for (const s of r.resume ?? []) {
+    if (s.median.reconnected < s.clients)
+      out.push(`resume / ${s.server}: ${s.median.reconnected} of ${s.clients} reconnected`);
+    if (s.median.historyMin !== s.missed || s.median.historyMax !== s.missed) {
+      out.push(
+        `resume / ${s.server}: welcome history ${s.median.historyMin}..${s.median.historyMax}, expected ${s.missed}`,
+      );
+    }
+  }
+  for (const h of r.http ?? []) {
+    if (!(h.median.requestsPerSec > 0)) out.push(`http ${h.route} / ${h.server}: no requests`);
+    if (h.median.non2xx > 0 || h.median.errors > 0)
+      out.push(`http ${h.route} / ${h.server}: ${h.median.non2xx} non-2xx, ${h.median.errors} errors`);
+  }
+  return out;
+}
+
+export function markdown(r: Results): string {
+  const m = r.machine;
+  const parts = [
+    "# Benchmark results",
+    "",
+    `The last full run of \`bench/run.ts\` (${r.mode} mode), written by the suite itself. Rerun with:`,
+    "",
+    "```",
+    r.command,
+    "```",
+    "",
+    `- Started ${r.startedAt}, took ${Math.round(r.durationSeconds)} s.`,
+    `- Machine: ${m.nproc} cores (${m.cpuModel}), ${m.memoryGiB.toFixed(1)} GiB memory, Linux ${m.kernel}, open-file limit ${m.openFileLimit}; Bun ${m.bun}, Node ${m.node}; load average at start ${m.loadAverageAtStart.map((x) => x.toFixed(2)).join(" / ")}.`,
+    `- ${r.plan.reps} repetitions per scenario, the servers' order rotating each time; figures are medians.`,
+    "- Every server under test runs as its own process on 127.0.0.1; ours is `bun server.ts` with a fresh SQLite file (storage on) and its rate limits off. The load generator is `bench/generator/` (its own WebSocket client on Bun.connect), in separate processes.",
+    `- A throughput or latency measurement taken while more than ${NOISE_CORES} cores were busy outside the benchmark ("other") is repeated, up to ${r.plan.attempts} attempts, and the quietest kept.`,
+    '- "limited by": the process that sat at >= 0.85 of a core. When the generator is saturated ("generator", "both") the server could have done more, so ratios against that server flatter ours; the server-CPU-per-delivery ratio in the notes does not depend on who saturated.',
+    "",
+    "## Targets",
+    "",
+  ];
+  const all = tables(r);
+  const targets = all.find((t) => t.title.startsWith("Targets"));
+  if (targets) parts.push(renderMarkdown({ ...targets, title: "Ratios from this run" }), "");
+  if (r.problems.length)
+    parts.push("## Problems seen in this run", "", ...r.problems.map((p) => `- ${p}`), "");
+  parts.push("## Scenarios", "");
+  for (const t of all) if (t !== targets) parts.push(renderMarkdown(t), "");
+  return `${parts.join("\n").trimEnd()}\n`;
+}

@@ -1,0 +1,154 @@
+/** Scenario 2: fan-out latency at a fixed rate (open loop): send time to each member's receipt. */
+import type { Plan } from "../config";
+import type { ConnectResult, Snapshot } from "../generator/commands";
+import { nowMs } from "../generator/commands";
+import type { Pool } from "../generator/pool";
+import type { RunningTarget, ServerName } from "../servers";
+import { Histogram, median } from "../stats";
+import {
+  commonLimit,
+  forEachRun,
+  type Limit,
+  limitedBy,
+  localIndex,
+  type Progress,
+  place,
+  quietest,
+  sleep,
+  sum,
+} from "./common";
+
+export interface LatencyRun {
+  /** Microseconds from the sender's write to each member's read. */
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+  samples: number;
+  /** Deliveries received over those expected at the offered rate: below ~0.99, the server fell behind. */
+  delivered: number;
+  serverCores: number;
+  generatorCores: number;
+  otherCores: number;
+  /** Largest lag of a scheduled send in the generator, in ms. */
+  sendLagMaxMs: number;
+  limit: Limit;
+}
+
+export interface LatencyResult {
+  server: ServerName;
+  members: number;
+  rate: number;
+  runs: LatencyRun[];
+  median: LatencyRun;
+}
+
+async function measureLatency(
+  plan: Plan,
+  pool: Pool,
+  target: RunningTarget,
+  room: string,
+): Promise<LatencyRun> {
+  const { members, rate, senders, warmupMs, measureMs } = plan.latency;
+  const workers = pool.workers.length;
+  const specs = Array.from({ length: members }, (_, i) => ({ room, nick: `m${i}` }));
+  const perWorker = place(specs, workers);
+  const connected = await pool.all<ConnectResult>(
+    (_w, i) => ({
+      cmd: "connect",
+      target: { hostname: target.hostname, port: target.port, dialect: target.def.dialect },
+      clients: perWorker[i] ?? [],
+      idBase: i * 100_000,
+      concurrency: 200,
+      timeoutMs: 30_000,
+    }),
+    35_000,
+  );
+  const failed = sum(connected, (c) => c.failed);
+  if (failed > 0)
+    throw new Error(
+      `${failed} members failed to connect: ${connected.find((c) => c.firstError)?.firstError}`,
+    );
+  // Let the join storm's presence traffic pass before timing anything.
+  await sleep(300);
+  // Senders are spread evenly in time: sender g starts g/(rate) seconds after the first.
+  const perSender = rate / senders;
+  const spacingMs = 1000 / rate;
+  const startAt = nowMs() + 100;
+  const plans: Array<Array<[number, number]>> = Array.from({ length: workers }, () => []);
+  for (let g = 0; g < senders; g++) {
+    const { worker, index } = localIndex(g, workers);
+    plans[worker]?.push([index, g * spacingMs]);
+  }
+  await pool.all(
+    (_w, i) => ({
+      cmd: "openLoop",
+      senders: plans[i] ?? [],
+      rate: perSender,
+      startAt,
+      textLength: plan.textLength,
+    }),
+    5000,
+  );
+  await sleep(100 + warmupMs);
+  const meter = pool.meter(target.pid);
+  const s0 = await pool.all<Snapshot>({ cmd: "snapshot", reset: true }, 5000);
+  meter.start();
+  await sleep(measureMs);
+  const s1 = await pool.all<Snapshot>({ cmd: "snapshot", reset: true }, 5000);
+  const cpu = meter.stop();
+  await pool.all({ cmd: "stopSending", timeoutMs: 3000 }, 5000);
+  await pool.all({ cmd: "close", timeoutMs: 3000 }, 5000);
+
+  const hist = new Histogram();
+  for (const s of s1) hist.add(s.latency, s.latencyMax * 1000);
+  const seconds = median(s1.map((s, i) => (s.at - (s0[i] as Snapshot).at) / 1000));
+  const deliveries = sum(s1, (s) => s.deliveries) - sum(s0, (s) => s.deliveries);
+  const generatorCores = cpu.cores.slice(1);
+  return {
+    p50: hist.quantile(0.5),
+    p99: hist.quantile(0.99),
+    p999: hist.quantile(0.999),
+    max: hist.max,
+    samples: hist.count,
+    delivered: deliveries / (rate * members * seconds),
+    serverCores: cpu.cores[0] as number,
+    generatorCores: Math.max(...generatorCores),
+    otherCores: cpu.otherCores,
+    sendLagMaxMs: Math.max(...s1.map((s) => s.sendLagMaxMs)),
+    limit: limitedBy(cpu.cores[0] as number, generatorCores),
+  } satisfies LatencyRun;
+}
+
+export async function runLatency(plan: Plan, pool: Pool, progress: Progress): Promise<LatencyResult[]> {
+  const { members, rate } = plan.latency;
+  const byServer = await forEachRun(plan.servers, plan.reps, progress, async (target, rep) => {
+    let attempt = 0;
+    return quietest(plan.attempts, progress, () =>
+      measureLatency(plan, pool, target, `lat${rep}a${attempt++}`),
+    );
+  });
+  return plan.servers.map((server) => {
+    const runs = byServer.get(server) ?? [];
+    const m = (pick: (r: LatencyRun) => number) => median(runs.map(pick));
+    return {
+      server,
+      members,
+      rate,
+      runs,
+      median: {
+        p50: m((r) => r.p50),
+        p99: m((r) => r.p99),
+        p999: m((r) => r.p999),
+        max: m((r) => r.max),
+        samples: m((r) => r.samples),
+        delivered: m((r) => r.delivered),
+        serverCores: m((r) => r.serverCores),
+        generatorCores: m((r) => r.generatorCores),
+        otherCores: m((r) => r.otherCores),
+        sendLagMaxMs: m((r) => r.sendLagMaxMs),
+        limit: commonLimit(runs.map((r) => r.limit)),
+      },
+    };
+  });
+}

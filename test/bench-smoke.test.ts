@@ -1,0 +1,67 @@
+/**
+ * The benchmark suite works end to end: `bun bench/run.ts --smoke` starts every server under test,
+ * drives each scenario for a moment and writes sane results. No speed is asserted here.
+ */
+import { describe, expect, it } from "bun:test";
+import { readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Results } from "../bench/report";
+
+const ROOT = resolve(import.meta.dir, "..");
+const SERVERS = ["ours", "raw-bun", "node-ws", "socket.io"];
+
+async function runSmoke(out: string): Promise<{ code: number; output: string }> {
+  const proc = Bun.spawn({
+    cmd: [process.execPath, "bench/run.ts", "--smoke", "--out", out],
+    cwd: ROOT,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const killer = setTimeout(() => proc.kill("SIGKILL"), 55_000);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  clearTimeout(killer);
+  return { code, output: `${stdout}\n${stderr}` };
+}
+
+describe("bench --smoke", () => {
+  it("drives every server through every scenario and writes results with real deliveries", async () => {
+    const out = join(tmpdir(), `bench-smoke-${process.pid}-${Date.now()}.json`);
+    try {
+      const { code, output } = await runSmoke(out);
+      if (code !== 0) console.error(output.slice(-4000));
+      expect(code).toBe(0);
+      const results = JSON.parse(readFileSync(out, "utf8")) as Results;
+      expect(results.mode).toBe("smoke");
+      expect(results.problems).toEqual([]);
+
+      for (const server of SERVERS) {
+        const tp = results.throughput?.find((t) => t.server === server);
+        expect(tp?.median.deliveriesPerSec ?? 0).toBeGreaterThan(0);
+        // 16 clients in one room: each message reaches all 16, the sender included.
+        expect(tp?.median.fanout ?? 0).toBeCloseTo(16, 0);
+        const lat = results.latency?.find((l) => l.server === server);
+        expect(lat?.median.samples ?? 0).toBeGreaterThan(0);
+        expect(lat?.median.p50 ?? 0).toBeGreaterThan(0);
+      }
+      for (const s of results.scale ?? []) {
+        expect(s.median.connected).toBe(s.connections);
+        expect(s.median.broadcastMissing).toBe(0);
+      }
+      expect(results.scale?.length ?? 0).toBeGreaterThan(0);
+      for (const r of results.resume ?? []) {
+        expect(r.median.reconnected).toBe(r.clients);
+        expect([r.median.historyMin, r.median.historyMax]).toEqual([r.missed, r.missed]);
+      }
+      expect(results.resume?.length ?? 0).toBeGreaterThan(0);
+      for (const h of results.http ?? []) expect(h.median.requestsPerSec).toBeGreaterThan(0);
+      expect(results.http?.length ?? 0).toBeGreaterThan(0);
+    } finally {
+      rmSync(out, { force: true });
+    }
+  }, 60_000);
+});
