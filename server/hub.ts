@@ -79,6 +79,12 @@ export interface OpenParams extends ConnectParams {
 
 export type ChatItem = Extract<Outgoing<Connection>, { kind: "chat" }>;
 
+/**
+ * How often a busy room's members are checked for backlog. Between checks Bun's own limit (set well
+ * above ours) and the dropped-publish check in server.ts stand guard, so nothing is lost silently.
+ */
+const SLOW_CHECK_INTERVAL_MS = 50;
+
 /** Requests that cost a lookup or a broadcast, limited together by the control bucket. */
 const CONTROL = new Set(["nick", "join", "history", "who"]);
 
@@ -133,6 +139,8 @@ export class ChatHub {
   private flushScheduled = false;
   private stopping = false;
   private guestCounter = 0;
+  private isoMs = Number.NaN;
+  private isoText = "";
 
   constructor(deps: HubDeps) {
     this.store = deps.store;
@@ -451,7 +459,10 @@ export class ChatHub {
       this.settle(room, item, stored);
     }
     publishEvents();
-    if (outbox.length > 0) this.closeSlowReaders(room);
+    if (outbox.length > 0 && this.now() - room.slowCheckAt >= SLOW_CHECK_INTERVAL_MS) {
+      room.slowCheckAt = this.now();
+      this.closeSlowReaders(room);
+    }
     if (room.idle) this.rooms.delete(room.name);
   }
 
@@ -483,7 +494,7 @@ export class ChatHub {
         seq: msg.seq,
         nick: msg.nick,
         text: msg.text,
-        sentAt: new Date(msg.sentAt).toISOString(),
+        sentAt: this.iso(msg.sentAt),
       });
       if (id === undefined) return;
       const ref = session.sent.get(sentKey(room.name, id));
@@ -641,6 +652,15 @@ export class ChatHub {
       conn,
       id === undefined ? { type: "error", code, message } : { type: "error", code, message, id },
     );
+  }
+
+  /** The ISO form of a time, computed once per millisecond: a busy turn stamps many messages alike. */
+  private iso(ms: number): string {
+    if (ms !== this.isoMs) {
+      this.isoMs = ms;
+      this.isoText = new Date(ms).toISOString();
+    }
+    return this.isoText;
   }
 
   private wake(): void {

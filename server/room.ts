@@ -20,6 +20,8 @@ export class Room<C extends Member> {
   nextSeq: number;
   committedSeq: number;
   outbox: Array<Outgoing<C>> = [];
+  /** When its members' backlogs were last checked. */
+  slowCheckAt = Number.NEGATIVE_INFINITY;
   private sorted: string[] | null = null;
 
   constructor(

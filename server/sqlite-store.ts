@@ -12,6 +12,8 @@ interface Row {
 }
 
 const SCHEMA = `
+-- A rowid table appends each commit's rows to one page; keyed on (room, seq) it would touch a
+-- page per active room per commit. The unique index keeps (room, seq) lookups and uniqueness.
 CREATE TABLE IF NOT EXISTS messages (
   room TEXT NOT NULL,
   seq INTEGER NOT NULL,
@@ -20,9 +22,11 @@ CREATE TABLE IF NOT EXISTS messages (
   sent_at INTEGER NOT NULL,
   session TEXT NOT NULL,
   client_id TEXT,
-  PRIMARY KEY (room, seq)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS messages_by_session ON messages (session, room, seq) WHERE client_id IS NOT NULL;
+  UNIQUE (room, seq)
+);
+-- No index by session: it cost more than the insert itself (random keys). Dedupe after a restart
+-- scans the room's newest rows instead (see DEDUPE_SCAN_ROWS), which is rare and bounded.
+DROP INDEX IF EXISTS messages_by_session;
 CREATE TABLE IF NOT EXISTS sessions (
   id TEXT PRIMARY KEY,
   room TEXT NOT NULL,
@@ -30,6 +34,9 @@ CREATE TABLE IF NOT EXISTS sessions (
   ended_at INTEGER
 ) WITHOUT ROWID;
 `;
+
+/** How far back in a room a resumed session's message ids are looked for after a restart. */
+export const DEDUPE_SCAN_ROWS = 20_000;
 
 function toChat(r: Row): ChatMessage {
   return {
@@ -52,7 +59,7 @@ export class SqliteStore implements ChatStore {
     insert: Statement<unknown, [string, number, string, string, number, string, string | null]>;
     upsertSession: Statement<unknown, [string, string, string, number | null]>;
     session: Statement<{ id: string; room: string; nick: string; ended_at: number | null }, [string]>;
-    clientIds: Statement<{ client_id: string; seq: number }, [string, string, number]>;
+    clientIds: Statement<{ client_id: string; seq: number }, [string, number, string, number]>;
     dropSessions: Statement<unknown, [number]>;
   };
   private readonly commitTx: (messages: readonly StoredMessage[], sessions: readonly SessionRecord[]) => void;
@@ -82,7 +89,8 @@ export class SqliteStore implements ChatStore {
       ),
       session: this.db.query("SELECT id, room, nick, ended_at FROM sessions WHERE id = ?"),
       clientIds: this.db.query(
-        "SELECT client_id, seq FROM messages WHERE session = ? AND room = ? AND client_id IS NOT NULL ORDER BY seq DESC LIMIT ?",
+        "SELECT client_id, seq FROM (SELECT client_id, seq, session FROM messages WHERE room = ? ORDER BY seq DESC LIMIT ?) " +
+          "WHERE session = ? AND client_id IS NOT NULL ORDER BY seq DESC LIMIT ?",
       ),
       dropSessions: this.db.query("DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?"),
     };
@@ -125,7 +133,7 @@ export class SqliteStore implements ChatStore {
   }
 
   recentClientIds(session: string, room: string, limit: number): Array<[string, number]> {
-    return this.q.clientIds.all(session, room, limit).map((r) => [r.client_id, r.seq]);
+    return this.q.clientIds.all(room, DEDUPE_SCAN_ROWS, session, limit).map((r) => [r.client_id, r.seq]);
   }
 
   dropSessions(endedBefore: number): void {

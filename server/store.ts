@@ -38,7 +38,10 @@ export interface ChatStore {
   /** Stores messages and session changes atomically, or throws and stores nothing. */
   commit(messages: readonly StoredMessage[], sessions: readonly SessionRecord[]): void;
   loadSession(id: string): SessionRecord | undefined;
-  /** The newest client references a session used in a room, with the seq each got. */
+  /**
+   * The newest client references a session used in a room, with the seq each got. A store may look
+   * only at the room's recent messages (SQLite: the newest 20,000), as retries come soon after.
+   */
   recentClientIds(session: string, room: string, limit: number): Array<[string, number]>;
   /** Forgets sessions that ended before `endedBefore`. */
   dropSessions(endedBefore: number): void;
