@@ -4,10 +4,17 @@ import type { Metrics } from "./metrics";
 import type { Peer } from "./peer";
 import type { Page } from "./store";
 
+/** One row of `GET /api/rooms`. */
+export interface RoomCount {
+  room: string;
+  users: number;
+}
+
 export interface ChatService<C extends { readonly id: string } = { readonly id: string }> {
   readonly metrics: Metrics;
   readonly connectionCount: number;
-  roomList(): Array<{ room: string; users: number }>;
+  /** Rooms with at least one user, busiest first: ChatHub answers at once, RedisHub for the whole cluster. */
+  roomList(): RoomCount[] | Promise<RoomCount[]>;
   open(peer: Peer, params: ConnectParams & { fixedNick?: string }): C;
   receive(conn: C, frame: string | ArrayBuffer | ArrayBufferView): void;
   close(conn: C, code: number): void;

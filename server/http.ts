@@ -32,26 +32,37 @@ export function routeHttp(req: Request, url: URL, ctx: HttpContext): Response | 
   }
   const path = url.pathname;
   if (path === "/" || path === "/index.html") return ctx.page();
-  if (path === "/healthz") {
-    return json({
-      status: "ok",
-      connections: ctx.hub.connectionCount,
-      rooms: ctx.hub.roomList().length,
-      uptimeSeconds: Math.floor((Date.now() - ctx.startedAt) / 1000),
-    });
-  }
-  if (path === "/metrics") {
-    const text = ctx.hub.metrics.render({
-      connections: ctx.hub.connectionCount,
-      rooms: ctx.hub.roomList().length,
-      uptimeSeconds: Math.floor((Date.now() - ctx.startedAt) / 1000),
-    });
-    return new Response(text, { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
-  }
-  if (path === "/api/rooms") return json(ctx.hub.roomList());
+  if (path === "/healthz") return health(ctx);
+  if (path === "/metrics") return metrics(ctx);
+  if (path === "/api/rooms") return rooms(ctx);
   const match = MESSAGES_ROUTE.exec(path);
   if (match) return messages(match[1] as string, url.searchParams, ctx.store);
   return refuse(404, "not_found", `nothing at ${path}`);
+}
+
+/** The gauges of /healthz and /metrics; the room list may come from the broker, hence async. */
+async function gauges(
+  ctx: HttpContext,
+): Promise<{ connections: number; rooms: number; uptimeSeconds: number }> {
+  const rooms = (await ctx.hub.roomList()).length;
+  return {
+    connections: ctx.hub.connectionCount,
+    rooms,
+    uptimeSeconds: Math.floor((Date.now() - ctx.startedAt) / 1000),
+  };
+}
+
+async function health(ctx: HttpContext): Promise<Response> {
+  return json({ status: "ok", ...(await gauges(ctx)) });
+}
+
+async function metrics(ctx: HttpContext): Promise<Response> {
+  const text = ctx.hub.metrics.render(await gauges(ctx));
+  return new Response(text, { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
+}
+
+async function rooms(ctx: HttpContext): Promise<Response> {
+  return json(await ctx.hub.roomList());
 }
 
 async function messages(rawRoom: string, query: URLSearchParams, store: HistorySource): Promise<Response> {

@@ -237,7 +237,7 @@ describe("many clients at once", () => {
       last.client.send({ type: "who" });
       const users = await last.client.next("users");
       expect([...users.users].sort()).toEqual(connected);
-      expect(srv.hub.roomList().find((x) => x.room === room)?.users).toBe(connected.length);
+      expect((await srv.hub.roomList()).find((x) => x.room === room)?.users).toBe(connected.length);
     }
 
     // Nothing from another room reached anyone: a mover heard its old room only until its new welcome.

@@ -6,7 +6,8 @@
  * Keys (P is the prefix): P room:R:meta {seq, n} · P room:R:log stream · P room:R:users
  * {nickKey -> "proc|conn|session|nick"} · P room:R:msgs zset seq -> chat JSON · P sess:T {room, nick,
  * key} · P sess:T:ids {room NUL id -> seq} · P sess:T:idq (their order) · P procs set · P proc:ID
- * (heartbeat, PX) · P proc:ID:rooms set · P guest counter. Standalone Redis only (keys are built in Lua).
+ * (heartbeat, PX) · P proc:ID:rooms set · P guest counter · P rooms zset room -> users (rooms with
+ * any). Standalone Redis only (keys are built in Lua).
  */
 
 /** Helpers shared by every script: key names and appending one entry with its per-room number `n`. */
@@ -28,7 +29,16 @@ end
 local function expireSession(token, ttl)
   redis.call('PEXPIRE', sk(token), ttl); redis.call('PEXPIRE', sk(token, 'ids'), ttl); redis.call('PEXPIRE', sk(token, 'idq'), ttl)
 end
-local function leaveJson(nick) return '{"event":"leave","nick":' .. cjson.encode(nick) .. '}' end
+-- P rooms follows the users hash of every room, in every script that adds or removes a user.
+local function recount(room)
+  local n = redis.call('HLEN', rk(room, 'users'))
+  if n > 0 then redis.call('ZADD', P .. 'rooms', n, room) else redis.call('ZREM', P .. 'rooms', room) end
+end
+local function removeUser(room, maxlen, key, nick)
+  redis.call('HDEL', rk(room, 'users'), key)
+  append(room, maxlen, 'k', 'p', 'd', '{"event":"leave","nick":' .. cjson.encode(nick) .. '}')
+  recount(room)
+end
 `;
 
 /**
@@ -90,6 +100,7 @@ local function own(key, nick)
   redis.call('HSET', sk(token), 'room', room, 'nick', nick, 'key', key)
   persistSession(token)
   redis.call('SADD', P .. 'proc:' .. proc .. ':rooms', room)
+  recount(room)
 end
 local s = redis.call('HMGET', sk(token), 'room', 'key')
 if s[1] == room and s[2] then
@@ -131,8 +142,7 @@ local cur = redis.call('HGET', rk(room, 'users'), key)
 if not cur then return 0 end
 local o = owner(cur)
 if o.conn ~= conn then return 0 end
-redis.call('HDEL', rk(room, 'users'), key)
-append(room, maxlen, 'k', 'p', 'd', leaveJson(o.nick))
+removeUser(room, maxlen, key, o.nick)
 if ending == '1' then expireSession(o.sess, ttl) end
 return 1
 `;
@@ -188,8 +198,7 @@ for _, proc in ipairs(procs) do
       for i = 1, #flat, 2 do
         local o = owner(flat[i + 1])
         if o.proc == proc then
-          redis.call('HDEL', rk(room, 'users'), flat[i])
-          append(room, maxlen, 'k', 'p', 'd', leaveJson(o.nick))
+          removeUser(room, maxlen, flat[i], o.nick)
           expireSession(o.sess, ttl)
           removed = removed + 1
         end

@@ -7,7 +7,7 @@ import type { ServerProcess } from "../support/server-process";
 import { killAllServerProcesses } from "../support/server-process";
 import { closeAllClients, connect, type TestClient } from "../support/test-client";
 import { eventually } from "../support/timing";
-import { allMessages, spawnCluster, userList } from "./support/cluster";
+import { allMessages, roomsFrom, spawnCluster, until, userList } from "./support/cluster";
 import { RedisProcess, redisAvailable } from "./support/redis-server";
 
 const available = redisAvailable();
@@ -76,6 +76,32 @@ describe.skipIf(!available)("three processes on one Redis", () => {
       users: number;
     }>;
     expect(rooms.find((r) => r.room === "presence")?.users).toBe(2);
+  });
+
+  it("lists every room with users on any process from every process, counted across processes, busiest first", async () => {
+    // dir-a: two users on process 0 and one on process 1; dir-b: one user, on process 1 only.
+    await connect(url(0), { room: "dir-a" });
+    await connect(url(0), { room: "dir-a" });
+    await connect(url(1), { room: "dir-a" });
+    const lone = await connect(url(1), { room: "dir-b" });
+    const ours = async (i: number) => (await roomsFrom(url(i))).filter((r) => r.room.startsWith("dir-"));
+    for (const from of [0, 1, 2]) {
+      expect({ from, rooms: await ours(from) }).toEqual({
+        from,
+        rooms: [
+          { room: "dir-a", users: 3 },
+          { room: "dir-b", users: 1 },
+        ],
+      });
+      const all = await roomsFrom(url(from));
+      expect(all).toEqual([...all].sort((a, b) => b.users - a.users || (a.room < b.room ? -1 : 1)));
+    }
+    // Its last user gone, dir-b leaves every process's list, also those it never had a member on.
+    await lone.close();
+    await until(async () => (await ours(0)).length === 1, "dir-b to leave the list");
+    for (const from of [0, 1, 2]) {
+      expect({ from, rooms: await ours(from) }).toEqual({ from, rooms: [{ room: "dir-a", users: 3 }] });
+    }
   });
 
   it("gives a nickname claimed at once on every process to exactly one connection", async () => {

@@ -12,7 +12,9 @@ import {
   Follower,
   gapless,
   PRESENCE_TTL_SECONDS,
+  roomsFrom,
   spawnCluster,
+  until,
   userList,
 } from "./support/cluster";
 import { RedisProcess, redisAvailable } from "./support/redis-server";
@@ -136,6 +138,9 @@ describe.skipIf(!available)("a server process killed with SIGKILL", () => {
     const texts = new Set(history.map((m) => m.text));
     for (let k = 1; k <= 20; k++) expect(texts.has(`d-${k}`)).toBe(true);
     await eventually(() => follower.lastSeq === 50, "the follower to catch up on the survivor", 10_000);
+    // The room list forgets the swept user too: obs and vic (back on the survivor) remain.
+    const kill = async () => (await roomsFrom(survivor.url)).find((r) => r.room === "kill")?.users;
+    await until(async () => (await kill()) === 2, "the room list to count obs and vic only");
     const seqs = await follower.stop();
     expect(gapless(seqs)).toEqual({ firstBreak: null, count: 50 });
     expect(userList(observer)).not.toContain("doomed");

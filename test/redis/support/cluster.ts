@@ -1,5 +1,6 @@
 /** Several `server.ts` processes on one private redis-server, and a client that follows a room across failures. */
 import type { ChatMessage } from "../../../protocol";
+import type { RoomCount } from "../../../server/chat-service";
 import { type ServerProcess, spawnServer } from "../../support/server-process";
 import { connect, type TestClient } from "../../support/test-client";
 import { sleep } from "../../support/timing";
@@ -32,6 +33,26 @@ export async function allMessages(base: URL, room: string): Promise<ChatMessage[
     out.unshift(...page.messages);
     if (!page.hasMore || page.messages.length === 0) return out;
     before = `&before=${page.messages[0]?.seq}`;
+  }
+}
+
+/** `GET /api/rooms` answered by one process. */
+export async function roomsFrom(base: URL): Promise<RoomCount[]> {
+  const res = await fetch(new URL("/api/rooms", base));
+  if (res.status !== 200) throw new Error(`/api/rooms answered ${res.status}`);
+  return (await res.json()) as RoomCount[];
+}
+
+/** Polls an async `condition` every 20 ms until it is true, or fails naming `what`. */
+export async function until(
+  condition: () => Promise<boolean>,
+  what: string,
+  timeoutMs = 5000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
   }
 }
 

@@ -1,0 +1,53 @@
+/** One client connection as the Redis hub keeps it: its room view, its claim in Redis, and the frames that wait on Redis. */
+import type { ClientMessage, ConnectParams } from "../../protocol";
+import type { HubLimits } from "../hub";
+import { describeError, type Logger } from "../log";
+import type { Peer } from "../peer";
+import { TokenBucket } from "../rate-limit";
+import type { RoomView } from "./room-view";
+
+export interface RedisOpenParams extends ConnectParams {
+  fixedNick?: string;
+}
+
+export class RedisConnection {
+  state: "pending" | "live" | "closed" = "pending";
+  view: RoomView<RedisConnection> | null = null;
+  nick = "";
+  key = "";
+  /** The resume token: the session in Redis. */
+  session = "";
+  /** Holds the users entry `key` in `view`. */
+  claimed = false;
+  subscribed: string | null = null;
+  fixedNick: string | undefined;
+  lastTypingAt = Number.NEGATIVE_INFINITY;
+  strikes = 0;
+  /** Waiting for Redis: later frames wait too, so they apply in the order they were sent. */
+  busy = false;
+  deferred: ClientMessage[] = [];
+  lateAcks: Array<{ id: string; seq: number }> = [];
+  readonly chatBucket: TokenBucket;
+  readonly controlBucket: TokenBucket;
+  readonly frameBucket: TokenBucket;
+
+  constructor(
+    readonly id: string,
+    readonly peer: Peer,
+    limits: HubLimits,
+    now: number,
+  ) {
+    this.chatBucket = new TokenBucket(limits.rateLimit, limits.rateBurst, now);
+    this.controlBucket = new TokenBucket(limits.controlRate, limits.controlBurst, now);
+    this.frameBucket = new TokenBucket(limits.frameRate, limits.frameBurst, now);
+  }
+}
+
+/** One peer's failure (a socket already gone) must never stop the work for the others. */
+export function safely(fn: () => void, log: Logger): void {
+  try {
+    fn();
+  } catch (err) {
+    log.log("warn", "peer_call_failed", describeError(err));
+  }
+}
