@@ -21,7 +21,7 @@ import {
 import { describeError, type Logger, silentLogger } from "./log";
 import { Metrics } from "./metrics";
 import type { Fanout, Peer } from "./peer";
-import { TokenBucket } from "./rate-limit";
+import { ConnectionLimits, type Gate, gateOf } from "./rate-limit";
 import { type Member, type Outgoing, Room } from "./room";
 import { randomToken, remember, type Session, sentKey } from "./session";
 import type { ChatStore, Page, SessionRecord, StoredMessage } from "./store";
@@ -85,9 +85,6 @@ export type ChatItem = Extract<Outgoing<Connection>, { kind: "chat" }>;
  */
 const SLOW_CHECK_INTERVAL_MS = 50;
 
-/** Requests that cost a lookup or a broadcast, limited together by the control bucket. */
-const CONTROL = new Set(["nick", "join", "history", "who"]);
-
 export class Connection implements Member {
   /** pending: waiting for its welcome at the next flush; live: subscribed to its room. */
   state: "pending" | "live" | "closed" = "pending";
@@ -95,11 +92,7 @@ export class Connection implements Member {
   nick = "";
   fixedNick: string | undefined;
   lastTypingAt = Number.NEGATIVE_INFINITY;
-  /** Rate-limited frames in a row; past `floodCloseAfter` the connection is closed. */
-  strikes = 0;
-  readonly chatBucket: TokenBucket;
-  readonly controlBucket: TokenBucket;
-  readonly frameBucket: TokenBucket;
+  readonly limits: ConnectionLimits;
 
   constructor(
     readonly id: string,
@@ -108,9 +101,7 @@ export class Connection implements Member {
     limits: HubLimits,
     now: number,
   ) {
-    this.chatBucket = new TokenBucket(limits.rateLimit, limits.rateBurst, now);
-    this.controlBucket = new TokenBucket(limits.controlRate, limits.controlBurst, now);
-    this.frameBucket = new TokenBucket(limits.frameRate, limits.frameBurst, now);
+    this.limits = new ConnectionLimits(limits, now);
   }
 }
 
@@ -204,15 +195,16 @@ export class ChatHub {
     if (conn.state === "closed") return;
     this.metrics.messagesIn++;
     try {
-      if (!this.admit(conn, conn.frameBucket)) return;
+      if (!this.admit(conn, "frame")) return;
       const decoded = decodeClientMessage(frame);
       if (!decoded.ok) {
         this.fail(conn, decoded.error.code, decoded.error.message, decoded.error.id);
         return;
       }
       const msg = decoded.value;
-      if (CONTROL.has(msg.type) && !this.admit(conn, conn.controlBucket)) return;
-      if (msg.type !== "chat") conn.strikes = 0;
+      const gate = gateOf(msg.type);
+      if (gate === "control" && !this.admit(conn, gate)) return;
+      if (gate !== "chat") conn.limits.passed();
       switch (msg.type) {
         case "chat":
           this.chat(conn, msg);
@@ -296,8 +288,8 @@ export class ChatHub {
       else this.ack(conn, msg.id, seen.seq);
       return;
     }
-    if (!this.admit(conn, conn.chatBucket, msg.id)) return;
-    conn.strikes = 0;
+    if (!this.admit(conn, "chat", msg.id)) return;
+    conn.limits.passed();
     const stored: StoredMessage = {
       room: room.name,
       seq: room.nextSeq++,
@@ -319,11 +311,11 @@ export class ChatHub {
    * Takes a token from `bucket`, or answers `rate_limited`; a connection that keeps going past
    * the limit is closed with 1008.
    */
-  private admit(conn: Connection, bucket: TokenBucket, id?: string): boolean {
-    if (bucket.take(this.now())) return true;
-    conn.strikes++;
+  private admit(conn: Connection, gate: Gate, id?: string): boolean {
+    const verdict = conn.limits.take(gate, this.now());
+    if (verdict === "ok") return true;
     this.fail(conn, "rate_limited", "too many messages; slow down", id);
-    if (conn.strikes >= this.limits.floodCloseAfter) {
+    if (verdict === "flooding") {
       this.log.log("warn", "flood_closed", { conn: conn.id, room: conn.room?.name });
       safely(() => conn.peer.close(CLOSE.policy, "flooding"), this.log);
     }

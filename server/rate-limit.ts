@@ -23,3 +23,55 @@ export class TokenBucket {
     return true;
   }
 }
+
+/** The per-connection limits, as configured. */
+export interface RateLimits {
+  rateLimit: number;
+  rateBurst: number;
+  controlRate: number;
+  controlBurst: number;
+  frameRate: number;
+  frameBurst: number;
+  floodCloseAfter: number;
+}
+
+/** Which bucket a frame draws from: every frame, then chats or the requests that cost a lookup. */
+export type Gate = "frame" | "chat" | "control";
+
+/** Requests that cost a lookup or a broadcast, limited together by the control bucket. */
+const CONTROL_TYPES = new Set(["nick", "join", "history", "who"]);
+
+/** The gate a decoded message passes after the frame gate, if any. */
+export function gateOf(type: string): Gate | undefined {
+  if (type === "chat") return "chat";
+  return CONTROL_TYPES.has(type) ? "control" : undefined;
+}
+
+/** One connection's buckets and its count of refusals in a row. */
+export class ConnectionLimits {
+  private strikes = 0;
+  private readonly buckets: Record<Gate, TokenBucket>;
+
+  constructor(
+    private readonly limits: RateLimits,
+    now: number,
+  ) {
+    this.buckets = {
+      frame: new TokenBucket(limits.frameRate, limits.frameBurst, now),
+      chat: new TokenBucket(limits.rateLimit, limits.rateBurst, now),
+      control: new TokenBucket(limits.controlRate, limits.controlBurst, now),
+    };
+  }
+
+  /** Takes a token at `gate`: "refused" counts a strike, "flooding" once the strikes reach the limit. */
+  take(gate: Gate, now: number): "ok" | "refused" | "flooding" {
+    if (this.buckets[gate].take(now)) return "ok";
+    this.strikes++;
+    return this.strikes >= this.limits.floodCloseAfter ? "flooding" : "refused";
+  }
+
+  /** A frame got through every gate it met: the count of refusals in a row starts again. */
+  passed(): void {
+    this.strikes = 0;
+  }
+}

@@ -6,7 +6,7 @@ import { CLOSE, type ErrorCode, encode, type ServerMessage } from "../../protoco
 import type { HubLimits } from "../hub";
 import { describeError, type Logger } from "../log";
 import type { Metrics } from "../metrics";
-import type { TokenBucket } from "../rate-limit";
+import type { Gate } from "../rate-limit";
 import type { Inflight } from "./inflight";
 import { type RedisConnection, safely } from "./redis-connection";
 import type { RoomScripts } from "./room-scripts";
@@ -68,12 +68,12 @@ export class Connections {
     else this.send(conn, { type: "ack", id, seq });
   }
 
-  /** Takes a token from `bucket`, or answers `rate_limited` and counts a strike towards closing. */
-  admit(conn: RedisConnection, bucket: TokenBucket, id?: string): boolean {
-    if (bucket.take(this.d.now())) return true;
-    conn.strikes++;
+  /** Takes a token at `gate`, or answers `rate_limited`; a connection that keeps going is closed. */
+  admit(conn: RedisConnection, gate: Gate, id?: string): boolean {
+    const verdict = conn.limits.take(gate, this.d.now());
+    if (verdict === "ok") return true;
     this.fail(conn, "rate_limited", "too many messages; slow down", id);
-    if (conn.strikes >= this.d.limits.floodCloseAfter) {
+    if (verdict === "flooding") {
       this.d.log.log("warn", "flood_closed", { conn: conn.id, room: conn.view?.name });
       this.closePeer(conn, CLOSE.policy, "flooding");
     }

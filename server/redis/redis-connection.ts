@@ -3,7 +3,7 @@ import type { ClientMessage, ConnectParams } from "../../protocol";
 import type { HubLimits } from "../hub";
 import { describeError, type Logger } from "../log";
 import type { Peer } from "../peer";
-import { TokenBucket } from "../rate-limit";
+import { ConnectionLimits } from "../rate-limit";
 import type { RoomView } from "./room-view";
 
 export interface RedisOpenParams extends ConnectParams {
@@ -22,14 +22,11 @@ export class RedisConnection {
   subscribed: string | null = null;
   fixedNick: string | undefined;
   lastTypingAt = Number.NEGATIVE_INFINITY;
-  strikes = 0;
   /** Waiting for Redis: later frames wait too, so they apply in the order they were sent. */
   busy = false;
   deferred: ClientMessage[] = [];
   lateAcks: Array<{ id: string; seq: number }> = [];
-  readonly chatBucket: TokenBucket;
-  readonly controlBucket: TokenBucket;
-  readonly frameBucket: TokenBucket;
+  readonly limits: ConnectionLimits;
 
   constructor(
     readonly id: string,
@@ -37,9 +34,7 @@ export class RedisConnection {
     limits: HubLimits,
     now: number,
   ) {
-    this.chatBucket = new TokenBucket(limits.rateLimit, limits.rateBurst, now);
-    this.controlBucket = new TokenBucket(limits.controlRate, limits.controlBurst, now);
-    this.frameBucket = new TokenBucket(limits.frameRate, limits.frameBurst, now);
+    this.limits = new ConnectionLimits(limits, now);
   }
 }
 

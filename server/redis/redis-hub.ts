@@ -19,6 +19,7 @@ import { DEFAULT_HUB_LIMITS, type HubLimits } from "../hub";
 import { describeError, type Logger, silentLogger } from "../log";
 import { Metrics } from "../metrics";
 import type { Fanout, Peer } from "../peer";
+import { gateOf } from "../rate-limit";
 import { randomToken } from "../session";
 import { ChatBatch } from "./chat-batch";
 import { Connections } from "./connections";
@@ -55,7 +56,6 @@ type Frame = string | ArrayBuffer | ArrayBufferView;
 
 /** Frames a connection may send while it waits for Redis (a claim, a rename) before it is closed. */
 const MAX_DEFERRED = 256;
-const CONTROL = new Set(["nick", "join", "history", "who"]);
 
 export class RedisHub {
   readonly metrics: Metrics;
@@ -160,7 +160,7 @@ export class RedisHub {
     if (conn.state === "closed") return;
     this.metrics.messagesIn++;
     try {
-      if (!this.connections.admit(conn, conn.frameBucket)) return;
+      if (!this.connections.admit(conn, "frame")) return;
       const decoded = decodeClientMessage(frame);
       if (!decoded.ok) {
         this.connections.fail(conn, decoded.error.code, decoded.error.message, decoded.error.id);
@@ -246,13 +246,14 @@ export class RedisHub {
       conn.deferred.push(msg);
       return;
     }
-    if (CONTROL.has(msg.type) && !this.connections.admit(conn, conn.controlBucket)) return;
-    if (msg.type !== "chat") conn.strikes = 0;
+    const gate = gateOf(msg.type);
+    if (gate === "control" && !this.connections.admit(conn, gate)) return;
+    if (gate !== "chat") conn.limits.passed();
     const view = conn.view as View;
     switch (msg.type) {
       case "chat":
-        if (!this.connections.admit(conn, conn.chatBucket, msg.id)) return;
-        conn.strikes = 0;
+        if (!this.connections.admit(conn, "chat", msg.id)) return;
+        conn.limits.passed();
         this.batch.add(conn, view.name, msg);
         break;
       case "nick":
