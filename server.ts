@@ -91,6 +91,8 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
       frameBurst: config.frameRateBurst,
       floodCloseAfter: config.floodCloseAfter,
       slowConsumerBytes: config.slowConsumerBytes,
+      presenceBatchMs: config.presenceBatchMs,
+      presenceBatchMinMembers: config.presenceBatchMinMembers,
       resumeTtlMs: config.resumeTtlSeconds * 1000,
     },
     schedule: (fn: () => void) => setImmediate(fn),

@@ -22,6 +22,8 @@ export interface Config {
   frameRateBurst: number;
   floodCloseAfter: number;
   slowConsumerBytes: number;
+  presenceBatchMs: number;
+  presenceBatchMinMembers: number;
   heartbeatIntervalSeconds: number;
   heartbeatTimeoutSeconds: number;
   resumeTtlSeconds: number;
@@ -125,6 +127,8 @@ export function loadConfig(env: Env, argv: readonly string[] = []): Config {
     frameRateLimit: decimal(all, "FRAME_RATE_LIMIT", 100, 0, 1_000_000),
     frameRateBurst: integer(all, "FRAME_RATE_BURST", 200, 1, 1_000_000),
     floodCloseAfter: integer(all, "FLOOD_CLOSE_AFTER", 50, 1, 1_000_000),
+    presenceBatchMs: integer(all, "PRESENCE_BATCH_MS", 25, 0, 1000),
+    presenceBatchMinMembers: integer(all, "PRESENCE_BATCH_MIN_MEMBERS", 50, 1, 10_000_000),
     slowConsumerBytes: integer(all, "SLOW_CONSUMER_BYTES", 8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
     heartbeatIntervalSeconds: decimal(all, "HEARTBEAT_INTERVAL_SECONDS", 10, 0.05, 3600),
     heartbeatTimeoutSeconds: decimal(all, "HEARTBEAT_TIMEOUT_SECONDS", 30, 0.1, 86400),

@@ -41,6 +41,13 @@ export interface HubLimits {
   floodCloseAfter: number;
   /** Bytes a socket may have unsent after a flush before it is closed with 1008 as too slow. */
   slowConsumerBytes: number;
+  /**
+   * In a room of at least `presenceBatchMinMembers`, presence events (and the welcomes that follow
+   * them) wait up to this long to share one message: a join storm then costs one send per member
+   * per window instead of one per join. 0 sends them every turn. Chats are never held.
+   */
+  presenceBatchMs: number;
+  presenceBatchMinMembers: number;
   /** How long a resume token stays valid after its connection ends. */
   resumeTtlMs: number;
   /** Client message references remembered per session for dedupe. */
@@ -56,6 +63,8 @@ export const DEFAULT_HUB_LIMITS: HubLimits = {
   frameBurst: 200,
   floodCloseAfter: 50,
   slowConsumerBytes: 8 * 1024 * 1024,
+  presenceBatchMs: 25,
+  presenceBatchMinMembers: 50,
   resumeTtlMs: 15 * 60_000,
   dedupeWindow: 1000,
 };
@@ -67,6 +76,8 @@ export interface HubDeps {
   now?: () => number;
   /** Runs the flush after the current turn; the server passes setImmediate. */
   schedule?: (fn: () => void) => void;
+  /** Runs a flush later, for presence held back in a big room. */
+  timer?: (fn: () => void, ms: number) => void;
   log?: Logger;
   metrics?: Metrics;
   newId?: () => string;
@@ -112,6 +123,8 @@ export class ChatHub {
   private readonly fanout: Fanout;
   private readonly now: () => number;
   private readonly schedule: (fn: () => void) => void;
+  private readonly timer: (fn: () => void, ms: number) => void;
+  private timerSet = false;
   private readonly log: Logger;
   private readonly newId: () => string;
 
@@ -139,6 +152,7 @@ export class ChatHub {
     this.limits = { ...DEFAULT_HUB_LIMITS, ...deps.limits };
     this.now = deps.now ?? Date.now;
     this.schedule = deps.schedule ?? ((fn) => setTimeout(fn, 0));
+    this.timer = deps.timer ?? ((fn, ms) => setTimeout(fn, ms));
     this.log = deps.log ?? silentLogger;
     this.metrics = deps.metrics ?? new Metrics();
     this.newId = deps.newId ?? (() => crypto.randomUUID().replaceAll("-", "").slice(0, 16));
@@ -242,10 +256,10 @@ export class ChatHub {
    * Commits what this turn queued in one transaction, then publishes it in order and sends acks
    * and welcomes. Nothing is published before it is stored.
    */
-  flush(): void {
+  flush(force = false): void {
     this.flushScheduled = false;
     try {
-      this.flushRooms();
+      this.flushRooms(force);
       this.flushWelcomes();
       this.flushLateAcks();
     } catch (err) {
@@ -255,7 +269,7 @@ export class ChatHub {
 
   /** Flushes what is pending, then closes every socket with 1001. */
   shutdown(): void {
-    this.flush();
+    this.flush(true);
     this.stopping = true;
     for (const conn of [...this.connections]) {
       safely(() => conn.peer.close(CLOSE.goingAway, "server shutting down"), this.log);
@@ -301,6 +315,7 @@ export class ChatHub {
     };
     const item: ChatItem = { kind: "chat", msg: stored, from: conn, dupes: [] };
     if (msg.id !== undefined) item.id = msg.id;
+    if (room.outbox.length === 0) room.outboxSince = this.now();
     room.outbox.push(item);
     this.dirtyRooms.add(room);
     if (key !== undefined) remember(session, key, { seq: stored.seq, item }, this.limits.dedupeWindow);
@@ -403,15 +418,30 @@ export class ChatHub {
   }
 
   private presence(room: Room<Connection>, event: PresenceEvent): void {
+    if (room.outbox.length === 0) room.outboxSince = this.now();
     room.outbox.push({ kind: "presence", event });
     this.dirtyRooms.add(room);
     this.wake();
   }
 
-  private flushRooms(): void {
+  private flushRooms(force: boolean): void {
     if (this.dirtyRooms.size === 0 && this.dirtySessions.size === 0) return;
-    const rooms = [...this.dirtyRooms];
-    this.dirtyRooms.clear();
+    const rooms: Array<Room<Connection>> = [];
+    let wait = Number.POSITIVE_INFINITY;
+    for (const room of this.dirtyRooms) {
+      const left = force ? 0 : this.holdFor(room);
+      room.held = left > 0;
+      if (room.held) wait = Math.min(wait, left);
+      else rooms.push(room);
+    }
+    for (const room of rooms) this.dirtyRooms.delete(room);
+    if (wait !== Number.POSITIVE_INFINITY && !this.timerSet) {
+      this.timerSet = true;
+      this.timer(() => {
+        this.timerSet = false;
+        this.flush();
+      }, wait);
+    }
     const messages: StoredMessage[] = [];
     for (const room of rooms) {
       for (const item of room.outbox) if (item.kind === "chat") messages.push(item.msg);
@@ -428,6 +458,14 @@ export class ChatHub {
       this.log.log("error", "store_commit_failed", { messages: messages.length, ...describeError(err) });
     }
     for (const room of rooms) this.publishOutbox(room, stored);
+  }
+
+  /** How much longer a big room's presence-only outbox may wait to be joined by more; 0 for now. */
+  private holdFor(room: Room<Connection>): number {
+    const { presenceBatchMs, presenceBatchMinMembers } = this.limits;
+    if (presenceBatchMs <= 0 || room.members.size < presenceBatchMinMembers) return 0;
+    if (room.outbox.some((item) => item.kind !== "presence")) return 0;
+    return Math.max(0, room.outboxSince + presenceBatchMs - this.now());
   }
 
   /** Sends a room's queue in order; consecutive presence events share one message. */
@@ -514,6 +552,11 @@ export class ChatHub {
     for (const { conn, room, since } of due) {
       // A closed connection (state "closed") or one that moved on is owed nothing.
       if (conn.state === "closed" || conn.room !== room) continue;
+      // Its room's presence is held back: the welcome must not overtake the events before it.
+      if (room.held) {
+        this.welcomes.push({ conn, room, since });
+        continue;
+      }
       try {
         let page: Page;
         if (since === undefined) {
@@ -558,7 +601,10 @@ export class ChatHub {
     if (this.lateAcks.length === 0) return;
     const due = this.lateAcks;
     this.lateAcks = [];
-    for (const { to, id, seq } of due) this.send(to, { type: "ack", id, seq });
+    for (const late of due) {
+      if (late.to.state === "pending") this.lateAcks.push(late);
+      else this.send(late.to, { type: "ack", id: late.id, seq: late.seq });
+    }
   }
 
   private room(name: string): Room<Connection> {

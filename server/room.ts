@@ -22,6 +22,10 @@ export class Room<C extends Member> {
   outbox: Array<Outgoing<C>> = [];
   /** When its members' backlogs were last checked. */
   slowCheckAt = Number.NEGATIVE_INFINITY;
+  /** When the oldest thing in the outbox was queued. */
+  outboxSince = 0;
+  /** Presence and welcomes held back this flush, to go out together with the next ones. */
+  held = false;
   private sorted: string[] | null = null;
 
   constructor(

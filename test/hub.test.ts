@@ -21,7 +21,15 @@ function setup(limits: Partial<HubLimits> = { rateLimit: 0 }) {
   const store = new FlakyStore();
   const net = new FakeNet();
   const clock = { now: 1_700_000_000_000 };
-  const hub = new ChatHub({ store, fanout: net, schedule: () => {}, now: () => clock.now, limits });
+  const timers: number[] = [];
+  const hub = new ChatHub({
+    store,
+    fanout: net,
+    schedule: () => {},
+    timer: (_fn, ms) => timers.push(ms),
+    now: () => clock.now,
+    limits,
+  });
   const join = (nick: string, room = "r") => {
     const peer = net.peer();
     const conn = hub.open(peer, { room, nick });
@@ -29,7 +37,7 @@ function setup(limits: Partial<HubLimits> = { rateLimit: 0 }) {
     const say = (msg: object) => hub.receive(conn, JSON.stringify(msg));
     return { peer, conn, say };
   };
-  return { store, hub, join, clock };
+  return { store, hub, join, clock, timers };
 }
 
 const of = <T extends ServerMessage["type"]>(peer: FakePeer, type: T) =>
@@ -182,5 +190,61 @@ describe("slow readers", () => {
     expect(a.peer.closedWith).toBeUndefined();
     hub.flush();
     expect(of(a.peer, "presence").at(-1)?.events).toEqual([{ event: "leave", nick: "bob" }]);
+  });
+});
+
+describe("presence in a big room", () => {
+  const big = { rateLimit: 0, presenceBatchMs: 25, presenceBatchMinMembers: 3 };
+
+  it("holds joins and the joiners' welcomes for the window, then sends the joins in one message", () => {
+    const { hub, join, clock, timers } = setup(big);
+    const [a, b, c] = [join("ann"), join("bob"), join("cat")];
+    hub.flush();
+    expect([a, b, c].map((x) => x.peer.inbox.length)).toEqual([0, 0, 0]);
+    expect(timers).toEqual([25]);
+    clock.now += 25;
+    hub.flush();
+    expect(of(a.peer, "welcome")[0]?.users).toEqual(["ann", "bob", "cat"]);
+    const [d, e] = [join("dan"), join("eve")];
+    clock.now += 10;
+    hub.flush();
+    expect(of(a.peer, "presence")).toHaveLength(0);
+    expect(of(d.peer, "welcome")).toHaveLength(0);
+    clock.now += 15;
+    hub.flush();
+    for (const x of [a, b, c]) {
+      expect(of(x.peer, "presence").map((p) => p.events)).toEqual([
+        [
+          { event: "join", nick: "dan" },
+          { event: "join", nick: "eve" },
+        ],
+      ]);
+    }
+    expect(of(d.peer, "welcome")[0]?.users).toEqual(["ann", "bob", "cat", "dan", "eve"]);
+    expect(of(e.peer, "presence")).toHaveLength(0);
+  });
+
+  it("sends held presence at once, before it, when a chat comes", () => {
+    const { hub, join, clock } = setup(big);
+    const [a] = [join("ann"), join("bob"), join("cat")];
+    clock.now += 25;
+    hub.flush();
+    const d = join("dan");
+    a.say({ type: "chat", text: "hi" });
+    hub.flush();
+    expect(a.peer.inbox.slice(1).map((m) => m.type)).toEqual(["presence", "chat"]);
+    expect(of(d.peer, "welcome")[0]?.history.map((m) => m.text)).toEqual(["hi"]);
+    expect(of(d.peer, "chat")).toHaveLength(0);
+  });
+
+  it("never holds a small room, and shutdown sends what is held", () => {
+    const small = setup({ ...big, presenceBatchMinMembers: 10 });
+    const a = small.join("ann");
+    small.hub.flush();
+    expect(of(a.peer, "welcome")).toHaveLength(1);
+    const { hub, join } = setup(big);
+    const xs = [join("ann"), join("bob"), join("cat")];
+    hub.shutdown();
+    expect(xs.map((x) => of(x.peer, "welcome").length)).toEqual([1, 1, 1]);
   });
 });
