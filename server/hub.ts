@@ -20,7 +20,7 @@ import {
 } from "../protocol";
 import { describeError, type Logger, silentLogger } from "./log";
 import { Metrics } from "./metrics";
-import type { Fanout, Peer } from "./peer";
+import { type Fanout, type Peer, safely } from "./peer";
 import { ConnectionLimits, type Gate, gateOf } from "./rate-limit";
 import { type Member, type Outgoing, Room } from "./room";
 import { randomToken, remember, type Session, sentKey } from "./session";
@@ -710,13 +710,4 @@ export class ChatHub {
 
 function toRecord(s: Session<Connection>): SessionRecord {
   return { id: s.id, room: s.room, nick: s.nick, endedAt: s.endedAt };
-}
-
-/** One peer's failure (a socket already gone) must never stop the work for the others. */
-function safely(fn: () => void, log: Logger): void {
-  try {
-    fn();
-  } catch (err) {
-    log.log("warn", "peer_call_failed", describeError(err));
-  }
 }

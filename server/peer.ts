@@ -1,4 +1,6 @@
 /** The few things the chat logic asks of a socket and of the pub/sub system; Bun's adapter maps them. */
+import { describeError, type Logger } from "./log";
+
 export interface Peer {
   /** Sends one text frame to this socket only; 0 means it was dropped, as Bun's `send` says. */
   send(data: string): number | undefined;
@@ -18,4 +20,13 @@ export interface Fanout {
 
 export function roomTopic(room: string): string {
   return `room:${room}`;
+}
+
+/** One peer's failure (a socket already gone) must never stop the work for the others. */
+export function safely(fn: () => void, log: Logger): void {
+  try {
+    fn();
+  } catch (err) {
+    log.log("warn", "peer_call_failed", describeError(err));
+  }
 }

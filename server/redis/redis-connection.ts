@@ -1,8 +1,10 @@
 /** One client connection as the Redis hub keeps it: its room view, its claim in Redis, and the frames that wait on Redis. */
 import type { ClientMessage, ConnectParams } from "../../protocol";
 import type { HubLimits } from "../hub";
-import { describeError, type Logger } from "../log";
 import type { Peer } from "../peer";
+
+export { safely } from "../peer";
+
 import { ConnectionLimits } from "../rate-limit";
 import type { RoomView } from "./room-view";
 
@@ -35,14 +37,5 @@ export class RedisConnection {
     now: number,
   ) {
     this.limits = new ConnectionLimits(limits, now);
-  }
-}
-
-/** One peer's failure (a socket already gone) must never stop the work for the others. */
-export function safely(fn: () => void, log: Logger): void {
-  try {
-    fn();
-  } catch (err) {
-    log.log("warn", "peer_call_failed", describeError(err));
   }
 }
