@@ -11,6 +11,18 @@ export interface ThroughputConfig {
   window: number;
 }
 
+/** Two of our processes sharing one Redis, against one process with Redis and one with SQLite. */
+export interface ClusterConfig {
+  /** Server processes in the scaled-out variant; clients are spread over them evenly. */
+  processes: number;
+  reps: number;
+  throughput: ThroughputConfig;
+  latency: { members: number; rate: number; senders: number; warmupMs: number; measureMs: number };
+  warmupMs: number;
+  measureMs: number;
+  workers: number;
+}
+
 export interface Plan {
   mode: Mode;
   /** Repetitions of each scenario; the servers' order rotates from one to the next. */
@@ -20,7 +32,14 @@ export interface Plan {
   servers: ServerName[];
   /** Characters of each chat text (the stamp included). */
   textLength: number;
-  throughput: { configs: ThroughputConfig[]; warmupMs: number; measureMs: number; workers: number };
+  throughput: {
+    configs: ThroughputConfig[];
+    warmupMs: number;
+    measureMs: number;
+    workers: number;
+    /** `servers` plus variants only this scenario compares (ours with storage off). */
+    servers: ServerName[];
+  };
   latency: {
     members: number;
     rate: number;
@@ -48,6 +67,7 @@ export interface Plan {
     servers: ServerName[];
     idleClients: number;
   };
+  cluster: ClusterConfig;
 }
 
 const ALL: ServerName[] = ["ours", "raw-bun", "node-ws", "socket.io"];
@@ -70,6 +90,7 @@ const FULL: Plan = {
     warmupMs: 700,
     measureMs: 2000,
     workers: 1,
+    servers: [...ALL, "ours-memory"],
   },
   latency: { members: 1000, rate: 100, senders: 10, warmupMs: 1000, measureMs: 4000, workers: 1 },
   scale: {
@@ -83,6 +104,17 @@ const FULL: Plan = {
   },
   resume: { clients: 1000, rooms: 10, missed: 100, servers: ["ours", "node-ws"] },
   http: { routes: ROUTES, connections: 32, seconds: 2, servers: ["ours", "raw-bun"], idleClients: 1000 },
+  cluster: {
+    processes: 2,
+    reps: 3,
+    // 16 in flight per client, not 4 as in scenario 1: each chat makes a round trip through Redis
+    // before it is delivered, so a closed loop needs more in flight to keep the processes busy.
+    throughput: { name: "32 in 1 room", clients: 32, rooms: 1, window: 16 },
+    latency: { members: 200, rate: 100, senders: 10, warmupMs: 1000, measureMs: 3000 },
+    warmupMs: 700,
+    measureMs: 2000,
+    workers: 1,
+  },
 };
 
 const QUICK: Plan = {
@@ -92,7 +124,8 @@ const QUICK: Plan = {
   attempts: 2,
   throughput: {
     ...FULL.throughput,
-    configs: FULL.throughput.configs.filter((c) => c.clients !== 32),
+    // 32 in one room is the headline figure (ours with storage on vs off); 1000 in 100 rooms the other shape.
+    configs: FULL.throughput.configs.filter((c) => c.clients === 32 || c.rooms > 1),
     warmupMs: 300,
     measureMs: 1000,
   },
@@ -100,6 +133,13 @@ const QUICK: Plan = {
   scale: { ...FULL.scale, connections: 2000, workers: 2, servers: ["ours", "raw-bun"], reps: 1 },
   resume: { ...FULL.resume, clients: 200, rooms: 2 },
   http: { ...FULL.http, seconds: 1 },
+  cluster: {
+    ...FULL.cluster,
+    reps: 1,
+    latency: { ...FULL.cluster.latency, warmupMs: 500, measureMs: 1500 },
+    warmupMs: 300,
+    measureMs: 1000,
+  },
 };
 
 const SMOKE: Plan = {
@@ -112,6 +152,7 @@ const SMOKE: Plan = {
     warmupMs: 100,
     measureMs: 300,
     workers: 1,
+    servers: [...ALL, "ours-memory"],
   },
   latency: { members: 50, rate: 50, senders: 5, warmupMs: 100, measureMs: 500, workers: 1 },
   scale: {
@@ -124,6 +165,15 @@ const SMOKE: Plan = {
   },
   resume: { clients: 20, rooms: 2, missed: 10, servers: ["ours"] },
   http: { routes: ["/healthz"], connections: 4, seconds: 1, servers: ["ours", "raw-bun"], idleClients: 10 },
+  cluster: {
+    processes: 2,
+    reps: 1,
+    throughput: { name: "16 in 1 room", clients: 16, rooms: 1, window: 2 },
+    latency: { members: 20, rate: 50, senders: 4, warmupMs: 100, measureMs: 300 },
+    warmupMs: 100,
+    measureMs: 300,
+    workers: 1,
+  },
 };
 
 export const PLANS: Record<Mode, Plan> = { full: FULL, quick: QUICK, smoke: SMOKE };

@@ -1,5 +1,6 @@
 /** Turns a run's results into ratios, target verdicts, sanity problems, terminal tables and RESULTS.md. */
 import type { Plan } from "./config";
+import type { Checked, ClusterResult } from "./scenarios/cluster";
 import { NOISE_CORES } from "./scenarios/common";
 import type { HttpResult } from "./scenarios/http";
 import type { LatencyResult } from "./scenarios/latency";
@@ -28,6 +29,14 @@ export interface TargetCheck {
   note?: string;
 }
 
+/** A ratio the run measures that has no target in the issue (storage on / off, N processes / 1). */
+export interface RatioLine {
+  ratio: string;
+  value: number;
+  got: string;
+  note?: string;
+}
+
 export interface Results {
   mode: Plan["mode"];
   command: string;
@@ -40,7 +49,9 @@ export interface Results {
   scale?: ScaleResult[];
   resume?: ResumeResult[];
   http?: HttpResult[];
+  cluster?: ClusterResult;
   targets: TargetCheck[];
+  ratios: RatioLine[];
   /** Sanity failures: a scenario that produced nothing, lost messages or failed connections. */
   problems: string[];
 }
@@ -109,11 +120,112 @@ function limitNote(limit: string): string {
   return limit === "generator" ? "generator" : limit === "both" ? "both" : limit;
 }
 
+function checkedNote(c: Checked): string {
+  const parts: string[] = [];
+  if (c.missing !== 0) parts.push(`${int(c.missing)} missing`);
+  if (c.seqGaps > 0) parts.push(`${int(c.seqGaps)} gaps`);
+  if (c.seqDupes > 0) parts.push(`${int(c.seqDupes)} dups`);
+  if (c.errors > 0) parts.push(`${int(c.errors)} errors`);
+  if (c.unexpectedCloses > 0) parts.push(`${int(c.unexpectedCloses)} closed`);
+  return parts.length > 0 ? parts.join(", ") : "ok";
+}
+
+function clusterTables(r: Results, c: ClusterResult): Table[] {
+  const n = c.processes;
+  const title = `6. Scale-out: ${n} processes through one Redis vs 1 process`;
+  if (c.skipped) return [{ title, head: ["server"], rows: [], notes: [`skipped: ${c.skipped}`] }];
+  const cores = r.machine.nproc;
+  return [
+    {
+      title: `${title}: broadcast throughput (${c.config}, closed loop, ${c.window} in flight per client)`,
+      head: [
+        "server",
+        "deliveries/s",
+        "msgs/s",
+        "fan-out",
+        "srv cores",
+        "per process",
+        "redis cores",
+        "gen cores",
+        "other",
+        "srv µs/deliv",
+        "+redis µs/deliv",
+        "checked",
+        "limited by",
+      ],
+      rows: c.variants.map((v) => {
+        const m = v.throughput.median;
+        return [
+          v.label,
+          int(m.deliveriesPerSec),
+          int(m.messagesPerSec),
+          fixed(m.fanout, 1),
+          fixed(m.serverCores),
+          m.serverCoresEach.map((x) => fixed(x)).join(" + "),
+          fixed(m.redisCores),
+          fixed(m.generatorCores),
+          fixed(m.otherCores),
+          fixed(m.serverUsPerDelivery, 3),
+          fixed(m.totalUsPerDelivery, 3),
+          checkedNote(m),
+          m.limit,
+        ];
+      }),
+      notes: [
+        `Client i connects to process i mod ${n}, all in the same room, so most deliveries cross processes through Redis. srv cores: the server processes summed (each under "per process"); redis cores: the private redis-server (appendonly, fsync every second).`,
+        "+redis µs/deliv: server and Redis CPU per delivery together.",
+        `${c.window} messages in flight per client (scenario 1 keeps 4): every chat makes a round trip through Redis before it is delivered, so the closed loop needs more in flight; "neither" under limited by means that round trip, not a saturated process, set the pace.`,
+        "checked: each client saw every chat of its room once, seq one above the one before (gaps, dups), and after the last echo the totals match: sent x room size = received (missing); 'ok' when all are zero.",
+      ],
+    },
+    {
+      title: `${title}: fan-out latency (${c.members} members, ${c.rate} msg/s)`,
+      head: [
+        "server",
+        "p50",
+        "p99",
+        "p99.9",
+        "max",
+        "samples",
+        "delivered",
+        "srv cores",
+        "redis cores",
+        "gen cores",
+        "other",
+        "checked",
+        "limited by",
+      ],
+      rows: c.variants.map((v) => {
+        const m = v.latency.median;
+        return [
+          v.label,
+          micros(m.p50),
+          micros(m.p99),
+          micros(m.p999),
+          micros(m.max),
+          int(m.samples),
+          fixed(m.delivered, 3),
+          fixed(m.serverCores),
+          fixed(m.redisCores),
+          fixed(m.generatorCores),
+          fixed(m.otherCores),
+          checkedNote(m),
+          m.limit,
+        ];
+      }),
+      notes: [
+        `This machine has ${cores} core${cores === 1 ? "" : "s"}: the ${n} server processes, redis-server and the load generator compete for ${cores === 1 ? "it" : "them"} ("cores" under limited by: the machine was busy throughout), so ${n} processes here cannot do ${n} times the work of 1; these rows show what the hop through Redis costs on one machine, not what ${n} machines would do.`,
+        "1 process + SQLite is the default setup (as 'ours' above); 1 process + Redis isolates the cost of Redis from that of a second process.",
+      ],
+    },
+  ];
+}
+
 export function tables(r: Results): Table[] {
   const out: Table[] = [];
   if (r.throughput?.length) {
     out.push({
-      title: "1. Broadcast throughput (closed loop, storage on for ours)",
+      title: "1. Broadcast throughput (closed loop; ours with SQLite on, ours-memory with DB_PATH=:memory:)",
       head: [
         "room / server",
         "deliveries/s",
@@ -139,6 +251,7 @@ export function tables(r: Results): Table[] {
       notes: [
         "limited by: which process sat at >= 0.85 of a core; 'generator' or 'both' means the server's figure is a lower bound.",
         "other: cores busy with processes outside the benchmark meanwhile (noise).",
+        "ours-memory: our server with DB_PATH=:memory: (SQLite in memory, nothing written to disk); ours / ours-memory is the cost of storage (see the ratios).",
       ],
     });
   }
@@ -264,6 +377,7 @@ export function tables(r: Results): Table[] {
       ]),
     });
   }
+  if (r.cluster) out.push(...clusterTables(r, r.cluster));
   if (r.targets.length) {
     out.push({
       title: "Targets (ratios of medians from this run)",
@@ -272,8 +386,18 @@ export function tables(r: Results): Table[] {
       notes: r.targets.filter((t) => t.note).map((t) => `${t.target}: ${t.note}`),
     });
   }
+  if (r.ratios?.length) {
+    out.push({
+      title: OTHER_RATIOS,
+      head: ["ratio", "got"],
+      rows: r.ratios.map((x) => [x.ratio, x.got]),
+      notes: r.ratios.filter((x) => x.note).map((x) => `${x.ratio}: ${x.note}`),
+    });
+  }
   return out;
 }
+
+const OTHER_RATIOS = "Other ratios from this run (no target)";
 
 // ---- targets and sanity ----
 
@@ -343,6 +467,74 @@ export function checkTargets(r: Results): TargetCheck[] {
   return out;
 }
 
+/** Storage on / off, and N processes / 1: the ratios the issues ask to quote, with no target to meet. */
+export function otherRatios(r: Results): RatioLine[] {
+  const out: RatioLine[] = [];
+  const tp = r.throughput ?? [];
+  for (const cfg of r.plan.throughput.configs) {
+    const on = throughputOf(tp, cfg.name, "ours");
+    const off = throughputOf(tp, cfg.name, "ours-memory");
+    if (!on || !off) continue;
+    const value = ratio(on.median.deliveriesPerSec, off.median.deliveriesPerSec);
+    const bound = [on, off].filter((t) => t.median.limit === "generator" || t.median.limit === "both");
+    out.push({
+      ratio: `throughput ${cfg.name}: ours / ours-memory (storage on / off)`,
+      value,
+      got: `${X(value)} (${int(on.median.deliveriesPerSec)} vs ${int(off.median.deliveriesPerSec)} deliveries/s)`,
+      note:
+        `server CPU per delivery ours-memory / ours = ${X(ratio(off.median.serverUsPerDelivery, on.median.serverUsPerDelivery))}` +
+        (bound.length === 2
+          ? "; both were generator-limited (their true figures are higher)"
+          : bound.length === 1
+            ? `; ${bound[0]?.server} was generator-limited (its true figure is higher)`
+            : ""),
+    });
+  }
+  const c = r.cluster;
+  if (c && !c.skipped) {
+    const by = (v: string) => c.variants.find((x) => x.variant === v);
+    const n = by("redis-n");
+    const pairs: Array<[string, ReturnType<typeof by>]> = [
+      ["1 process + Redis", by("redis-1")],
+      ["1 process + SQLite", by("sqlite-1")],
+    ];
+    for (const [name, one] of pairs) {
+      if (!n || !one) continue;
+      const t = ratio(n.throughput.median.deliveriesPerSec, one.throughput.median.deliveriesPerSec);
+      out.push({
+        ratio: `scale-out throughput (${c.config}): ${n.label} / ${name}`,
+        value: t,
+        got: `${X(t)} (${int(n.throughput.median.deliveriesPerSec)} vs ${int(one.throughput.median.deliveriesPerSec)} deliveries/s)`,
+        note: `server CPU per delivery, processes summed: ${fixed(n.throughput.median.serverUsPerDelivery, 3)} vs ${fixed(one.throughput.median.serverUsPerDelivery, 3)} µs`,
+      });
+      for (const [q, pick] of [
+        ["p50", (m: { p50: number }) => m.p50],
+        ["p99", (m: { p99: number }) => m.p99],
+      ] as const) {
+        const a = pick(n.latency.median);
+        const b = pick(one.latency.median);
+        const v = ratio(a, b);
+        out.push({
+          ratio: `scale-out fan-out ${q} (${c.members} members, ${c.rate} msg/s): ${n.label} / ${name}`,
+          value: v,
+          got: `${X(v)} (${micros(a)} vs ${micros(b)})`,
+        });
+      }
+    }
+    const redis1 = by("redis-1");
+    const sqlite1 = by("sqlite-1");
+    if (redis1 && sqlite1) {
+      const t = ratio(redis1.throughput.median.deliveriesPerSec, sqlite1.throughput.median.deliveriesPerSec);
+      out.push({
+        ratio: `scale-out throughput (${c.config}): 1 process + Redis / 1 process + SQLite`,
+        value: t,
+        got: `${X(t)} (${int(redis1.throughput.median.deliveriesPerSec)} vs ${int(sqlite1.throughput.median.deliveriesPerSec)} deliveries/s)`,
+      });
+    }
+  }
+  return out;
+}
+
 export function findProblems(r: Results): string[] {
   const out: string[] = [];
   for (const t of r.throughput ?? []) {
@@ -380,6 +572,22 @@ export function findProblems(r: Results): string[] {
     if (h.median.non2xx > 0 || h.median.errors > 0)
       out.push(`http ${h.route} / ${h.server}: ${h.median.non2xx} non-2xx, ${h.median.errors} errors`);
   }
+  for (const v of r.cluster?.variants ?? []) {
+    const tp = v.throughput.median;
+    const lat = v.latency.median;
+    if (!(tp.deliveriesPerSec > 0)) out.push(`cluster throughput / ${v.label}: no deliveries`);
+    if (!(lat.samples > 0)) out.push(`cluster latency / ${v.label}: no samples`);
+    for (const [what, m] of [
+      ["throughput", tp],
+      ["latency", lat],
+    ] as const) {
+      const note = checkedNote(m);
+      if (note !== "ok")
+        out.push(
+          `cluster ${what} / ${v.label}: ${note}${m.firstError ? ` (first error: ${m.firstError})` : ""}`,
+        );
+    }
+  }
   return out;
 }
 
@@ -397,7 +605,8 @@ export function markdown(r: Results): string {
     `- Started ${r.startedAt}, took ${Math.round(r.durationSeconds)} s.`,
     `- Machine: ${m.nproc} cores (${m.cpuModel}), ${m.memoryGiB.toFixed(1)} GiB memory, Linux ${m.kernel}, open-file limit ${m.openFileLimit}; Bun ${m.bun}, Node ${m.node}; load average at start ${m.loadAverageAtStart.map((x) => x.toFixed(2)).join(" / ")}.`,
     `- ${r.plan.reps} repetitions per scenario, the servers' order rotating each time; figures are medians.`,
-    "- Every server under test runs as its own process on 127.0.0.1; ours is `bun server.ts` with a fresh SQLite file (storage on) and its rate limits off. The load generator is `bench/generator/` (its own WebSocket client on Bun.connect), in separate processes.",
+    "- Every server under test runs as its own process on 127.0.0.1; ours is `bun server.ts` with a fresh SQLite file (storage on) and its rate limits off; ours-memory is the same with `DB_PATH=:memory:` (storage off). The load generator is `bench/generator/` (its own WebSocket client on Bun.connect), in separate processes.",
+    `- Scale-out (6): ours as ${r.plan.cluster.processes} processes with \`REDIS_URL\` pointing at a private redis-server${r.cluster?.redisVersion ? ` ${r.cluster.redisVersion}` : ""} on 127.0.0.1 (\`--appendonly yes --appendfsync everysec\`, emptied before each run), clients alternating between the processes in one room; against 1 process on the same Redis and 1 process on SQLite. ${r.plan.cluster.reps} repetitions; every client checks seq order, and the totals that nothing is missing.`,
     `- A throughput or latency measurement taken while more than ${NOISE_CORES} cores were busy outside the benchmark ("other") is repeated, up to ${r.plan.attempts} attempts, and the quietest kept.`,
     '- "limited by": the process that sat at >= 0.85 of a core. When the generator is saturated ("generator", "both") the server could have done more, so ratios against that server flatter ours; the server-CPU-per-delivery ratio in the notes does not depend on who saturated.',
     "",
@@ -407,9 +616,11 @@ export function markdown(r: Results): string {
   const all = tables(r);
   const targets = all.find((t) => t.title.startsWith("Targets"));
   if (targets) parts.push(renderMarkdown({ ...targets, title: "Ratios from this run" }), "");
+  const others = all.find((t) => t.title === OTHER_RATIOS);
+  if (others) parts.push(renderMarkdown(others), "");
   if (r.problems.length)
     parts.push("## Problems seen in this run", "", ...r.problems.map((p) => `- ${p}`), "");
   parts.push("## Scenarios", "");
-  for (const t of all) if (t !== targets) parts.push(renderMarkdown(t), "");
+  for (const t of all) if (t !== targets && t !== others) parts.push(renderMarkdown(t), "");
   return `${parts.join("\n").trimEnd()}\n`;
 }

@@ -1,6 +1,7 @@
 /**
  * The benchmark suite: `bun bench/run.ts [--quick | --smoke] [--only a,b] [--servers a,b] [--out file]`
- * or `--profile`. Starts each server under test as its own process, drives it from generator
+ * or `--profile`. `--only cluster` runs just the scale-out scenario (our server as 2 processes on a
+ * private redis-server). Starts each server under test as its own process, drives it from generator
  * processes, prints tables, writes results JSON (and bench/RESULTS.md after a full run).
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -15,10 +16,12 @@ import {
   findProblems,
   type Machine,
   markdown,
+  otherRatios,
   type Results,
   renderText,
   tables,
 } from "./report";
+import { runCluster } from "./scenarios/cluster";
 import { runHttp } from "./scenarios/http";
 import { runLatency } from "./scenarios/latency";
 import { runResume } from "./scenarios/resume";
@@ -26,7 +29,7 @@ import { runScale } from "./scenarios/scale";
 import { runThroughput } from "./scenarios/throughput";
 import { ROOT, SERVERS, type ServerName } from "./servers";
 
-const SCENARIOS = ["throughput", "latency", "scale", "resume", "http"] as const;
+const SCENARIOS = ["throughput", "latency", "scale", "resume", "http", "cluster"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 /** However it goes, the suite ends by then: a stuck step cannot hold a CI job or a terminal. */
@@ -93,9 +96,11 @@ function planFor(o: Options): Plan {
     ...base,
     reps: o.reps ?? base.reps,
     servers: keep(base.servers),
+    throughput: { ...base.throughput, servers: keep(base.throughput.servers) },
     scale: { ...base.scale, servers: keep(base.scale.servers) },
     resume: { ...base.resume, servers: keep(base.resume.servers) },
     http: { ...base.http, servers: keep(base.http.servers) },
+    cluster: { ...base.cluster, reps: o.reps ?? base.cluster.reps },
   };
 }
 
@@ -160,6 +165,7 @@ async function main(): Promise<number> {
     machine: machine(),
     plan,
     targets: [],
+    ratios: [],
     problems: [],
   };
   log(`bench (${o.mode}): ${o.only.join(", ")} on ${plan.servers.join(", ")}; ${plan.reps} repetition(s)`);
@@ -198,9 +204,11 @@ async function main(): Promise<number> {
     }
   });
   results.http = await phase("http", 1, (pool) => runHttp(plan, pool, log));
+  results.cluster = await phase("cluster", plan.cluster.workers, (pool) => runCluster(plan, pool, log));
 
   results.durationSeconds = (performance.now() - began) / 1000;
   results.targets = checkTargets(results);
+  results.ratios = otherRatios(results);
   results.problems = findProblems(results);
   log("");
   for (const t of tables(results)) log(`${renderText(t)}\n`);

@@ -9,7 +9,7 @@ import { stop, track } from "./processes";
 export const ROOT = resolve(import.meta.dir, "..");
 export const BUN = process.execPath;
 
-export type ServerName = "ours" | "raw-bun" | "node-ws" | "socket.io";
+export type ServerName = "ours" | "ours-memory" | "raw-bun" | "node-ws" | "socket.io";
 
 export interface ServerDef {
   name: ServerName;
@@ -22,6 +22,12 @@ export interface ServerDef {
 
 export const SERVERS: Record<ServerName, ServerDef> = {
   ours: { name: "ours", label: "ours (bun server.ts, SQLite on)", dialect: "chat-json", history: true },
+  "ours-memory": {
+    name: "ours-memory",
+    label: "ours with DB_PATH=:memory: (storage off)",
+    dialect: "chat-json",
+    history: true,
+  },
   "raw-bun": { name: "raw-bun", label: "raw Bun pub/sub (strings)", dialect: "raw", history: false },
   "node-ws": { name: "node-ws", label: "Node 20 + ws chat", dialect: "chat-json", history: true },
   "socket.io": { name: "socket.io", label: "Node 20 + Socket.IO chat", dialect: "socket.io", history: false },
@@ -42,6 +48,8 @@ export interface RunningTarget {
 export interface StartOptions {
   /** Extra flags before the script for `bun` (e.g. `--cpu-prof`). */
   bunFlags?: string[];
+  /** Extra environment for the server (e.g. `REDIS_URL`). */
+  env?: Record<string, string>;
   timeoutMs?: number;
 }
 
@@ -53,11 +61,13 @@ function commandFor(
   const base = { ...(process.env as Record<string, string>), PORT: "0", HOST: "127.0.0.1" };
   switch (def.name) {
     case "ours":
+    case "ours-memory":
       return {
         cmd: [BUN, ...(options.bunFlags ?? []), "server.ts"],
         env: {
           ...base,
-          DB_PATH: join(dataDir, "chat.db"),
+          // ours-memory: SQLite in memory, so nothing is written to disk (storage off).
+          DB_PATH: def.name === "ours" ? join(dataDir, "chat.db") : ":memory:",
           // Every per-connection limit off: the generator sends far faster than a person types.
           RATE_LIMIT: "0",
           FRAME_RATE_LIMIT: "0",
@@ -65,6 +75,9 @@ function commandFor(
           MAX_CONNECTIONS: "1000000",
           MAX_CONNECTIONS_PER_IP: "1000000",
           LOG_LEVEL: "warn",
+          // One process on its own store unless the caller passes REDIS_URL (the cluster scenario).
+          REDIS_URL: "",
+          ...options.env,
         },
       };
     case "raw-bun":

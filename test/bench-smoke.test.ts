@@ -60,6 +60,26 @@ describe("bench --smoke", () => {
       expect(results.resume?.length ?? 0).toBeGreaterThan(0);
       for (const h of results.http ?? []) expect(h.median.requestsPerSec).toBeGreaterThan(0);
       expect(results.http?.length ?? 0).toBeGreaterThan(0);
+
+      // Ours with storage off runs the throughput scenario beside ours with storage on.
+      const memory = results.throughput?.find((t) => t.server === "ours-memory");
+      expect(memory?.median.fanout ?? 0).toBeCloseTo(16, 0);
+      expect(results.ratios.some((r) => r.ratio.includes("ours / ours-memory"))).toBe(true);
+
+      // Scale-out: 2 processes on one Redis, 1 on Redis, 1 on SQLite; skipped only without redis-server.
+      const cluster = results.cluster;
+      expect(cluster).toBeDefined();
+      if (cluster && !cluster.skipped) {
+        expect(cluster.variants.map((v) => v.processes)).toEqual([2, 1, 1]);
+        for (const v of cluster.variants) {
+          expect(v.throughput.median.deliveriesPerSec).toBeGreaterThan(0);
+          expect(v.throughput.median.fanout).toBeCloseTo(16, 0);
+          expect(v.latency.median.samples).toBeGreaterThan(0);
+          for (const m of [v.throughput.median, v.latency.median]) {
+            expect([m.missing, m.seqGaps, m.seqDupes, m.errors, m.unexpectedCloses]).toEqual([0, 0, 0, 0, 0]);
+          }
+        }
+      }
     } finally {
       rmSync(out, { force: true });
     }

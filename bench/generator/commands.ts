@@ -9,7 +9,11 @@ export interface Target {
 }
 
 export type Command =
-  /** Opens every client, at most `concurrency` handshakes at a time, and waits for each to be ready. */
+  /**
+   * Opens every client, at most `concurrency` handshakes at a time, and waits for each to be ready.
+   * With `checkSeq` (our protocol only), each client checks that the chats of its room arrive with
+   * `seq` one above the last it saw (its welcome's `lastSeq` first): no gap, no duplicate.
+   */
   | {
       cmd: "connect";
       target: Target;
@@ -17,6 +21,7 @@ export type Command =
       idBase: number;
       concurrency: number;
       timeoutMs: number;
+      checkSeq?: boolean;
     }
   /**
    * Closed loop: each sender keeps `window` messages in flight, sending one more per own echo;
@@ -78,6 +83,9 @@ export interface Snapshot {
   unexpectedCloses: number;
   /** Largest delay between a scheduled open-loop send and the send itself, in ms. */
   sendLagMaxMs: number;
+  /** With `checkSeq`: seqs skipped (summed over clients), and chats at or below a seq already seen. */
+  seqGaps: number;
+  seqDupes: number;
   latency: HistogramData;
   latencyMax: number;
 }

@@ -13,6 +13,8 @@ export interface ClientSpec {
   resume?: string;
   /** Source address in 127.0.0.0/8. */
   localAddress?: string;
+  /** Another process of the same server (the cluster scenario); the target's port otherwise. */
+  port?: number;
 }
 
 export const FRAME = { other: 0, chat: 1, welcome: 2, error: 3 } as const;

@@ -11,6 +11,9 @@ import { WsConn, type WsHandlers } from "./ws-client";
 
 const TILDE = 0x7e;
 const ZERO = 0x30;
+const NINE = 0x39;
+const COLON = 0x3a;
+const QUOTE = 0x22;
 /** `~` + 6-digit sender + `:` + 16-digit microseconds + `~` */
 const STAMP_LENGTH = 25;
 const FILLER = "the quick brown fox jumps over the lazy dog while the benchmark counts deliveries ";
@@ -32,6 +35,8 @@ interface Client {
   armed: boolean;
   lastSeq: number;
   resumeToken: string | undefined;
+  /** With checkSeq: where the digits of `seq` start in this room's chat frames. */
+  seqAt: number;
 }
 
 let target: Target | undefined;
@@ -45,6 +50,11 @@ let errors = 0;
 let firstErrorText: string | undefined;
 let unexpectedCloses = 0;
 let sendLagMaxMs = 0;
+let checkSeq = false;
+let seqGaps = 0;
+let seqDupes = 0;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 let latencyOn = false;
 const latency = new Histogram();
 let openLoopTimer: ReturnType<typeof setTimeout> | undefined;
@@ -85,8 +95,33 @@ function readDigits(buf: Uint8Array, from: number, count: number): number {
   return n;
 }
 
+/** Where `seq`'s digits start in a chat frame of this room: `{"type":"chat","room":"…","seq":`. */
+function seqOffset(room: string): number {
+  return encoder.encode(`{"type":"chat","room":${JSON.stringify(room)},"seq":`).length;
+}
+
+/** Counts a gap or a duplicate when this chat's seq is not one above the last one the client saw. */
+function checkOrder(c: Client, buf: Uint8Array, start: number, end: number): void {
+  let i = start + c.seqAt;
+  let seq = 0;
+  if (i < end && buf[i - 1] === COLON && buf[i - 2] === QUOTE && buf[i - 3] === 0x71) {
+    for (; i < end && (buf[i] as number) >= ZERO && (buf[i] as number) <= NINE; i++) {
+      seq = seq * 10 + ((buf[i] as number) - ZERO);
+    }
+  } else {
+    // Not the layout expected: read it the slow way.
+    seq = Number(/"seq":(\d+)/.exec(decoder.decode(buf.subarray(start, end)))?.[1] ?? 0);
+  }
+  if (seq === c.lastSeq + 1) c.lastSeq = seq;
+  else if (seq > c.lastSeq) {
+    seqGaps += seq - c.lastSeq - 1;
+    c.lastSeq = seq;
+  } else seqDupes++;
+}
+
 function onChat(c: Client, buf: Uint8Array, start: number, end: number): void {
   deliveries++;
+  if (checkSeq) checkOrder(c, buf, start, end);
   if (c.armed) {
     c.armed = false;
     if (--armedLeft === 0) {
@@ -137,7 +172,7 @@ const handlers: WsHandlers = {
       becameReady(c);
     } else if (kind === FRAME.error) {
       errors++;
-      firstErrorText ??= new TextDecoder().decode(buf.subarray(start, Math.min(end, start + 300)));
+      firstErrorText ??= decoder.decode(buf.subarray(start, Math.min(end, start + 300)));
     }
   },
   closed(conn, reason, status) {
@@ -170,7 +205,12 @@ function pump(): void {
     c.ready = false;
     const t = target as Target;
     c.conn = WsConn.connect(
-      { hostname: t.hostname, port: t.port, path: dialect.path(c.spec), localAddress: c.spec.localAddress },
+      {
+        hostname: t.hostname,
+        port: c.spec.port ?? t.port,
+        path: dialect.path(c.spec),
+        localAddress: c.spec.localAddress,
+      },
       handlers,
       c,
     );
@@ -234,6 +274,8 @@ function snapshot(reset: boolean): Snapshot {
     firstError: firstErrorText,
     unexpectedCloses,
     sendLagMaxMs,
+    seqGaps,
+    seqDupes,
     latency: latency.toData(),
     latencyMax: latency.max / 1000,
   };
@@ -361,6 +403,7 @@ async function handle(msg: Command): Promise<unknown> {
           armed: false,
           lastSeq: 0,
           resumeToken: undefined,
+          seqAt: msg.checkSeq ? seqOffset(spec.room) : 0,
         }),
       );
       for (const c of clients) c.conn?.destroy();
@@ -370,6 +413,9 @@ async function handle(msg: Command): Promise<unknown> {
       errors = 0;
       firstErrorText = undefined;
       unexpectedCloses = 0;
+      checkSeq = msg.checkSeq === true;
+      seqGaps = 0;
+      seqDupes = 0;
       return connectAll(fresh, msg.concurrency, msg.timeoutMs);
     }
     case "reconnect": {

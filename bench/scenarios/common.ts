@@ -40,8 +40,8 @@ export async function quietest<R extends { otherCores: number }>(
 }
 
 /** The most frequent verdict over repetitions (the first one on a tie). */
-export function commonLimit(limits: readonly Limit[]): Limit {
-  let best: Limit = limits[0] ?? "neither";
+export function commonLimit<T extends string>(limits: readonly T[]): T | "neither" {
+  let best: T | "neither" = limits[0] ?? "neither";
   let bestCount = 0;
   for (const l of limits) {
     const n = limits.filter((x) => x === l).length;
@@ -54,7 +54,7 @@ export function commonLimit(limits: readonly Limit[]): Limit {
 }
 
 /** Rotates the order each repetition so that no server always runs first (warm caches, thermal). */
-export function orderFor(servers: readonly ServerName[], rep: number): ServerName[] {
+export function orderFor<T>(servers: readonly T[], rep: number): T[] {
   const k = rep % servers.length;
   return [...servers.slice(k), ...servers.slice(0, k)];
 }

@@ -126,7 +126,8 @@ export function medianRun(runs: ThroughputRun[]): ThroughputRun {
 }
 
 export async function runThroughput(plan: Plan, pool: Pool, progress: Progress): Promise<ThroughputResult[]> {
-  const byServer = await forEachRun(plan.servers, plan.reps, progress, async (target, rep) => {
+  const servers = plan.throughput.servers;
+  const byServer = await forEachRun(servers, plan.reps, progress, async (target, rep) => {
     const runs: ThroughputRun[] = [];
     for (const [k, cfg] of plan.throughput.configs.entries()) {
       const t = { hostname: target.hostname, port: target.port, dialect: target.def.dialect };
@@ -141,7 +142,7 @@ export async function runThroughput(plan: Plan, pool: Pool, progress: Progress):
   });
   const out: ThroughputResult[] = [];
   for (const [k, cfg] of plan.throughput.configs.entries()) {
-    for (const server of plan.servers) {
+    for (const server of servers) {
       const runs = (byServer.get(server) ?? []).map((perConfig) => perConfig[k] as ThroughputRun);
       out.push({ config: cfg.name, server, runs, median: medianRun(runs) });
     }
