@@ -15,7 +15,7 @@ import { describeError, jsonLogger, type Logger } from "./server/log";
 import { originAllowed, requestScheme } from "./server/origin";
 import { browserPage } from "./server/page";
 import { RedisHub } from "./server/redis/redis-hub";
-import { SqliteStore } from "./server/sqlite-store";
+import { type DbSync, SqliteStore } from "./server/sqlite-store";
 import type { ChatStore } from "./server/store";
 
 interface SocketData {
@@ -49,10 +49,10 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Bun drops frames silently past its limit; the hub closes slow readers long before that. */
 const BACKPRESSURE_FACTOR = 4;
 
-function openStore(path: string): SqliteStore {
+function openStore(path: string, sync: DbSync): SqliteStore {
   try {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-    return new SqliteStore(path);
+    return new SqliteStore(path, Date.now(), sync);
   } catch (err) {
     throw new ConfigError("DB_PATH", `cannot open ${path}: ${describeError(err).error}`);
   }
@@ -66,7 +66,8 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
   const opts: StartOptions = isLogger(options) ? { log: options } : options;
   const log = opts.log ?? jsonLogger(config.logLevel, console.log);
   // With REDIS_URL, Redis holds the messages and no database is opened.
-  const store = config.redisUrl === undefined ? (opts.store ?? openStore(config.dbPath)) : undefined;
+  const store =
+    config.redisUrl === undefined ? (opts.store ?? openStore(config.dbPath, config.dbSync)) : undefined;
   const startedAt = Date.now();
   const auth = config.authSecret === undefined ? undefined : new TokenAuthority(config.authSecret);
   const heartbeat = new Heartbeat<Socket>(config.heartbeatTimeoutSeconds * 1000);

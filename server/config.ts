@@ -5,6 +5,7 @@ export interface Config {
   port: number;
   host: string;
   dbPath: string;
+  dbSync: "off" | "normal" | "full";
   redisUrl: string | undefined;
   /** With REDIS_URL: a process silent this long is presumed dead and its users leave every room. */
   presenceTtlSeconds: number;
@@ -94,6 +95,7 @@ function origins(raw: string | undefined): string[] {
 }
 
 const LEVELS = ["debug", "info", "warn", "error"] as const;
+const SYNCS = ["off", "normal", "full"] as const;
 
 export function loadConfig(env: Env, argv: readonly string[] = []): Config {
   const all = { ...env, ...flagsToEnv(argv) };
@@ -107,12 +109,15 @@ export function loadConfig(env: Env, argv: readonly string[] = []): Config {
   if (authSecret !== undefined && authSecret.length < 16) {
     throw new ConfigError("AUTH_SECRET", "use at least 16 characters");
   }
+  const dbSync = (all.DB_SYNC?.trim().toLowerCase() || "normal") as Config["dbSync"];
+  if (!SYNCS.includes(dbSync)) throw new ConfigError("DB_SYNC", `expected one of ${SYNCS.join(", ")}`);
   const logLevel = (all.LOG_LEVEL?.trim() || "info") as Config["logLevel"];
   if (!LEVELS.includes(logLevel)) throw new ConfigError("LOG_LEVEL", `expected one of ${LEVELS.join(", ")}`);
   return {
     port: integer(all, "PORT", 3000, 0, 65535),
     host,
     dbPath,
+    dbSync,
     redisUrl,
     presenceTtlSeconds: decimal(all, "PRESENCE_TTL_SECONDS", 5, 0.5, 3600),
     allowedOrigins: origins(all.ALLOWED_ORIGINS),

@@ -35,6 +35,13 @@ CREATE TABLE IF NOT EXISTS sessions (
 ) WITHOUT ROWID;
 `;
 
+/**
+ * SQLite's `synchronous` in WAL mode. Every value keeps an acked message through a crash of the
+ * server process (the write has reached the OS). `normal` also keeps the file intact through a crash
+ * of the machine; `full` also keeps the last acked messages then; `off` writes fastest.
+ */
+export type DbSync = "off" | "normal" | "full";
+
 /** How far back in a room a resumed session's message ids are looked for after a restart. */
 export const DEDUPE_SCAN_ROWS = 20_000;
 
@@ -65,10 +72,10 @@ export class SqliteStore implements ChatStore {
   private readonly commitTx: (messages: readonly StoredMessage[], sessions: readonly SessionRecord[]) => void;
 
   /** Opens (creating) the database; sessions left open by a crash count as ended now. */
-  constructor(path: string, now = Date.now()) {
+  constructor(path: string, now = Date.now(), sync: DbSync = "normal") {
     this.db = new Database(path, { create: true, strict: true });
     this.db.run("PRAGMA journal_mode = WAL");
-    this.db.run("PRAGMA synchronous = NORMAL");
+    this.db.run(`PRAGMA synchronous = ${sync.toUpperCase()}`);
     this.db.run("PRAGMA busy_timeout = 5000");
     this.db.run(SCHEMA);
     this.db.run("UPDATE sessions SET ended_at = ? WHERE ended_at IS NULL", [now]);

@@ -81,6 +81,7 @@ describe("loadConfig", () => {
       ["ALLOWED_ORIGINS", "https://chat.example/"],
       ["ALLOWED_ORIGINS", "https://ok.example,not-a-url"],
       ["LOG_LEVEL", "loud"],
+      ["DB_SYNC", "sometimes"],
       ["AUTH_SECRET", "short"],
     ];
     for (const [variable, value] of cases) {
@@ -88,6 +89,13 @@ describe("loadConfig", () => {
       expect(err.variable).toBe(variable);
       expect(err.message).toContain(variable);
     }
+  });
+
+  it("sets SQLite's synchronous from DB_SYNC, normal by default, in any case", () => {
+    const base = { PORT: "0", DB_PATH: ":memory:" };
+    expect(loadConfig(base).dbSync).toBe("normal");
+    expect(loadConfig({ ...base, DB_SYNC: "OFF" }).dbSync).toBe("off");
+    expect(loadConfig({ ...base, DB_SYNC: "full" }).dbSync).toBe("full");
   });
 
   it("lets --port 8080 and --port=8080 override PORT from the environment", () => {

@@ -95,9 +95,9 @@ async function stream(w: Writer, round: number): Promise<void> {
   for (const ack of client.all("ack")) w.acked.set(ack.id, ack.seq);
 }
 
-describe("kill -9 mid-stream", () => {
+describe.each(["normal", "off"])("kill -9 mid-stream with DB_SYNC=%s", (sync) => {
   it(`keeps every acknowledged message through ${ROUNDS} crashes, gapless, and continues the sequence`, async () => {
-    const env = { DB_PATH: join(tmp, "chat.db"), RATE_LIMIT: "0" };
+    const env = { DB_PATH: join(tmp, `chat-${sync}.db`), DB_SYNC: sync, RATE_LIMIT: "0" };
     const writers: Writer[] = ROOMS.flatMap((room) =>
       Array.from({ length: WRITERS_PER_ROOM }, (_, i) => ({
         room,
