@@ -137,7 +137,11 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
       fixedNick = verified.claims.nick;
       tokenExpiresAt = verified.claims.exp * 1000;
     }
+    // Checked again: others may have connected while the token was being verified.
     if (stopping) return refuseUpgrade(503, "server_busy", "the server is shutting down", ip);
+    if (hub.connectionCount + upgrading >= config.maxConnections) {
+      return refuseUpgrade(503, "server_busy", "the server is at its connection limit; try again later", ip);
+    }
     if (!perIp.acquire(ip)) {
       return refuseUpgrade(503, "server_busy", "too many connections from your address", ip);
     }
