@@ -265,7 +265,7 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
       clearInterval(beater);
       hub.shutdown();
       await server?.stop(true);
-      hub.flush();
+      hub.flush(true);
       store?.close();
       if (hub instanceof RedisHub) await hub.stop();
     },

@@ -18,7 +18,8 @@ export interface ChatService<C extends { readonly id: string } = { readonly id: 
   open(peer: Peer, params: ConnectParams & { fixedNick?: string }): C;
   receive(conn: C, frame: string | ArrayBuffer | ArrayBufferView): void;
   close(conn: C, code: number): void;
-  flush(): void;
+  /** `force`: write and send everything now, holding nothing back (at shutdown). */
+  flush(force?: boolean): void;
   shutdown(): void;
   sweep(): void;
 }

@@ -96,6 +96,9 @@ export type ChatItem = Extract<Outgoing<Connection>, { kind: "chat" }>;
  */
 const SLOW_CHECK_INTERVAL_MS = 50;
 
+/** Longest a session change (new connection, rename, end) waits to be written when no message goes. */
+const SESSION_WRITE_MS = 250;
+
 export class Connection implements Member {
   /** pending: waiting for its welcome at the next flush; live: subscribed to its room. */
   state: "pending" | "live" | "closed" = "pending";
@@ -124,7 +127,9 @@ export class ChatHub {
   private readonly now: () => number;
   private readonly schedule: (fn: () => void) => void;
   private readonly timer: (fn: () => void, ms: number) => void;
-  private timerSet = false;
+  /** When the pending delayed flush runs; +Infinity when none is set. */
+  private timerAt = Number.POSITIVE_INFINITY;
+  private sessionsWrittenAt = Number.NEGATIVE_INFINITY;
   private readonly log: Logger;
   private readonly newId: () => string;
 
@@ -435,29 +440,45 @@ export class ChatHub {
       else rooms.push(room);
     }
     for (const room of rooms) this.dirtyRooms.delete(room);
-    if (wait !== Number.POSITIVE_INFINITY && !this.timerSet) {
-      this.timerSet = true;
-      this.timer(() => {
-        this.timerSet = false;
-        this.flush();
-      }, wait);
-    }
+    if (wait !== Number.POSITIVE_INFINITY) this.later(wait);
     const messages: StoredMessage[] = [];
     for (const room of rooms) {
       for (const item of room.outbox) if (item.kind === "chat") messages.push(item.msg);
     }
-    const sessions = [...this.dirtySessions];
+    // Session rows ride along with messages, or go every SESSION_WRITE_MS: a join storm then costs
+    // one transaction per interval, not one per join. A crash may forget only the newest sessions.
+    const now = this.now();
+    const sinceWrite = now - this.sessionsWrittenAt;
+    const writeSessions = messages.length > 0 || force || sinceWrite >= SESSION_WRITE_MS;
+    if (!writeSessions && this.dirtySessions.size > 0) this.later(SESSION_WRITE_MS - sinceWrite);
+    const sessions = writeSessions ? [...this.dirtySessions] : [];
+    if (messages.length === 0 && sessions.length === 0) {
+      for (const room of rooms) this.publishOutbox(room, true);
+      return;
+    }
     let stored = true;
     try {
       this.store.commit(messages, sessions.map(toRecord));
       this.metrics.storeCommits++;
-      this.dirtySessions.clear();
+      for (const s of sessions) this.dirtySessions.delete(s);
+      this.sessionsWrittenAt = now;
     } catch (err) {
       stored = false;
       this.metrics.storeFailures++;
       this.log.log("error", "store_commit_failed", { messages: messages.length, ...describeError(err) });
     }
     for (const room of rooms) this.publishOutbox(room, stored);
+  }
+
+  /** Makes sure a flush runs within `ms`. */
+  private later(ms: number): void {
+    const at = this.now() + ms;
+    if (at >= this.timerAt) return;
+    this.timerAt = at;
+    this.timer(() => {
+      if (this.timerAt <= this.now()) this.timerAt = Number.POSITIVE_INFINITY;
+      this.flush();
+    }, ms);
   }
 
   /** How much longer a big room's presence-only outbox may wait to be joined by more; 0 for now. */

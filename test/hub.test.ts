@@ -248,3 +248,26 @@ describe("presence in a big room", () => {
     expect(xs.map((x) => of(x.peer, "welcome").length)).toEqual([1, 1, 1]);
   });
 });
+
+describe("session writes", () => {
+  it("go with the next messages, or at most every 250 ms, not one transaction per join", () => {
+    const { store, hub, join, clock } = setup();
+    const a = join("ann");
+    hub.flush();
+    expect(store.commits).toBe(1);
+    const b = join("bob");
+    hub.flush();
+    expect(store.commits).toBe(1);
+    const token = of(b.peer, "welcome")[0]?.resumeToken ?? "";
+    expect(store.loadSession(token)).toBeUndefined();
+    clock.now += 250;
+    hub.flush();
+    expect(store.commits).toBe(2);
+    expect(store.loadSession(token)?.nick).toBe("bob");
+    const c = join("cat");
+    a.say({ type: "chat", text: "carries cat's session along" });
+    hub.flush();
+    expect(store.commits).toBe(3);
+    expect(store.loadSession(of(c.peer, "welcome")[0]?.resumeToken ?? "")?.nick).toBe("cat");
+  });
+});
