@@ -2,11 +2,13 @@
  * Hundreds of clients at once over several rooms, some leaving, renaming and moving midway:
  * guarantees 1 (same gapless stream for everyone in a room) and 4 (user lists converge).
  */
+
 import { afterAll, describe, expect, it } from "bun:test";
 import type { ChatMessage } from "../protocol";
 import { closeAllClients, connect, type TestClient } from "./support/test-client";
 import { startTestServer, stopAllServers } from "./support/test-server";
 import { eventually } from "./support/timing";
+import { usersFrom } from "./support/user-list";
 
 afterAll(async () => {
   await closeAllClients();
@@ -70,20 +72,7 @@ function acksBeforeTheirChat(client: TestClient): string[] {
 
 /** A client's own picture of its room: welcome `users`, then every presence event since, in order. */
 function userListOf(client: TestClient, room: string): string[] {
-  let users = new Set<string>();
-  for (const m of client.received) {
-    if (m.type === "welcome") users = m.room === room ? new Set(m.users) : new Set();
-    if (m.type !== "presence" || m.room !== room) continue;
-    for (const e of m.events) {
-      if (e.event === "join") users.add(e.nick);
-      if (e.event === "leave") users.delete(e.nick);
-      if (e.event === "nick") {
-        users.delete(e.from);
-        users.add(e.nick);
-      }
-    }
-  }
-  return [...users].sort();
+  return usersFrom(client.received, room).sort();
 }
 
 function expectGapless(seqs: number[], from: number, to: number, who: string): void {

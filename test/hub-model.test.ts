@@ -9,8 +9,17 @@ import type { ServerMessage } from "../protocol";
 import { ChatHub, type Connection } from "../server/hub";
 import { MemoryStore } from "../server/memory-store";
 import type { ChatStore } from "../server/store";
-import { Model, type ModelClient, NICKS, ROOMS, SLOTS } from "./support/chat-model";
+import {
+  comparable,
+  Model,
+  type ModelClient,
+  NICKS,
+  ROOMS,
+  receivedSince,
+  SLOTS,
+} from "./support/chat-model";
 import { FakeNet, type FakePeer } from "./support/fake-net";
+import { usersFrom } from "./support/user-list";
 
 // ---- the system under test: the hub on a fake network ----
 
@@ -26,42 +35,14 @@ interface Real {
 /** Runs the turn's flush and returns what each slot received since the last step. */
 function settle(real: Real): Map<number, ServerMessage[]> {
   real.hub.flush();
-  const out = new Map<number, ServerMessage[]>();
-  real.peers.forEach((p, i) => {
-    if (!p) return;
-    const fresh = p.inbox.slice(real.seen[i] ?? 0);
-    real.seen[i] = p.inbox.length;
-    if (fresh.length) out.set(i, fresh);
-  });
-  return out;
+  return receivedSince(real.peers, real.seen);
 }
 
-/** Keeps only the fields the model predicts: ids and tokens are the server's own. */
-function comparable(msg: ServerMessage): Partial<ServerMessage> {
-  if (msg.type === "welcome") {
-    const { connectionId: _c, resumeToken: _r, protocol: _p, ...rest } = msg;
-    return rest;
-  }
-  if (msg.type === "error") return { type: "error", code: msg.code, ...(msg.id ? { id: msg.id } : {}) };
-  return msg;
-}
-
-/** Applies welcome users and presence events in order, as every client must. */
+/** Each open slot's user list, as the client itself builds it. */
 function userLists(real: Real): Map<number, string[]> {
   const lists = new Map<number, string[]>();
   real.peers.forEach((p, i) => {
-    if (!p || p.closedWith !== undefined) return;
-    let users: string[] = [];
-    for (const m of p.inbox) {
-      if (m.type === "welcome") users = [...m.users];
-      if (m.type !== "presence") continue;
-      for (const e of m.events) {
-        if (e.event === "join") users.push(e.nick);
-        if (e.event === "leave") users = users.filter((u) => u !== e.nick);
-        if (e.event === "nick") users = users.map((u) => (u === e.from ? e.nick : u));
-      }
-    }
-    lists.set(i, users);
+    if (p && p.closedWith === undefined) lists.set(i, usersFrom(p.inbox));
   });
   return lists;
 }

@@ -8,8 +8,17 @@ import fc from "fast-check";
 import type { ServerMessage } from "../../protocol";
 import type { RedisConnection } from "../../server/redis/redis-connection";
 import { RedisHub } from "../../server/redis/redis-hub";
-import { Model, type ModelClient, NICKS, ROOMS, SLOTS } from "../support/chat-model";
+import {
+  comparable,
+  Model,
+  type ModelClient,
+  NICKS,
+  ROOMS,
+  receivedSince,
+  SLOTS,
+} from "../support/chat-model";
 import { FakeNet, type FakePeer } from "../support/fake-net";
+import { usersFrom } from "../support/user-list";
 import { RedisProcess, redisAvailable } from "./support/redis-server";
 
 const available = redisAvailable();
@@ -36,42 +45,14 @@ interface Real {
 /** Lets every write finish and both hubs replay every stream, then returns what each slot received. */
 async function settle(real: Real): Promise<Map<number, ServerMessage[]>> {
   for (let round = 0; round < 2; round++) for (const hub of real.hubs) await hub.quiesce();
-  const out = new Map<number, ServerMessage[]>();
-  real.peers.forEach((p, i) => {
-    if (!p) return;
-    const fresh = p.inbox.slice(real.seen[i] ?? 0);
-    real.seen[i] = p.inbox.length;
-    if (fresh.length) out.set(i, fresh);
-  });
-  return out;
+  return receivedSince(real.peers, real.seen);
 }
 
-/** Keeps only the fields the model predicts: ids and tokens are the server's own. */
-function comparable(msg: ServerMessage): Partial<ServerMessage> {
-  if (msg.type === "welcome") {
-    const { connectionId: _c, resumeToken: _r, protocol: _p, ...rest } = msg;
-    return rest;
-  }
-  if (msg.type === "error") return { type: "error", code: msg.code, ...(msg.id ? { id: msg.id } : {}) };
-  return msg;
-}
-
-/** Applies welcome users and presence events in order, as every client must. */
+/** Each open slot's user list, as the client itself builds it. */
 function userLists(real: Real): Map<number, string[]> {
   const lists = new Map<number, string[]>();
   real.peers.forEach((p, i) => {
-    if (!p || p.closedWith !== undefined) return;
-    let users: string[] = [];
-    for (const m of p.inbox) {
-      if (m.type === "welcome") users = [...m.users];
-      if (m.type !== "presence") continue;
-      for (const e of m.events) {
-        if (e.event === "join") users.push(e.nick);
-        if (e.event === "leave") users = users.filter((u) => u !== e.nick);
-        if (e.event === "nick") users = users.map((u) => (u === e.from ? e.nick : u));
-      }
-    }
-    lists.set(i, users);
+    if (p && p.closedWith === undefined) lists.set(i, usersFrom(p.inbox));
   });
   return lists;
 }

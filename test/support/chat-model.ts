@@ -103,3 +103,28 @@ export class Model {
     });
   }
 }
+
+/** Keeps only the fields the model predicts: ids and tokens are the server's own. */
+export function comparable(msg: ServerMessage): Partial<ServerMessage> {
+  if (msg.type === "welcome") {
+    const { connectionId: _c, resumeToken: _r, protocol: _p, ...rest } = msg;
+    return rest;
+  }
+  if (msg.type === "error") return { type: "error", code: msg.code, ...(msg.id ? { id: msg.id } : {}) };
+  return msg;
+}
+
+/** What each slot's peer received since the last call (`seen` holds how far each was read). */
+export function receivedSince(
+  peers: ReadonlyArray<{ inbox: ServerMessage[] } | undefined>,
+  seen: number[],
+): Map<number, ServerMessage[]> {
+  const out = new Map<number, ServerMessage[]>();
+  peers.forEach((p, i) => {
+    if (!p) return;
+    const fresh = p.inbox.slice(seen[i] ?? 0);
+    seen[i] = p.inbox.length;
+    if (fresh.length) out.set(i, fresh);
+  });
+  return out;
+}

@@ -1,9 +1,11 @@
 /** Several `server.ts` processes on one private redis-server, and a client that follows a room across failures. */
+
 import type { ChatMessage } from "../../../protocol";
 import type { RoomCount } from "../../../server/chat-service";
 import { type ServerProcess, spawnServer } from "../../support/server-process";
 import { connect, type TestClient } from "../../support/test-client";
 import { sleep } from "../../support/timing";
+import { usersFrom } from "../../support/user-list";
 import type { RedisProcess } from "./redis-server";
 
 /** Presence expiry the cluster tests run with: a killed process's users leave within about this. */
@@ -58,17 +60,7 @@ export async function until(
 
 /** The user list a client holds: welcome users plus presence events applied in order. */
 export function userList(client: TestClient): string[] {
-  let users: string[] = [...client.welcome.users];
-  for (const m of client.received) {
-    if (m.type === "welcome") users = [...m.users];
-    if (m.type !== "presence") continue;
-    for (const e of m.events) {
-      if (e.event === "join") users.push(e.nick);
-      if (e.event === "leave") users = users.filter((u) => u !== e.nick);
-      if (e.event === "nick") users = users.map((u) => (u === e.from ? e.nick : u));
-    }
-  }
-  return users.sort();
+  return usersFrom([client.welcome, ...client.received]).sort();
 }
 
 /**
