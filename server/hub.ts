@@ -21,24 +21,12 @@ import {
 import { describeError, type Logger, silentLogger } from "./log";
 import { Metrics } from "./metrics";
 import { type Fanout, type Peer, safely } from "./peer";
-import { ConnectionLimits, type Gate, gateOf } from "./rate-limit";
+import { ConnectionLimits, type Gate, gateOf, type RateLimits } from "./rate-limit";
 import { type Member, type Outgoing, Room } from "./room";
 import { randomToken, remember, type Session, sentKey } from "./session";
 import type { ChatStore, Page, SessionRecord, StoredMessage } from "./store";
 
-export interface HubLimits {
-  /** Chat messages a second per connection; 0 is unlimited. */
-  rateLimit: number;
-  /** Chat messages a connection may send at once before the rate applies. */
-  rateBurst: number;
-  /** `nick`, `join`, `history` and `who` requests a second per connection, and their burst; 0 is unlimited. */
-  controlRate: number;
-  controlBurst: number;
-  /** Frames of any kind a second per connection, and their burst; 0 is unlimited. */
-  frameRate: number;
-  frameBurst: number;
-  /** Consecutive rate-limited messages after which the connection is closed with 1008. */
-  floodCloseAfter: number;
+export interface HubLimits extends RateLimits {
   /** Bytes a socket may have unsent after a flush before it is closed with 1008 as too slow. */
   slowConsumerBytes: number;
   /**

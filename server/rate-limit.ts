@@ -26,12 +26,17 @@ export class TokenBucket {
 
 /** The per-connection limits, as configured. */
 export interface RateLimits {
+  /** Chat messages a second per connection; 0 is unlimited. */
   rateLimit: number;
+  /** Chat messages a connection may send at once before the rate applies. */
   rateBurst: number;
+  /** `nick`, `join`, `history` and `who` requests a second per connection, and their burst; 0 is unlimited. */
   controlRate: number;
   controlBurst: number;
+  /** Frames of any kind a second per connection, and their burst; 0 is unlimited. */
   frameRate: number;
   frameBurst: number;
+  /** Consecutive rate-limited messages after which the connection is closed with 1008. */
   floodCloseAfter: number;
 }
 
