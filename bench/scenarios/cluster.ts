@@ -6,7 +6,7 @@
  * each chat of its room once and in seq order, and the totals that no delivery is missing.
  */
 import type { Plan } from "../config";
-import { type ConnectResult, nowMs, type Snapshot } from "../generator/commands";
+import type { Snapshot } from "../generator/commands";
 import type { ClientSpec } from "../generator/dialects";
 import type { Pool } from "../generator/pool";
 import { CpuMeter, type CpuReading, NPROC } from "../processes";
@@ -15,13 +15,15 @@ import { type RunningTarget, SERVERS, startTarget } from "../servers";
 import { Histogram, median } from "../stats";
 import {
   commonLimit,
-  localIndex,
+  connectAll,
   orderFor,
   type Progress,
   place,
   quietest,
   SATURATED,
   sleep,
+  startClosedLoop,
+  startOpenLoop,
   sum,
 } from "./common";
 
@@ -131,26 +133,13 @@ function spread(d: Deployment, count: number, spec: (i: number) => ClientSpec): 
 }
 
 async function connect(pool: Pool, d: Deployment, specs: ClientSpec[], timeoutMs: number): Promise<void> {
-  const perWorker = place(specs, pool.workers.length);
   const first = d.targets[0] as RunningTarget;
-  const connected = await pool.all<ConnectResult>(
-    (_w, i) => ({
-      cmd: "connect",
-      target: { hostname: first.hostname, port: first.port, dialect: "chat-json" },
-      clients: perWorker[i] ?? [],
-      idBase: i * 100_000,
-      concurrency: 200,
-      timeoutMs,
-      checkSeq: true,
-    }),
-    timeoutMs + 5000,
-  );
-  const failed = sum(connected, (c) => c.failed);
-  if (failed > 0) {
-    throw new Error(
-      `${failed} clients failed to connect: ${connected.find((c) => c.firstError)?.firstError}`,
-    );
-  }
+  const target = { hostname: first.hostname, port: first.port, dialect: "chat-json" as const };
+  await connectAll(pool, target, place(specs, pool.workers.length), {
+    timeoutMs,
+    what: "clients",
+    checkSeq: true,
+  });
 }
 
 function meterFor(pool: Pool, d: Deployment): CpuMeter {
@@ -211,15 +200,7 @@ async function measureThroughput(
   const specs = spread(d, cfg.clients, (i) => ({ room: `${tag}-${i % cfg.rooms}`, nick: `u${i}` }));
   await connect(pool, d, specs, 20_000);
   const perWorker = place(specs, pool.workers.length);
-  await pool.all(
-    (_w, i) => ({
-      cmd: "closedLoop",
-      senders: (perWorker[i] ?? []).map((_, k) => k),
-      window: cfg.window,
-      textLength: plan.textLength,
-    }),
-    5000,
-  );
+  await startClosedLoop(pool, perWorker, cfg.window, plan.textLength);
   await sleep(warmupMs);
   const meter = meterFor(pool, d);
   const s0 = await pool.all<Snapshot>({ cmd: "snapshot", reset: true }, 5000);
@@ -252,7 +233,6 @@ async function measureLatency(
   room: string,
 ): Promise<ClusterLatencyRun> {
   const { members, rate, senders, warmupMs, measureMs } = plan.cluster.latency;
-  const workers = pool.workers.length;
   await connect(
     pool,
     d,
@@ -262,23 +242,7 @@ async function measureLatency(
   // Let the join storm's presence traffic pass before timing anything.
   await sleep(300);
   // Sender g is member g, so the senders alternate between the processes too.
-  const spacingMs = 1000 / rate;
-  const startAt = nowMs() + 100;
-  const plans: Array<Array<[number, number]>> = Array.from({ length: workers }, () => []);
-  for (let g = 0; g < senders; g++) {
-    const { worker, index } = localIndex(g, workers);
-    plans[worker]?.push([index, g * spacingMs]);
-  }
-  await pool.all(
-    (_w, i) => ({
-      cmd: "openLoop",
-      senders: plans[i] ?? [],
-      rate: rate / senders,
-      startAt,
-      textLength: plan.textLength,
-    }),
-    5000,
-  );
+  await startOpenLoop(pool, senders, rate, plan.textLength);
   await sleep(100 + warmupMs);
   const meter = meterFor(pool, d);
   const s0 = await pool.all<Snapshot>({ cmd: "snapshot", reset: true }, 5000);

@@ -1,5 +1,7 @@
 /** What every scenario shares: repetitions over servers, client placement, and who limited a result. */
+import { type ConnectResult, nowMs, type Target } from "../generator/commands";
 import type { ClientSpec } from "../generator/dialects";
+import type { Pool } from "../generator/pool";
 import { type RunningTarget, SERVERS, type ServerName, startTarget } from "../servers";
 
 /** A process at or above this share of one core counts as saturated (/proc ticks are 10 ms). */
@@ -105,4 +107,82 @@ export function sleep(ms: number): Promise<void> {
 /** Sum of a numeric field over worker answers. */
 export function sum<T>(items: readonly T[], pick: (t: T) => number): number {
   return items.reduce((n, t) => n + pick(t), 0);
+}
+
+/** Where generator clients connect to reach a server under test. */
+export function targetOf(t: RunningTarget): Target {
+  return { hostname: t.hostname, port: t.port, dialect: t.def.dialect };
+}
+
+/**
+ * Connects every client (worker `i` takes `perWorker[i]`) and throws if any failed, naming `what`:
+ * a scenario measured with missing clients would report a figure for a different load.
+ */
+export async function connectAll(
+  pool: Pool,
+  target: Target,
+  perWorker: readonly ClientSpec[][],
+  opts: { timeoutMs: number; what: string; concurrency?: number; checkSeq?: boolean },
+): Promise<ConnectResult[]> {
+  const connected = await pool.all<ConnectResult>(
+    (_w, i) => ({
+      cmd: "connect",
+      target,
+      clients: perWorker[i] ?? [],
+      idBase: i * 100_000,
+      concurrency: opts.concurrency ?? 200,
+      timeoutMs: opts.timeoutMs,
+      ...(opts.checkSeq ? { checkSeq: true } : {}),
+    }),
+    opts.timeoutMs + 5000,
+  );
+  const failed = sum(connected, (c) => c.failed);
+  if (failed > 0) {
+    throw new Error(
+      `${failed} ${opts.what} failed to connect: ${connected.find((c) => c.firstError)?.firstError}`,
+    );
+  }
+  return connected;
+}
+
+/** Closed loop on every connected client: each keeps `window` messages in flight. */
+export async function startClosedLoop(
+  pool: Pool,
+  perWorker: readonly ClientSpec[][],
+  window: number,
+  textLength: number,
+): Promise<void> {
+  await pool.all(
+    (_w, i) => ({
+      cmd: "closedLoop",
+      senders: (perWorker[i] ?? []).map((_, k) => k),
+      window,
+      textLength,
+    }),
+    5000,
+  );
+}
+
+/**
+ * Open loop: members 0..senders-1 send `rate` messages a second in all, spread evenly in time
+ * (sender g starts g/rate seconds after the first), from 100 ms from now.
+ */
+export async function startOpenLoop(
+  pool: Pool,
+  senders: number,
+  rate: number,
+  textLength: number,
+): Promise<void> {
+  const workers = pool.workers.length;
+  const spacingMs = 1000 / rate;
+  const startAt = nowMs() + 100;
+  const plans: Array<Array<[number, number]>> = Array.from({ length: workers }, () => []);
+  for (let g = 0; g < senders; g++) {
+    const { worker, index } = localIndex(g, workers);
+    plans[worker]?.push([index, g * spacingMs]);
+  }
+  await pool.all(
+    (_w, i) => ({ cmd: "openLoop", senders: plans[i] ?? [], rate: rate / senders, startAt, textLength }),
+    5000,
+  );
 }

@@ -3,12 +3,20 @@
  * and the page, while idle WebSocket clients fill 100 rooms so that /api/rooms has work to do.
  */
 import type { Plan } from "../config";
-import type { ConnectResult } from "../generator/commands";
 import type { Pool } from "../generator/pool";
 import { cpuSeconds, machineTicks, NPROC, track } from "../processes";
 import { ROOT, type ServerName } from "../servers";
 import { median } from "../stats";
-import { commonLimit, forEachRun, type Limit, limitedBy, type Progress, place } from "./common";
+import {
+  commonLimit,
+  connectAll,
+  forEachRun,
+  type Limit,
+  limitedBy,
+  type Progress,
+  place,
+  targetOf,
+} from "./common";
 
 export interface HttpRun {
   requestsPerSec: number;
@@ -104,17 +112,7 @@ export async function runHttp(plan: Plan, pool: Pool, progress: Progress): Promi
       Array.from({ length: idleClients }, (_, i) => ({ room: `h${i % 100}`, nick: `h${i}` })),
       workers,
     );
-    await pool.all<ConnectResult>(
-      (_w, i) => ({
-        cmd: "connect",
-        target: { hostname: target.hostname, port: target.port, dialect: target.def.dialect },
-        clients: perWorker[i] ?? [],
-        idBase: i * 100_000,
-        concurrency: 200,
-        timeoutMs: 20_000,
-      }),
-      25_000,
-    );
+    await connectAll(pool, targetOf(target), perWorker, { timeoutMs: 20_000, what: "idle clients" });
     const runs: HttpRun[] = [];
     for (const route of routes) {
       runs.push(

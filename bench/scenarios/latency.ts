@@ -1,21 +1,22 @@
 /** Scenario 2: fan-out latency at a fixed rate (open loop): send time to each member's receipt. */
 import type { Plan } from "../config";
-import type { ConnectResult, Snapshot } from "../generator/commands";
-import { nowMs } from "../generator/commands";
+import type { Snapshot } from "../generator/commands";
 import type { Pool } from "../generator/pool";
 import type { RunningTarget, ServerName } from "../servers";
 import { Histogram, median } from "../stats";
 import {
   commonLimit,
+  connectAll,
   forEachRun,
   type Limit,
   limitedBy,
-  localIndex,
   type Progress,
   place,
   quietest,
   sleep,
+  startOpenLoop,
   sum,
+  targetOf,
 } from "./common";
 
 export interface LatencyRun {
@@ -53,43 +54,10 @@ async function measureLatency(
   const workers = pool.workers.length;
   const specs = Array.from({ length: members }, (_, i) => ({ room, nick: `m${i}` }));
   const perWorker = place(specs, workers);
-  const connected = await pool.all<ConnectResult>(
-    (_w, i) => ({
-      cmd: "connect",
-      target: { hostname: target.hostname, port: target.port, dialect: target.def.dialect },
-      clients: perWorker[i] ?? [],
-      idBase: i * 100_000,
-      concurrency: 200,
-      timeoutMs: 30_000,
-    }),
-    35_000,
-  );
-  const failed = sum(connected, (c) => c.failed);
-  if (failed > 0)
-    throw new Error(
-      `${failed} members failed to connect: ${connected.find((c) => c.firstError)?.firstError}`,
-    );
+  await connectAll(pool, targetOf(target), perWorker, { timeoutMs: 30_000, what: "members" });
   // Let the join storm's presence traffic pass before timing anything.
   await sleep(300);
-  // Senders are spread evenly in time: sender g starts g/(rate) seconds after the first.
-  const perSender = rate / senders;
-  const spacingMs = 1000 / rate;
-  const startAt = nowMs() + 100;
-  const plans: Array<Array<[number, number]>> = Array.from({ length: workers }, () => []);
-  for (let g = 0; g < senders; g++) {
-    const { worker, index } = localIndex(g, workers);
-    plans[worker]?.push([index, g * spacingMs]);
-  }
-  await pool.all(
-    (_w, i) => ({
-      cmd: "openLoop",
-      senders: plans[i] ?? [],
-      rate: perSender,
-      startAt,
-      textLength: plan.textLength,
-    }),
-    5000,
-  );
+  await startOpenLoop(pool, senders, rate, plan.textLength);
   await sleep(100 + warmupMs);
   const meter = pool.meter(target.pid);
   const s0 = await pool.all<Snapshot>({ cmd: "snapshot", reset: true }, 5000);

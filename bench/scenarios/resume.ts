@@ -8,7 +8,7 @@ import type { ConnectResult } from "../generator/commands";
 import type { Pool } from "../generator/pool";
 import type { ServerName } from "../servers";
 import { Histogram, median } from "../stats";
-import { forEachRun, type Progress, place, sum } from "./common";
+import { connectAll, forEachRun, type Progress, place, sum } from "./common";
 
 export interface ResumeRun {
   clients: number;
@@ -48,19 +48,7 @@ export async function runResume(
       Array.from({ length: clients }, (_, i) => ({ room: room(i % rooms), nick: `r${i}` })),
       workers,
     );
-    const first = await pool.all<ConnectResult>(
-      (_w, i) => ({
-        cmd: "connect",
-        target: t,
-        clients: perWorker[i] ?? [],
-        idBase: i * 100_000,
-        concurrency: 200,
-        timeoutMs: 30_000,
-      }),
-      35_000,
-    );
-    if (sum(first, (c) => c.failed) > 0)
-      throw new Error(`clients failed to connect: ${first.find((c) => c.firstError)?.firstError}`);
+    await connectAll(pool, t, perWorker, { timeoutMs: 30_000, what: "clients" });
     await pool.all({ cmd: "close", timeoutMs: 5000 }, 10_000);
 
     const writerSpecs = Array.from({ length: rooms }, (_, k) => ({ room: room(k), nick: `writer${k}` }));

@@ -1,11 +1,12 @@
 /** Scenario 1: broadcast throughput, closed loop: every client chats with a few messages in flight. */
 import type { Plan, ThroughputConfig } from "../config";
-import type { ConnectResult, Snapshot, Target } from "../generator/commands";
+import type { Snapshot, Target } from "../generator/commands";
 import type { Pool } from "../generator/pool";
 import type { ServerName } from "../servers";
 import { median } from "../stats";
 import {
   commonLimit,
+  connectAll,
   forEachRun,
   type Limit,
   limitedBy,
@@ -13,6 +14,7 @@ import {
   place,
   quietest,
   sleep,
+  startClosedLoop,
   sum,
 } from "./common";
 
@@ -53,31 +55,8 @@ export async function measureThroughput(
     nick: `u${i}`,
   }));
   const perWorker = place(specs, workers);
-  const connected = await pool.all<ConnectResult>(
-    (_w, i) => ({
-      cmd: "connect",
-      target,
-      clients: perWorker[i] ?? [],
-      idBase: i * 100_000,
-      concurrency: 200,
-      timeoutMs: 20_000,
-    }),
-    25_000,
-  );
-  const failed = sum(connected, (c) => c.failed);
-  if (failed > 0)
-    throw new Error(
-      `${failed} clients failed to connect: ${connected.find((c) => c.firstError)?.firstError}`,
-    );
-  await pool.all(
-    (_w, i) => ({
-      cmd: "closedLoop",
-      senders: (perWorker[i] ?? []).map((_, k) => k),
-      window: cfg.window,
-      textLength: plan.textLength,
-    }),
-    5000,
-  );
+  await connectAll(pool, target, perWorker, { timeoutMs: 20_000, what: "clients" });
+  await startClosedLoop(pool, perWorker, cfg.window, plan.textLength);
   await sleep(plan.throughput.warmupMs);
   const meter = pool.meter(serverPid);
   const s0 = await pool.all<Snapshot>({ cmd: "snapshot", reset: true }, 5000);
