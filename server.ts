@@ -1,29 +1,25 @@
 /** The one Bun.serve entry: HTTP routes, the checks before the upgrade, and sockets handed to the chat logic. */
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
 import type { Server, ServerWebSocket } from "bun";
-import { CLOSE, type ConnectParams, parseConnectQuery } from "./protocol";
+import { CLOSE } from "./protocol";
 import { TokenAuthority } from "./server/auth";
 import { BunPeer } from "./server/bun-peer";
-import type { ChatService } from "./server/chat-service";
+import type { Connection } from "./server/chat/connection";
+import { ChatHub } from "./server/chat/hub";
+import { chatLimits } from "./server/chat/limits";
+import { describeError, jsonLogger, type Logger } from "./server/chat/log";
+import { Metrics } from "./server/chat/metrics";
 import { type Config, ConfigError, loadConfig } from "./server/config";
+import { createEngine } from "./server/engines/choose";
+import type { ChatStore } from "./server/engines/local/store";
+import { RedisUnreachable } from "./server/engines/redis/redis-engine";
 import { Heartbeat } from "./server/heartbeat";
 import { type HttpContext, refuse, routeHttp } from "./server/http";
-import { ChatHub } from "./server/hub";
 import { IpLimit } from "./server/ip-limit";
-import { describeError, jsonLogger, type Logger } from "./server/log";
-import { originAllowed, requestScheme } from "./server/origin";
 import { browserPage } from "./server/page";
-import { RedisHub } from "./server/redis/redis-hub";
-import { type DbSync, SqliteStore } from "./server/sqlite-store";
-import type { ChatStore } from "./server/store";
+import { type Admitted, admit } from "./server/upgrade";
 
-interface SocketData {
-  params: ConnectParams;
-  ip: string;
-  fixedNick: string | undefined;
-  tokenExpiresAt: number | undefined;
-  conn: { readonly id: string } | undefined;
+interface SocketData extends Admitted {
+  conn: Connection | undefined;
   expiry: ReturnType<typeof setTimeout> | undefined;
 }
 
@@ -31,10 +27,11 @@ type Socket = ServerWebSocket<SocketData>;
 
 export interface RunningServer {
   readonly url: URL;
-  /** ChatHub, or RedisHub when REDIS_URL is set. */
-  readonly hub: ChatService;
+  readonly hub: ChatHub;
   readonly server: Server<SocketData>;
-  /** Flushes pending writes, closes every socket with 1001 and the database. */
+  /** Resolves once the engine can serve (at once for SQLite; once registered in Redis). */
+  readonly ready: Promise<void>;
+  /** Flushes pending writes, closes every socket with 1001 and lets the engine go. */
   stop(): Promise<void>;
 }
 
@@ -42,21 +39,14 @@ export interface StartOptions {
   log?: Logger;
   /** Storage to use instead of opening DB_PATH: tests pass one that fails on demand. */
   store?: ChatStore;
+  /** Key prefix in Redis: tests give each server its own. */
+  redisPrefix?: string;
 }
 
 /** setTimeout's longest delay; token expiries further out are re-armed when it fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Bun drops frames silently past its limit; the hub closes slow readers long before that. */
 const BACKPRESSURE_FACTOR = 4;
-
-function openStore(path: string, sync: DbSync): SqliteStore {
-  try {
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-    return new SqliteStore(path, Date.now(), sync);
-  } catch (err) {
-    throw new ConfigError("DB_PATH", `cannot open ${path}: ${describeError(err).error}`);
-  }
-}
 
 function isLogger(x: StartOptions | Logger): x is Logger {
   return typeof (x as Logger).log === "function";
@@ -65,9 +55,6 @@ function isLogger(x: StartOptions | Logger): x is Logger {
 export function startServer(config: Config, options: StartOptions | Logger = {}): RunningServer {
   const opts: StartOptions = isLogger(options) ? { log: options } : options;
   const log = opts.log ?? jsonLogger(config.logLevel, console.log);
-  // With REDIS_URL, Redis holds the messages and no database is opened.
-  const store =
-    config.redisUrl === undefined ? (opts.store ?? openStore(config.dbPath, config.dbSync)) : undefined;
   const startedAt = Date.now();
   const auth = config.authSecret === undefined ? undefined : new TokenAuthority(config.authSecret);
   const heartbeat = new Heartbeat<Socket>(config.heartbeatTimeoutSeconds * 1000);
@@ -76,85 +63,38 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
   let upgrading = 0;
   let stopping = false;
 
-  const deps = {
+  const metrics = new Metrics();
+  const engine = createEngine(config, { log, metrics, store: opts.store, redisPrefix: opts.redisPrefix });
+  const hub = new ChatHub({
+    engine,
+    limits: chatLimits(config),
+    log,
+    metrics,
     fanout: {
       publish(topic: string, data: string) {
         // 0: Bun dropped this frame for someone; close whoever is that far behind before the next one.
         if (server?.publish(topic, data) === 0) closeBackloggedSockets();
       },
     },
-    limits: {
-      rateLimit: config.rateLimit,
-      rateBurst: config.rateBurst,
-      controlRate: config.controlRateLimit,
-      controlBurst: config.controlRateBurst,
-      frameRate: config.frameRateLimit,
-      frameBurst: config.frameRateBurst,
-      floodCloseAfter: config.floodCloseAfter,
-      slowConsumerBytes: config.slowConsumerBytes,
-      presenceBatchMs: config.presenceBatchMs,
-      presenceBatchMinMembers: config.presenceBatchMinMembers,
-      resumeTtlMs: config.resumeTtlSeconds * 1000,
-    },
-    schedule: (fn: () => void) => setImmediate(fn),
+  });
+  const http: HttpContext = { hub, startedAt, page: browserPage };
+  const gate = {
+    config,
+    auth,
+    perIp,
+    metrics,
     log,
+    load: () => hub.connectionCount + upgrading,
+    stopping: () => stopping,
   };
-  const hub: ChatService = store
-    ? new ChatHub({ store, ...deps })
-    : new RedisHub({ url: config.redisUrl ?? "", presenceTtlMs: config.presenceTtlSeconds * 1000, ...deps });
-  const history = store ?? (hub as RedisHub).history;
-  const http: HttpContext = { hub, store: history, startedAt, page: browserPage };
-
-  function refuseUpgrade(status: number, code: Parameters<typeof refuse>[1], message: string, ip: string) {
-    hub.metrics.refusal(code);
-    log.log("info", "upgrade_refused", { code, ip });
-    return refuse(status, code, message);
-  }
 
   async function upgrade(req: Request, url: URL, srv: Server<SocketData>): Promise<Response | undefined> {
     const ip = srv.requestIP(req)?.address ?? "unknown";
-    if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-      return refuse(400, "bad_request", "expected a WebSocket upgrade");
-    }
-    if (stopping) return refuseUpgrade(503, "server_busy", "the server is shutting down", ip);
-    if (hub.connectionCount + upgrading >= config.maxConnections) {
-      return refuseUpgrade(503, "server_busy", "the server is at its connection limit; try again later", ip);
-    }
-    const parsed = parseConnectQuery(url.searchParams);
-    if (!parsed.ok) return refuseUpgrade(400, parsed.error.code, parsed.error.message, ip);
-    const scheme = requestScheme(req.headers.get("x-forwarded-proto"), url);
-    if (!originAllowed(req.headers.get("origin"), req.headers.get("host"), config.allowedOrigins, scheme)) {
-      return refuseUpgrade(403, "forbidden", "this Origin may not connect", ip);
-    }
-    let fixedNick: string | undefined;
-    let tokenExpiresAt: number | undefined;
-    if (auth) {
-      const token = parsed.value.token;
-      const verified = token === undefined ? undefined : await auth.verify(token, Date.now() / 1000);
-      if (!verified?.ok) {
-        return refuseUpgrade(401, "unauthorized", verified ? verified.reason : "a token is required", ip);
-      }
-      fixedNick = verified.claims.nick;
-      tokenExpiresAt = verified.claims.exp * 1000;
-    }
-    // Checked again: others may have connected while the token was being verified.
-    if (stopping) return refuseUpgrade(503, "server_busy", "the server is shutting down", ip);
-    if (hub.connectionCount + upgrading >= config.maxConnections) {
-      return refuseUpgrade(503, "server_busy", "the server is at its connection limit; try again later", ip);
-    }
-    if (!perIp.acquire(ip)) {
-      return refuseUpgrade(503, "server_busy", "too many connections from your address", ip);
-    }
+    const admitted = await admit(gate, req, url, ip);
+    if (!admitted.ok) return admitted.response;
     upgrading++;
     try {
-      const data: SocketData = {
-        params: parsed.value,
-        ip,
-        fixedNick,
-        tokenExpiresAt,
-        conn: undefined,
-        expiry: undefined,
-      };
+      const data: SocketData = { ...admitted.value, conn: undefined, expiry: undefined };
       if (srv.upgrade(req, { data })) return undefined;
     } finally {
       upgrading--;
@@ -258,6 +198,7 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
     url,
     hub,
     server,
+    ready: hub.ready,
     async stop() {
       if (stopping) return;
       stopping = true;
@@ -265,9 +206,7 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
       clearInterval(beater);
       hub.shutdown();
       await server?.stop(true);
-      hub.flush(true);
-      store?.close();
-      if (hub instanceof RedisHub) await hub.stop();
+      await hub.stop();
     },
   };
 }
@@ -277,10 +216,11 @@ if (import.meta.main) {
   try {
     const config = loadConfig(process.env, process.argv.slice(2));
     running = startServer(config);
-    // Several processes over Redis: listen only once this one is registered there.
-    if (running.hub instanceof RedisHub) await running.hub.ready;
+    // Several processes over Redis: say "listening" only once this one is registered there.
+    await running.ready;
   } catch (err) {
-    console.error(err instanceof ConfigError ? `configuration error: ${err.message}` : err);
+    if (err instanceof RedisUnreachable) console.error(`configuration error: REDIS_URL: ${err.message}`);
+    else console.error(err instanceof ConfigError ? `configuration error: ${err.message}` : err);
     process.exit(1);
   }
   console.log(`listening on ${running.url.origin}`);

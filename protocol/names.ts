@@ -58,16 +58,17 @@ export function charCount(s: string): number {
   return n;
 }
 
-/**
- * `NICK-2`, `NICK-3`, ...: the first variant of `nick` that `taken` refuses,
- * cutting the base so the result stays within the length limit.
- */
+/** The `n`-th variant of a nickname: itself for 1, else `NICK-n` with the base cut to fit the limit. */
+export function nickVariant(nick: string, n: number): string {
+  if (n <= 1) return nick;
+  const suffix = `-${n}`;
+  return [...nick].slice(0, LIMITS.nickMax - suffix.length).join("") + suffix;
+}
+
+/** `NICK`, `NICK-2`, `NICK-3`, ...: the first variant of `nick` that `taken` refuses. */
 export function firstFreeNick(nick: string, taken: (key: string) => boolean): string {
-  if (!taken(nickKey(nick))) return nick;
-  for (let n = 2; ; n++) {
-    const suffix = `-${n}`;
-    const base = [...nick].slice(0, LIMITS.nickMax - suffix.length).join("");
-    const candidate = base + suffix;
+  for (let n = 1; ; n++) {
+    const candidate = nickVariant(nick, n);
     if (!taken(nickKey(candidate))) return candidate;
   }
 }

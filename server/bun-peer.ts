@@ -1,6 +1,6 @@
 /** Maps a Bun ServerWebSocket onto the chat logic's Peer: translation only. */
 import type { ServerWebSocket } from "bun";
-import type { Peer } from "./peer";
+import type { Peer } from "./chat/peer";
 
 export class BunPeer<T> implements Peer {
   constructor(private readonly ws: ServerWebSocket<T>) {}

@@ -1,5 +1,6 @@
-/** Configuration from the environment (and `--name value` flags): parsed once, failing fast on bad values. */
-import { LIMITS } from "../protocol";
+/** Configuration from the environment (and `--name value` flags) by the table of settings.ts: parsed once, failing fast. */
+import { CROSS_RULES, SETTING_LIST } from "./settings";
+import { BadValue, type HostPort, type Setting } from "./settings-parsers";
 
 export interface Config {
   port: number;
@@ -7,15 +8,25 @@ export interface Config {
   dbPath: string;
   dbSync: "off" | "normal" | "full";
   redisUrl: string | undefined;
+  /** Seed nodes of a Redis Cluster; empty when there is none. */
+  redisCluster: HostPort[];
+  /** Replicas that must hold a write before it is acked. */
+  redisMinReplicas: number;
   /** With REDIS_URL: a process silent this long is presumed dead and its users leave every room. */
   presenceTtlSeconds: number;
   /** Exact browser origins allowed; empty means same host only. */
   allowedOrigins: string[];
   authSecret: string | undefined;
+  /** Signs the identity tokens minted for v2 users. */
+  identitySecret: string | undefined;
+  /** Bearer token of the admin API; unset, the API refuses everyone. */
+  adminToken: string | undefined;
   rateLimit: number;
   rateBurst: number;
   maxConnections: number;
   maxConnectionsPerIp: number;
+  /** Addresses and CIDRs, as written, whose X-Forwarded-For is believed; empty trusts no one. */
+  trustedProxies: string[];
   maxPayload: number;
   controlRateLimit: number;
   controlRateBurst: number;
@@ -29,6 +40,9 @@ export interface Config {
   heartbeatTimeoutSeconds: number;
   resumeTtlSeconds: number;
   idleTimeoutSeconds: number;
+  maxRoomsPerUser: number;
+  /** 0: an edit is allowed at any time. */
+  editWindowSeconds: number;
   logLevel: "debug" | "info" | "warn" | "error";
 }
 
@@ -59,86 +73,28 @@ export function flagsToEnv(argv: readonly string[]): Env {
   return env;
 }
 
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === "") return fallback;
-  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `expected a whole number, got "${raw}"`);
-  const n = Number(raw);
-  if (n < min || n > max) throw new ConfigError(name, `expected ${min}..${max}, got ${n}`);
-  return n;
+/** Empty counts as unset, so `PORT= npm start` or a blank line of an env file means the default. */
+function read<T>(setting: Setting<T>, value: string | undefined): T {
+  const given = setting.untrimmed ? value : value?.trim();
+  // A copy, so that a caller changing its config's lists does not change the defaults.
+  if (given === undefined || given === "") return structuredClone(setting.default);
+  try {
+    return setting.parse(given);
+  } catch (err) {
+    if (err instanceof BadValue) throw new ConfigError(setting.env, err.message);
+    throw err;
+  }
 }
-
-function decimal(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === "") return fallback;
-  if (!/^\d+(\.\d+)?$/.test(raw)) throw new ConfigError(name, `expected a number, got "${raw}"`);
-  const n = Number(raw);
-  if (n < min || n > max) throw new ConfigError(name, `expected ${min}..${max}, got ${n}`);
-  return n;
-}
-
-function origins(raw: string | undefined): string[] {
-  if (raw === undefined || raw.trim() === "") return [];
-  return raw.split(",").map((entry) => {
-    const origin = entry.trim();
-    let url: URL;
-    try {
-      url = new URL(origin);
-    } catch {
-      throw new ConfigError("ALLOWED_ORIGINS", `"${origin}" is not an origin like https://chat.example`);
-    }
-    if (url.origin !== origin) {
-      throw new ConfigError("ALLOWED_ORIGINS", `"${origin}" must be written exactly as ${url.origin}`);
-    }
-    return origin;
-  });
-}
-
-const LEVELS = ["debug", "info", "warn", "error"] as const;
-const SYNCS = ["off", "normal", "full"] as const;
 
 export function loadConfig(env: Env, argv: readonly string[] = []): Config {
   const all = { ...env, ...flagsToEnv(argv) };
-  const host = all.HOST?.trim() || "0.0.0.0";
-  const dbPath = all.DB_PATH?.trim() || "data/chat.db";
-  const redisUrl = all.REDIS_URL?.trim() || undefined;
-  if (redisUrl !== undefined && !/^(redis|rediss|valkey|valkeys):\/\/[^\s]+$/.test(redisUrl)) {
-    throw new ConfigError("REDIS_URL", `expected a URL like redis://host:6379, got "${redisUrl}"`);
+  const config: Partial<Record<keyof Config, unknown>> = {};
+  for (const [key, setting] of SETTING_LIST) config[key] = read(setting, all[setting.env]);
+  for (const rule of CROSS_RULES) {
+    if (rule.broken(config as Config)) throw new ConfigError(rule.env, rule.detail);
   }
-  const authSecret = all.AUTH_SECRET === undefined || all.AUTH_SECRET === "" ? undefined : all.AUTH_SECRET;
-  if (authSecret !== undefined && authSecret.length < 16) {
-    throw new ConfigError("AUTH_SECRET", "use at least 16 characters");
-  }
-  const dbSync = (all.DB_SYNC?.trim().toLowerCase() || "normal") as Config["dbSync"];
-  if (!SYNCS.includes(dbSync)) throw new ConfigError("DB_SYNC", `expected one of ${SYNCS.join(", ")}`);
-  const logLevel = (all.LOG_LEVEL?.trim() || "info") as Config["logLevel"];
-  if (!LEVELS.includes(logLevel)) throw new ConfigError("LOG_LEVEL", `expected one of ${LEVELS.join(", ")}`);
-  return {
-    port: integer(all, "PORT", 3000, 0, 65535),
-    host,
-    dbPath,
-    dbSync,
-    redisUrl,
-    presenceTtlSeconds: decimal(all, "PRESENCE_TTL_SECONDS", 5, 0.5, 3600),
-    allowedOrigins: origins(all.ALLOWED_ORIGINS),
-    authSecret,
-    rateLimit: decimal(all, "RATE_LIMIT", 10, 0, 1_000_000),
-    rateBurst: integer(all, "RATE_BURST", 20, 1, 1_000_000),
-    maxConnections: integer(all, "MAX_CONNECTIONS", 100_000, 1, 10_000_000),
-    maxConnectionsPerIp: integer(all, "MAX_CONNECTIONS_PER_IP", 1000, 1, 10_000_000),
-    maxPayload: integer(all, "MAX_PAYLOAD", LIMITS.payloadDefault, 1024, 16 * 1024 * 1024),
-    controlRateLimit: decimal(all, "CONTROL_RATE_LIMIT", 5, 0, 1_000_000),
-    controlRateBurst: integer(all, "CONTROL_RATE_BURST", 20, 1, 1_000_000),
-    frameRateLimit: decimal(all, "FRAME_RATE_LIMIT", 100, 0, 1_000_000),
-    frameRateBurst: integer(all, "FRAME_RATE_BURST", 200, 1, 1_000_000),
-    floodCloseAfter: integer(all, "FLOOD_CLOSE_AFTER", 50, 1, 1_000_000),
-    presenceBatchMs: integer(all, "PRESENCE_BATCH_MS", 25, 0, 1000),
-    presenceBatchMinMembers: integer(all, "PRESENCE_BATCH_MIN_MEMBERS", 50, 1, 10_000_000),
-    slowConsumerBytes: integer(all, "SLOW_CONSUMER_BYTES", 8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
-    heartbeatIntervalSeconds: decimal(all, "HEARTBEAT_INTERVAL_SECONDS", 10, 0.05, 3600),
-    heartbeatTimeoutSeconds: decimal(all, "HEARTBEAT_TIMEOUT_SECONDS", 30, 0.1, 86400),
-    resumeTtlSeconds: integer(all, "RESUME_TTL_SECONDS", 900, 600, 30 * 86400),
-    idleTimeoutSeconds: integer(all, "IDLE_TIMEOUT_SECONDS", 60, 0, 960),
-    logLevel,
-  };
+  return config as Config;
 }
+
+/** What an empty environment gives: the one place other modules take a default from. */
+export const DEFAULT_CONFIG: Config = Object.freeze(loadConfig({}));

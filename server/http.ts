@@ -1,10 +1,9 @@
 /** The plain HTTP routes: health, metrics, rooms and message history as JSON. */
 import { isValidRoom, LIMITS, normalizeRoom, parseSeqParam, type RefusalCode } from "../protocol";
-import type { ChatService, HistorySource } from "./chat-service";
+import type { ChatHub } from "./chat/hub";
 
 export interface HttpContext {
-  hub: ChatService;
-  store: HistorySource;
+  hub: ChatHub;
   startedAt: number;
   /** The browser page; served at `/`. */
   page: () => Response | Promise<Response>;
@@ -36,7 +35,7 @@ export function routeHttp(req: Request, url: URL, ctx: HttpContext): Response | 
   if (path === "/metrics") return metrics(ctx);
   if (path === "/api/rooms") return rooms(ctx);
   const match = MESSAGES_ROUTE.exec(path);
-  if (match) return messages(match[1] as string, url.searchParams, ctx.store);
+  if (match) return messages(match[1] as string, url.searchParams, ctx.hub);
   return refuse(404, "not_found", `nothing at ${path}`);
 }
 
@@ -65,7 +64,7 @@ async function rooms(ctx: HttpContext): Promise<Response> {
   return json(await ctx.hub.roomList());
 }
 
-async function messages(rawRoom: string, query: URLSearchParams, store: HistorySource): Promise<Response> {
+async function messages(rawRoom: string, query: URLSearchParams, hub: ChatHub): Promise<Response> {
   let room: string;
   try {
     room = normalizeRoom(decodeURIComponent(rawRoom));
@@ -90,6 +89,6 @@ async function messages(rawRoom: string, query: URLSearchParams, store: HistoryS
     }
     limit = n;
   }
-  const page = await store.before(room, before, limit);
+  const page = await hub.history(room, before, limit);
   return json({ messages: page.messages, hasMore: page.more });
 }

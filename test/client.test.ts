@@ -13,8 +13,8 @@ import {
 } from "../client";
 import type { ChatMessage } from "../protocol";
 import { type RunningServer, startServer } from "../server";
+import { silentLogger } from "../server/chat/log";
 import { loadConfig } from "../server/config";
-import { silentLogger } from "../server/log";
 import { TcpGate } from "./e2e/tcp-gate";
 
 const cleanups: Array<() => unknown> = [];

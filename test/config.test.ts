@@ -1,9 +1,11 @@
 /** Start-up configuration, the Origin check and access tokens: the server's front door. */
 import { describe, expect, it } from "bun:test";
+import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { TokenAuthority } from "../server/auth";
-import { ConfigError, loadConfig } from "../server/config";
+import { ConfigError, DEFAULT_CONFIG, loadConfig } from "../server/config";
 import { originAllowed } from "../server/origin";
+import { SETTING_LIST, settingsTableMarkdown } from "../server/settings";
 
 function configError(env: Record<string, string>, argv: string[] = []): ConfigError {
   try {
@@ -127,6 +129,186 @@ describe("loadConfig", () => {
       }),
       { numRuns: 20 },
     );
+  });
+});
+
+describe("the settings table", () => {
+  it("the README's configuration table is the settings table", () => {
+    // On a difference, paste the output of
+    // bun -e 'console.log((await import("./server/settings")).settingsTableMarkdown())' into README.md.
+    const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8").split("\n");
+    const section = readme.indexOf("## Configuration");
+    expect(section).toBeGreaterThan(-1);
+    const start = readme.findIndex((line, i) => i > section && line.startsWith("|"));
+    expect(start).toBeGreaterThan(section);
+    const end = readme.findIndex((line, i) => i > start && !line.startsWith("|"));
+    const table = readme.slice(start, end === -1 ? readme.length : end);
+    expect(table.join("\n")).toBe(settingsTableMarkdown());
+  });
+
+  it("every setting's default parses back to itself", () => {
+    for (const [key, setting] of SETTING_LIST) {
+      const text = setting.format(setting.default);
+      // A set default is shown as its text; only an unset one needs words of its own.
+      expect(setting.shown === undefined).toBe(text !== "");
+      if (text !== "") expect(setting.parse(text)).toStrictEqual(setting.default);
+      const loaded: unknown = loadConfig({ [setting.env]: text })[key];
+      expect(loaded).toStrictEqual(setting.default);
+    }
+  });
+
+  it("every Config key is covered by exactly one setting, read from the variable of its own name", () => {
+    // The table's type already makes a Config field without a setting, or the reverse, a compile error.
+    const keys: string[] = SETTING_LIST.map(([key]) => key);
+    const envs = SETTING_LIST.map(([, setting]) => setting.env);
+    expect(new Set(keys).size).toBe(keys.length);
+    expect(new Set(envs).size).toBe(envs.length);
+    expect(keys.toSorted()).toStrictEqual(Object.keys(loadConfig({})).toSorted());
+    for (const [key, setting] of SETTING_LIST) {
+      expect(setting.env).toBe(key.replaceAll(/[A-Z]/g, (c) => `_${c}`).toUpperCase());
+    }
+  });
+
+  it("gives the defaults as DEFAULT_CONFIG, which no one can change for everyone", () => {
+    expect(DEFAULT_CONFIG).toStrictEqual(loadConfig({}));
+    expect(Object.isFrozen(DEFAULT_CONFIG)).toBe(true);
+    loadConfig({}).allowedOrigins.push("https://changed.example");
+    expect(loadConfig({}).allowedOrigins).toStrictEqual([]);
+  });
+
+  it("keeps the error messages people may already search for", () => {
+    const cases: Array<[Record<string, string>, string]> = [
+      [{ PORT: "abc" }, 'PORT: expected a whole number, got "abc"'],
+      [{ PORT: "70000" }, "PORT: expected 0..65535, got 70000"],
+      [{ RATE_LIMIT: "fast" }, 'RATE_LIMIT: expected a number, got "fast"'],
+      [{ PRESENCE_TTL_SECONDS: "0.1" }, "PRESENCE_TTL_SECONDS: expected 0.5..3600, got 0.1"],
+      [
+        { ALLOWED_ORIGINS: "not-a-url" },
+        'ALLOWED_ORIGINS: "not-a-url" is not an origin like https://chat.example',
+      ],
+      [
+        { ALLOWED_ORIGINS: "https://chat.example/" },
+        'ALLOWED_ORIGINS: "https://chat.example/" must be written exactly as https://chat.example',
+      ],
+      [{ REDIS_URL: "http://x" }, 'REDIS_URL: expected a URL like redis://host:6379, got "http://x"'],
+      [{ AUTH_SECRET: "short" }, "AUTH_SECRET: use at least 16 characters"],
+      [{ DB_SYNC: "sometimes" }, "DB_SYNC: expected one of off, normal, full"],
+      [{ LOG_LEVEL: "loud" }, "LOG_LEVEL: expected one of debug, info, warn, error"],
+    ];
+    for (const [env, message] of cases) expect(configError(env).message).toBe(message);
+  });
+
+  it("takes a secret exactly as given, so a blank one is refused rather than leaving the server open", () => {
+    const secrets = [
+      ["AUTH_SECRET", "authSecret"],
+      ["ADMIN_TOKEN", "adminToken"],
+      ["IDENTITY_SECRET", "identitySecret"],
+    ] as const;
+    for (const [variable, key] of secrets) {
+      expect(configError({ [variable]: " ".repeat(3) }).variable).toBe(variable);
+      expect(configError({ [variable]: "a".repeat(15) }).variable).toBe(variable);
+      expect(loadConfig({ [variable]: " 0123456789abcdef " })[key]).toBe(" 0123456789abcdef ");
+    }
+  });
+});
+
+describe("the settings of the spec's v2 Running table", () => {
+  it("default to the spec's values", () => {
+    expect(loadConfig({})).toMatchObject({
+      redisCluster: [],
+      redisMinReplicas: 0,
+      adminToken: undefined,
+      maxRoomsPerUser: 100,
+      editWindowSeconds: 0,
+      trustedProxies: [],
+      identitySecret: undefined,
+    });
+  });
+
+  it("read every value in range", () => {
+    expect(
+      loadConfig({
+        REDIS_CLUSTER: "redis-1:7000, 10.0.0.2:7001,[::1]:7002",
+        REDIS_MIN_REPLICAS: "16",
+        MAX_ROOMS_PER_USER: "10000",
+        EDIT_WINDOW_SECONDS: "31536000",
+        TRUSTED_PROXIES:
+          "10.0.0.0/8, 192.168.1.1, ::1, fd00::/8, ::ffff:10.0.0.1, 0.0.0.0/0, ::/0, 2001:db8::/128",
+      }),
+    ).toMatchObject({
+      redisCluster: [
+        { host: "redis-1", port: 7000 },
+        { host: "10.0.0.2", port: 7001 },
+        { host: "::1", port: 7002 },
+      ],
+      redisMinReplicas: 16,
+      maxRoomsPerUser: 10000,
+      editWindowSeconds: 31_536_000,
+      trustedProxies: [
+        "10.0.0.0/8",
+        "192.168.1.1",
+        "::1",
+        "fd00::/8",
+        "::ffff:10.0.0.1",
+        "0.0.0.0/0",
+        "::/0",
+        "2001:db8::/128",
+      ],
+    });
+    expect(loadConfig({ MAX_ROOMS_PER_USER: "1" }).maxRoomsPerUser).toBe(1);
+  });
+
+  it("stop on each bad value with an error that names the variable and the entry", () => {
+    const cases: Array<[string, string]> = [
+      ["REDIS_CLUSTER", "redis-1"],
+      ["REDIS_CLUSTER", "redis-1:0"],
+      ["REDIS_CLUSTER", "redis-1:70000"],
+      ["REDIS_CLUSTER", "redis://redis-1:7000"],
+      ["REDIS_CLUSTER", ":7000"],
+      ["REDIS_CLUSTER", "a:1,,b:2"],
+      ["REDIS_CLUSTER", "a b:1"],
+      ["REDIS_CLUSTER", "::1:7000"],
+      ["REDIS_MIN_REPLICAS", "17"],
+      ["REDIS_MIN_REPLICAS", "-1"],
+      ["MAX_ROOMS_PER_USER", "0"],
+      ["MAX_ROOMS_PER_USER", "10001"],
+      ["EDIT_WINDOW_SECONDS", "31536001"],
+      ["EDIT_WINDOW_SECONDS", "1.5"],
+      ["TRUSTED_PROXIES", "10.0.0.256"],
+      ["TRUSTED_PROXIES", "10.0.0"],
+      ["TRUSTED_PROXIES", "010.0.0.1"],
+      ["TRUSTED_PROXIES", "localhost"],
+      ["TRUSTED_PROXIES", "10.0.0.0/33"],
+      ["TRUSTED_PROXIES", "10.0.0.0/08"],
+      ["TRUSTED_PROXIES", "10.0.0.0/"],
+      ["TRUSTED_PROXIES", "10.0.0.0/8/8"],
+      ["TRUSTED_PROXIES", "fd00::/129"],
+      ["TRUSTED_PROXIES", "1::2::3"],
+      ["TRUSTED_PROXIES", "fe80::1%eth0"],
+      ["TRUSTED_PROXIES", "[::1]"],
+      ["TRUSTED_PROXIES", "10.0.0.1,"],
+      ["TRUSTED_PROXIES", "10.0.0.1, 10.0.0.x"],
+    ];
+    for (const [variable, value] of cases) {
+      const err = configError({ [variable]: value });
+      expect(err.variable).toBe(variable);
+      expect(err.message).toStartWith(`${variable}: `);
+    }
+    expect(configError({ TRUSTED_PROXIES: "10.0.0.1, 10.0.0.x" }).message).toBe(
+      'TRUSTED_PROXIES: "10.0.0.x" is not an IP address or CIDR like 10.0.0.0/8 or fd00::/8',
+    );
+    expect(configError({ TRUSTED_PROXIES: "fd00::/129" }).message).toBe(
+      'TRUSTED_PROXIES: "fd00::/129": the prefix of an IPv6 CIDR is 0..128',
+    );
+  });
+
+  it("refuses REDIS_URL and REDIS_CLUSTER together", () => {
+    const err = configError({ REDIS_URL: "redis://localhost:6379", REDIS_CLUSTER: "localhost:7000" });
+    expect(err.variable).toBe("REDIS_CLUSTER");
+    expect(err.message).toContain("REDIS_URL");
+    expect(
+      loadConfig({ REDIS_URL: "redis://localhost:6379", REDIS_CLUSTER: " " }).redisCluster,
+    ).toStrictEqual([]);
   });
 });
 

@@ -1,10 +1,11 @@
 /** Example tests of the chat logic's flush: grouped writes, storage failures, dedupe, limits, shutdown. */
 import { describe, expect, it } from "bun:test";
 import type { ServerMessage } from "../protocol";
-import { ChatHub, type HubLimits } from "../server/hub";
-import { MemoryStore } from "../server/memory-store";
-import type { SessionRecord, StoredMessage } from "../server/store";
+import type { ChatLimits } from "../server/chat/limits";
+import { MemoryStore } from "../server/engines/local/memory-store";
+import type { SessionRecord, StoredMessage } from "../server/engines/local/store";
 import { FakeNet, type FakePeer } from "./support/fake-net";
+import { localHub } from "./support/hubs";
 
 /** A store whose commits can be made to fail, counting those that succeed. */
 class FlakyStore extends MemoryStore {
@@ -17,15 +18,14 @@ class FlakyStore extends MemoryStore {
   }
 }
 
-function setup(limits: Partial<HubLimits> = { rateLimit: 0 }) {
+function setup(limits: Partial<ChatLimits> = { rateLimit: 0 }) {
   const store = new FlakyStore();
   const net = new FakeNet();
   const clock = { now: 1_700_000_000_000 };
   const timers: number[] = [];
-  const hub = new ChatHub({
+  const hub = localHub({
     store,
     fanout: net,
-    schedule: () => {},
     timer: (_fn, ms) => timers.push(ms),
     now: () => clock.now,
     limits,

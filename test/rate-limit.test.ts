@@ -1,6 +1,6 @@
 /** The token bucket and the per-connection gates that both hubs use. */
 import { describe, expect, it } from "bun:test";
-import { ConnectionLimits, gateOf, TokenBucket } from "../server/rate-limit";
+import { ConnectionLimits, gateOf, TokenBucket } from "../server/chat/rate-limit";
 
 const LIMITS = {
   rateLimit: 2,

@@ -5,9 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { decodeServerMessage, encode } from "../protocol";
-import { MemoryStore } from "../server/memory-store";
-import { SqliteStore } from "../server/sqlite-store";
-import type { ChatStore, SessionRecord, StoredMessage } from "../server/store";
+import { MemoryStore } from "../server/engines/local/memory-store";
+import { SqliteStore } from "../server/engines/local/sqlite-store";
+import type { ChatStore, SessionRecord, StoredMessage } from "../server/engines/local/store";
 
 const dir = mkdtempSync(join(tmpdir(), "chat-store-test-"));
 let files = 0;

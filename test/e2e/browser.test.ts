@@ -6,8 +6,8 @@ import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { ChatClient } from "../../client";
 import { type RunningServer, startServer } from "../../server";
+import { silentLogger } from "../../server/chat/log";
 import { loadConfig } from "../../server/config";
-import { silentLogger } from "../../server/log";
 import { TcpGate } from "./tcp-gate";
 
 setDefaultTimeout(15_000);

@@ -8,8 +8,8 @@ import { join } from "node:path";
 import { chromium, type Page } from "playwright-core";
 import { ChatClient } from "../../client";
 import { startServer } from "../../server";
+import { silentLogger } from "../../server/chat/log";
 import { loadConfig } from "../../server/config";
-import { silentLogger } from "../../server/log";
 
 const out = process.argv[2] ?? "/tmp/screens";
 mkdirSync(out, { recursive: true });

@@ -1,6 +1,6 @@
 /** An in-memory stand-in for Bun's sockets and pub/sub topics, so the chat logic runs without a network. */
 import { decodeServerMessage, type ServerMessage } from "../../protocol";
-import type { Fanout, Peer } from "../../server/peer";
+import type { Fanout, Peer } from "../../server/chat/peer";
 
 export class FakePeer implements Peer {
   readonly inbox: ServerMessage[] = [];

@@ -1,7 +1,7 @@
 /** Servers started in-process on 127.0.0.1 with a free port, an in-memory database and no logs. */
 import { type RunningServer, type StartOptions, startServer } from "../../server";
+import { silentLogger } from "../../server/chat/log";
 import { loadConfig } from "../../server/config";
-import { silentLogger } from "../../server/log";
 
 const running = new Set<RunningServer>();
 

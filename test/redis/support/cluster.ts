@@ -1,7 +1,7 @@
 /** Several `server.ts` processes on one private redis-server, and a client that follows a room across failures. */
 
 import type { ChatMessage } from "../../../protocol";
-import type { RoomCount } from "../../../server/chat-service";
+import type { RoomCount } from "../../../server/chat/engine";
 import { type ServerProcess, spawnServer } from "../../support/server-process";
 import { connect, type TestClient } from "../../support/test-client";
 import { sleep } from "../../support/timing";

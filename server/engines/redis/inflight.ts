@@ -1,5 +1,5 @@
 /** The Redis work a hub has in flight: a failure is logged, never unhandled, and stop and quiesce can wait for it all. */
-import { describeError, type Logger } from "../log";
+import { describeError, type Logger } from "../../chat/log";
 
 export class Inflight {
   private readonly tasks = new Set<Promise<unknown>>();

@@ -1,5 +1,8 @@
 /** What the chat logic needs from durable storage; SQLite and in-memory implementations stand behind it. */
-import type { ChatMessage } from "../protocol";
+import type { ChatMessage } from "../../../protocol";
+import type { Page } from "../../chat/engine";
+
+export type { Page };
 
 /** One chat message as stored: the wire fields plus who sent it, for dedupe across reconnects. */
 export interface StoredMessage {
@@ -20,12 +23,6 @@ export interface SessionRecord {
   nick: string;
   /** When its last connection ended; null while one is open. */
   endedAt: number | null;
-}
-
-export interface Page {
-  messages: ChatMessage[];
-  /** More messages exist beyond this page (older for `before`, newer-but-cut for `after`). */
-  more: boolean;
 }
 
 export interface ChatStore {

@@ -1,6 +1,6 @@
 /** ChatStore on bun:sqlite in WAL mode: one transaction per flush, so an ack means the row is durable. */
 import { Database, type Statement } from "bun:sqlite";
-import type { ChatMessage } from "../protocol";
+import type { ChatMessage } from "../../../protocol";
 import type { ChatStore, Page, SessionRecord, StoredMessage } from "./store";
 
 interface Row {

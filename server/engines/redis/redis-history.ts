@@ -1,7 +1,7 @@
 /** A room's stored messages read from Redis (a sorted set by seq): `history`, REST and paging. */
 import type { RedisClient } from "bun";
-import type { ChatMessage } from "../../protocol";
-import type { Page } from "../store";
+import type { ChatMessage } from "../../../protocol";
+import type { Page } from "../../chat/engine";
 
 export function roomKey(prefix: string, room: string, part: "meta" | "log" | "users" | "msgs"): string {
   return `${prefix}room:${room}:${part}`;

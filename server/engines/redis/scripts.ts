@@ -8,6 +8,7 @@
  * key} · P sess:T:ids {room NUL id -> seq} · P sess:T:idq (their order) · P procs set · P proc:ID
  * (heartbeat, PX) · P proc:ID:rooms set · P guest counter · P rooms zset room -> users (rooms with
  * any). Standalone Redis only (keys are built in Lua).
+ * `append` returns the entry's number n: the core waits for that entry before a welcome.
  */
 
 /** Helpers shared by every script: key names and appending one entry with its per-room number `n`. */
@@ -17,7 +18,8 @@ local function rk(room, part) return P .. 'room:' .. room .. ':' .. part end
 local function sk(token, part) if part then return P .. 'sess:' .. token .. ':' .. part end return P .. 'sess:' .. token end
 local function append(room, maxlen, ...)
   local n = redis.call('HINCRBY', rk(room, 'meta'), 'n', 1)
-  return redis.call('XADD', rk(room, 'log'), 'MAXLEN', '~', maxlen, '*', 'n', n, ...)
+  redis.call('XADD', rk(room, 'log'), 'MAXLEN', '~', maxlen, '*', 'n', n, ...)
+  return n
 end
 local function owner(v)
   local proc, conn, sess, nick = string.match(v, '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
@@ -90,7 +92,7 @@ return {tonumber(m[1] or 0), tonumber(m[2] or 0), lastId, redis.call('HVALS', rk
  * (nickKey, nick) in order of preference. If the session's entry in the room still belongs to this
  * token, the new connection takes it over silently ('r' entry, so its old process closes the stale
  * connection with 4001). Otherwise the first free candidate (or guest-N) is claimed with a join.
- * Returns {'j', nick, streamId} | {'r', nick, streamId} | {'full'}.
+ * Returns {'j', nick, n} | {'r', nick, n} | {'full'}, n being the number of the entry logged.
  */
 export const CLAIM = `${PRELUDE}
 local room, maxlen, proc, conn, token, guest = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
@@ -109,8 +111,8 @@ if s[1] == room and s[2] then
     local o = owner(cur)
     if o.sess == token then
       own(s[2], o.nick)
-      local id = append(room, maxlen, 'k', 'r', 'f', o.conn, 'fp', o.proc)
-      return {'r', o.nick, id}
+      local n = append(room, maxlen, 'k', 'r', 'f', o.conn, 'fp', o.proc)
+      return {'r', o.nick, n}
     end
   end
 end
@@ -128,8 +130,8 @@ else
 end
 if not key then return {'full'} end
 own(key, nick)
-local id = append(room, maxlen, 'k', 'p', 'd', '{"event":"join","nick":' .. cjson.encode(nick) .. '}')
-return {'j', nick, id}
+local n = append(room, maxlen, 'k', 'p', 'd', '{"event":"join","nick":' .. cjson.encode(nick) .. '}')
+return {'j', nick, n}
 `;
 
 /**

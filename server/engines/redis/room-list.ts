@@ -4,7 +4,7 @@
  * for every process, and its cost grows with the rooms in use, never with the keys or the history.
  */
 import type { RedisClient } from "bun";
-import type { RoomCount } from "../chat-service";
+import type { RoomCount } from "../../chat/engine";
 
 export function roomsKey(prefix: string): string {
   return `${prefix}rooms`;

@@ -3,7 +3,7 @@
  * that removes the users of every process whose heartbeat expired, with a leave event each.
  */
 import type { RedisClient } from "bun";
-import type { Logger } from "../log";
+import type { Logger } from "../../chat/log";
 import type { Inflight } from "./inflight";
 import { runScript } from "./redis-link";
 import { HEARTBEAT, SWEEP } from "./scripts";

@@ -3,25 +3,21 @@
  * trip and keeps the order it was sent in. A failed write answers `internal`; the client may send the
  * same id again, and the dedupe in the script makes that safe.
  */
-import type { ChatRequest } from "../../protocol";
-import { describeError, type Logger } from "../log";
-import type { Metrics } from "../metrics";
-import type { Connections } from "./connections";
+import type { EngineConn, EngineSink } from "../../chat/engine";
+import { describeError, type Logger } from "../../chat/log";
+import type { Metrics } from "../../chat/metrics";
 import type { Inflight } from "./inflight";
-import type { RedisConnection } from "./redis-connection";
 import type { RoomScripts } from "./room-scripts";
-import type { StreamReplay } from "./stream-replay";
 
-interface PendingChat {
-  conn: RedisConnection;
+interface PendingChat<C> {
+  conn: C;
   id: string | undefined;
   args: [string, string, string, string];
 }
 
-export interface ChatBatchDeps {
+export interface ChatBatchDeps<C extends EngineConn> {
   scripts: RoomScripts;
-  connections: Connections;
-  replay: StreamReplay;
+  sink: () => EngineSink<C>;
   inflight: Inflight;
   metrics: Metrics;
   log: Logger;
@@ -30,12 +26,12 @@ export interface ChatBatchDeps {
   schedule: (fn: () => void) => void;
 }
 
-export class ChatBatch {
-  private pending = new Map<string, PendingChat[]>();
+export class ChatBatch<C extends EngineConn> {
+  private pending = new Map<string, Array<PendingChat<C>>>();
   private flushScheduled = false;
   private stopping = false;
 
-  constructor(private readonly d: ChatBatchDeps) {}
+  constructor(private readonly d: ChatBatchDeps<C>) {}
 
   /** A flush is due: chats are waiting for the end of the turn. */
   get scheduled(): boolean {
@@ -43,18 +39,18 @@ export class ChatBatch {
   }
 
   /** Queues a chat from a connection in a room; it is stored at the next flush. */
-  add(conn: RedisConnection, room: string, msg: ChatRequest): void {
+  add(conn: C, room: string, text: string, id: string | undefined): void {
     const sentAt = new Date(this.d.now()).toISOString();
     // The script puts the seq between head and tail: the stored JSON is exactly what clients get.
     const head = `{"type":"chat","room":${JSON.stringify(room)},"seq":`;
-    const tail = `,"nick":${JSON.stringify(conn.nick)},"text":${JSON.stringify(msg.text)},"sentAt":"${sentAt}"}`;
+    const tail = `,"nick":${JSON.stringify(conn.nick)},"text":${JSON.stringify(text)},"sentAt":"${sentAt}"}`;
     const batch = this.pending.get(room) ?? [];
-    batch.push({ conn, id: msg.id, args: [conn.session, msg.id ?? "", head, tail] });
+    batch.push({ conn, id, args: [conn.session, id ?? "", head, tail] });
     this.pending.set(room, batch);
     this.wake();
   }
 
-  /** Sends this turn's chats to Redis, one script per room; acks follow the replay of each message. */
+  /** Sends this turn's chats to Redis, one script per room. */
   flush(): void {
     this.flushScheduled = false;
     if (this.pending.size === 0) return;
@@ -74,7 +70,7 @@ export class ChatBatch {
     this.d.schedule(() => this.flush());
   }
 
-  private async commit(room: string, batch: PendingChat[]): Promise<void> {
+  private async commit(room: string, batch: Array<PendingChat<C>>): Promise<void> {
     let seqs: number[];
     try {
       seqs = await this.d.scripts.chats(
@@ -85,12 +81,11 @@ export class ChatBatch {
     } catch (err) {
       this.d.metrics.storeFailures++;
       this.d.log.log("error", "redis_commit_failed", { room, messages: batch.length, ...describeError(err) });
-      for (const p of batch)
-        this.d.connections.fail(p.conn, "internal", "the message could not be stored; send it again", p.id);
+      for (const p of batch) this.d.sink().failed(p.conn, p.id);
       return;
     }
     batch.forEach((p, i) => {
-      if (p.id !== undefined) this.d.replay.ackAfterReplay(p.conn, room, p.id, Math.abs(seqs[i] ?? 0));
+      if (p.id !== undefined) this.d.sink().committed(p.conn, room, p.id, Math.abs(seqs[i] ?? 0));
     });
   }
 }

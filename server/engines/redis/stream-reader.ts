@@ -4,7 +4,7 @@
  * so nothing is skipped. A per-process wake stream interrupts the block when a room is added.
  */
 import type { RedisClient } from "bun";
-import { describeError, type Logger } from "../log";
+import { describeError, type Logger } from "../../chat/log";
 
 /** One stream entry as RESP3 gives it: id and a flat field/value list. */
 export type StreamEntry = [string, string[]];

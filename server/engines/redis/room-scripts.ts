@@ -3,14 +3,15 @@
  * reply comes back typed. One instance per process: it carries the prefix, stream length and process id.
  */
 import type { RedisClient } from "bun";
-import { LIMITS } from "../../protocol";
-import type { HubLimits } from "../hub";
+import { LIMITS } from "../../../protocol";
 import { runScript } from "./redis-link";
-import type { SnapshotReply } from "./room-view";
 import { CHAT, CLAIM, LEAVE, RENAME, SNAPSHOT, TYPING } from "./scripts";
 
+/** What the snapshot script returns: seq, n, last stream id, user entries, newest chats descending. */
+export type SnapshotReply = [number, number, string, string[], string[]];
+
 /** A claim's outcome: joined ('j') or took over its own session's entry ('r'), or no candidate free. */
-export type ClaimReply = [kind: "j" | "r", nick: string, at: string] | [kind: "full"];
+export type ClaimReply = [kind: "j" | "r", nick: string, at: number] | [kind: "full"];
 
 /** Where a session stands in Redis: its room, nickname and nickname key; nulls once it expired. */
 export interface SessionEntry {
@@ -25,7 +26,7 @@ export class RoomScripts {
     private readonly prefix: string,
     private readonly maxLen: string,
     private readonly procId: string,
-    private readonly limits: Pick<HubLimits, "resumeTtlMs" | "dedupeWindow">,
+    private readonly limits: { resumeTtlMs: number; dedupeWindow: number },
   ) {}
 
   /** The room's counters, users and newest chats, consistent with one stream position. */

@@ -1,0 +1,37 @@
+/** One client connection as the core keeps it: its room, its claim, and the frames waiting on the engine. */
+import type { ClientMessage } from "../../protocol";
+import type { EngineConn } from "./engine";
+import type { ChatLimits } from "./limits";
+import type { Peer } from "./peer";
+import { ConnectionLimits } from "./rate-limit";
+import type { Replica } from "./replica";
+
+export class Connection implements EngineConn {
+  /** pending: waiting for its welcome; live: subscribed to its room. */
+  state: "pending" | "live" | "closed" = "pending";
+  replica: Replica | null = null;
+  nick = "";
+  /** The resume token: its session in the engine. */
+  session = "";
+  /** Holds its nickname's claim in its room (a resumed connection may have taken it over). */
+  claimed = false;
+  /** The topic it is subscribed to, if any. */
+  subscribed: string | null = null;
+  fixedNick: string | undefined;
+  lastTypingAt = Number.NEGATIVE_INFINITY;
+  /** Waiting for the engine (a claim, a rename): later frames wait too, so they apply in order. */
+  busy = false;
+  deferred: ClientMessage[] = [];
+  /** Acks owed before its welcome: sent right after it, as the welcome carries their chats. */
+  lateAcks: Array<{ id: string; seq: number }> = [];
+  readonly limits: ConnectionLimits;
+
+  constructor(
+    readonly id: string,
+    readonly peer: Peer,
+    limits: ChatLimits,
+    now: number,
+  ) {
+    this.limits = new ConnectionLimits(limits, now);
+  }
+}

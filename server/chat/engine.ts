@@ -1,0 +1,122 @@
+/**
+ * What differs between one process and many, as the chat core sees it. An engine allocates seqs and
+ * stores messages, claims nicknames, keeps sessions for resume, and hands every change to a room back
+ * as an ordered, numbered log (`EngineSink.deliver`): the local engine after its SQLite commit, the
+ * Redis one as it replays the room's stream. The core delivers both through the same code.
+ *
+ * Callbacks, not promises: the local engine answers synchronously, so the hot path makes no promise.
+ */
+import type { ChatMessage, PresenceEvent } from "../../protocol";
+
+/** One entry of a room's log. `n` numbers a room's entries 1, 2, 3, ... so a gap shows. */
+export type RoomEntry =
+  | {
+      n: number;
+      kind: "chat";
+      msg: ChatMessage /** the encoded chat, when the engine has it */;
+      wire?: string;
+    }
+  /** `at`: when it happened, if the engine knows (a big room's batch window starts there). */
+  | { n: number; kind: "presence"; event: PresenceEvent; at?: number }
+  | { n: number; kind: "typing" /** connection id of the typer */; from: string; wire: string }
+  /** A resumed connection took over `conn`'s nickname; `conn` is closed with 4001 wherever it is. */
+  | { n: number; kind: "replaced"; conn: string }
+  /** A chat whose write failed: nothing to deliver; its number keeps the count gapless. */
+  | { n: number; kind: "void" };
+
+/** A room as of one log position: what a replica starts from. */
+export interface RoomSnapshot {
+  lastSeq: number;
+  lastN: number;
+  /** Nicknames of everyone in the room, on every process. */
+  users: string[];
+  /** The newest messages (up to LIMITS.sinceMax), ascending. */
+  recent: ChatMessage[];
+}
+
+/** The part of a connection an engine reads and writes. */
+export interface EngineConn {
+  readonly id: string;
+  /** The resume token of its session ("" before its first claim). */
+  session: string;
+  nick: string;
+}
+
+export interface EnterRequest {
+  room: string;
+  /** A resume token: reclaims that session's nickname in this room, if still valid. */
+  resume?: string | undefined;
+  /** Wanted nickname; the first free variant is claimed. Undefined asks for a guest name. */
+  wanted?: string | undefined;
+  /** Nickname fixed by an access token: a session with another nickname is not resumed. */
+  fixedNick?: string | undefined;
+}
+
+/** A claim: the nickname and session the connection holds, and the log entry of its join. */
+export interface Claim {
+  nick: string;
+  session: string;
+  /** Number of the entry (join, or a takeover) after which its welcome may go. */
+  at: number;
+}
+
+export type RenameOutcome = "ok" | "taken" | "gone";
+
+export interface Page {
+  messages: ChatMessage[];
+  /** More messages exist beyond this page (older for `before`, newer-but-cut for `after`). */
+  more: boolean;
+}
+
+/** One row of `GET /api/rooms`. */
+export interface RoomCount {
+  room: string;
+  users: number;
+}
+
+export type Done<T> = (err: unknown, value?: T) => void;
+
+/** What the engine calls back into the core with. */
+export interface EngineSink<C extends EngineConn> {
+  /** New entries of a room's log, in order (entries the replica already has are skipped). */
+  deliver(room: string, entries: readonly RoomEntry[]): void;
+  /** A chat with `id` is stored as `seq` (or was, the first time it was sent). */
+  committed(conn: C, room: string, id: string, seq: number): void;
+  /** A chat could not be stored: nothing of it was delivered; the client may send it again. */
+  failed(conn: C, id: string | undefined): void;
+  /** This process lost track of a room: its members here must come back with `since`. */
+  resync(room: string, why: string): void;
+  /** Every claim of this process is gone (presumed dead): every connection must come back. */
+  lost(why: string): void;
+}
+
+export interface Engine<C extends EngineConn> {
+  /** Resolves once the engine can serve; rejects (with a ConfigError) when it never can. */
+  readonly ready: Promise<void>;
+  bind(sink: EngineSink<C>): void;
+  /** Starts following a room; `done` gets the snapshot its log continues from. */
+  load(room: string, done: Done<RoomSnapshot>): void;
+  /** No one here needs the room any more. */
+  unload(room: string): void;
+  /** Claims a nickname (resuming a session when it can) and logs the join. */
+  enter(conn: C, req: EnterRequest, done: Done<Claim>): void;
+  /** Gives up the connection's claim in `room`, if it still holds it; `ending`: its session's expiry starts. */
+  leave(conn: C, room: string, ending: boolean): void;
+  /** Stores a chat; it comes back through `deliver`, then `committed` (with an id) or `failed`. */
+  chat(conn: C, room: string, text: string, id: string | undefined): void;
+  rename(conn: C, room: string, nick: string, done: Done<RenameOutcome>): void;
+  /** Relays typing through the room's log (never stored). */
+  typing(conn: C, room: string, wire: string): void;
+  /** The newest `limit` messages with `seq < before`, ascending. */
+  history(room: string, before: number, limit: number, done: Done<Page>): void;
+  /** Rooms with users (on every process), busiest first. */
+  roomList(): RoomCount[] | Promise<RoomCount[]>;
+  /** Writes what is pending now; `force`: hold nothing back (at shutdown). */
+  flush(force: boolean): void;
+  /** Forgets what has expired (sessions, dead processes). */
+  sweep(): void;
+  /** After the last flush: waits for writes in flight and lets go of storage. */
+  stop(): Promise<void>;
+  /** For tests: resolves once nothing is in flight and every followed room's log was delivered. */
+  quiesce(): Promise<void>;
+}

@@ -1,0 +1,105 @@
+/**
+ * The requests a member makes of its room: rename, join, who, typing and history. The rules live
+ * here; the engine only claims, logs and reads.
+ */
+import { encode, LIMITS } from "../../protocol";
+import type { Connection } from "./connection";
+import type { Connections } from "./connections";
+import type { Engine, EngineConn } from "./engine";
+import { describeError, type Logger } from "./log";
+import type { Replica } from "./replica";
+import type { Replicas } from "./replicas";
+import type { RoomEntry } from "./room-entry";
+
+export interface RequestsDeps {
+  engine: Engine<EngineConn>;
+  replicas: Replicas;
+  connections: Connections;
+  entry: RoomEntry;
+  log: Logger;
+  now: () => number;
+  /** The engine answered a request the connection waited for: its later frames may run now. */
+  unblock: (conn: Connection) => void;
+}
+
+export class Requests {
+  constructor(private readonly d: RequestsDeps) {}
+
+  /** Frames sent after a rename wait for it, so they apply under the name it leaves them with. */
+  rename(conn: Connection, replica: Replica, nick: string): void {
+    const { connections, engine, log } = this.d;
+    if (conn.fixedNick !== undefined) {
+      connections.fail(conn, "forbidden", "your nickname is fixed by your access token");
+      return;
+    }
+    if (nick === conn.nick) return;
+    conn.busy = true;
+    engine.rename(conn, replica.name, nick, (err, outcome) => {
+      if (conn.state === "closed") return;
+      if (err !== undefined && err !== null) {
+        log.log("error", "rename_failed", { conn: conn.id, ...describeError(err) });
+        connections.fail(conn, "internal", "the nickname could not be changed; try again");
+      } else if (outcome === "ok") conn.nick = nick;
+      else if (outcome === "taken")
+        connections.fail(conn, "nick_taken", `${nick} is already taken in ${replica.name}`);
+      else connections.resync(conn, "its nickname is no longer held");
+      this.d.unblock(conn);
+    });
+  }
+
+  /**
+   * The same room again is a fresh welcome. Another room is loaded first: if it cannot be, the
+   * connection stays where it was with `internal`; else it leaves here and enters there.
+   */
+  join(conn: Connection, current: Replica, target: string, since: number | undefined): void {
+    if (target === current.name) {
+      current.at(current.lastN, () => this.d.entry.welcome(conn, current, since));
+      return;
+    }
+    const { replicas, connections, log } = this.d;
+    conn.busy = true;
+    const next = replicas.acquire(target);
+    next.whenLoaded((err) => {
+      if (conn.state === "closed" || conn.replica !== current) {
+        replicas.release(next);
+        return;
+      }
+      if (err !== undefined) {
+        replicas.release(next);
+        log.log("error", "join_failed", { conn: conn.id, room: target, ...describeError(err) });
+        connections.fail(conn, "internal", `could not open ${target}; try again`);
+        this.d.unblock(conn);
+        return;
+      }
+      connections.leaveRoom(conn, false);
+      conn.state = "pending";
+      this.d.entry.enter(conn, target, { since, wanted: conn.fixedNick ?? conn.nick });
+      replicas.release(next);
+    });
+  }
+
+  who(conn: Connection, replica: Replica): void {
+    this.d.connections.send(conn, { type: "users", room: replica.name, users: replica.sortedUsers() });
+  }
+
+  /** At most one a `typingIntervalMs` per connection; never stored. */
+  typing(conn: Connection, replica: Replica): void {
+    const now = this.d.now();
+    if (conn.state !== "live" || now - conn.lastTypingAt < LIMITS.typingIntervalMs) return;
+    conn.lastTypingAt = now;
+    this.d.engine.typing(conn, replica.name, encode({ type: "typing", room: replica.name, nick: conn.nick }));
+  }
+
+  /** The newest `limit` messages before `before` (or the newest of all). */
+  history(conn: Connection, room: string, before: number | undefined, limit: number): void {
+    this.d.engine.history(room, before ?? Number.MAX_SAFE_INTEGER, limit, (err, page) => {
+      if (err !== undefined && err !== null) {
+        this.d.log.log("error", "history_failed", { room, ...describeError(err) });
+        this.d.connections.fail(conn, "internal", "could not read the room's history; try again");
+        return;
+      }
+      if (page)
+        this.d.connections.send(conn, { type: "history", room, messages: page.messages, hasMore: page.more });
+    });
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * Entering a room: the replica is loaded, the engine claims a nickname (resuming the session when it
+ * can) and logs the join, and the welcome goes once the replica has applied that join, so it agrees
+ * with everything published after it. Leaving is Connections.leaveRoom.
+ */
+import { CLOSE, LIMITS, PROTOCOL_VERSION } from "../../protocol";
+import type { Connection } from "./connection";
+import type { Connections } from "./connections";
+import type { Engine, EngineConn, EnterRequest } from "./engine";
+import { describeError, type Logger } from "./log";
+import { safely } from "./peer";
+import type { Replica } from "./replica";
+import type { Replicas } from "./replicas";
+
+export interface EnterOptions {
+  since: number | undefined;
+  resume?: string | undefined;
+  /** Wanted nickname; undefined asks for a guest name. */
+  wanted: string | undefined;
+}
+
+export interface RoomEntryDeps {
+  engine: Engine<EngineConn>;
+  replicas: Replicas;
+  connections: Connections;
+  log: Logger;
+  /** The connection has its welcome: the frames it sent meanwhile may run now. */
+  unblock: (conn: Connection) => void;
+}
+
+export class RoomEntry {
+  constructor(private readonly d: RoomEntryDeps) {}
+
+  /** Puts `conn` (busy until this answers) into `room`; its welcome follows its join. */
+  enter(conn: Connection, room: string, opts: EnterOptions): void {
+    const { replicas, connections, engine, log } = this.d;
+    conn.busy = true;
+    const replica = replicas.acquire(room);
+    const giveUp = (err: unknown) => {
+      replicas.release(replica);
+      if (conn.state === "closed") return;
+      log.log("error", "enter_failed", { conn: conn.id, room, ...describeError(err) });
+      connections.evict(conn, CLOSE.internal, "the chat store is unavailable; try again");
+    };
+    replica.whenLoaded((loadErr) => {
+      if (loadErr !== undefined) return giveUp(loadErr);
+      const req: EnterRequest = { room, resume: opts.resume, wanted: opts.wanted, fixedNick: conn.fixedNick };
+      engine.enter(conn, req, (err, claim) => {
+        if (err !== undefined && err !== null) return giveUp(err);
+        if (!claim) return giveUp(new Error("the engine answered no claim"));
+        conn.session = claim.session;
+        conn.nick = claim.nick;
+        if (conn.state === "closed" || replica.broken) {
+          // Gone while we waited: give the claim back (a leave, since others may have seen the join).
+          engine.leave(conn, room, true);
+          replicas.release(replica);
+          if (conn.state !== "closed") connections.resync(conn, "the room went out of step");
+          return;
+        }
+        conn.claimed = true;
+        conn.replica = replica;
+        replica.members.set(conn.id, conn);
+        replica.at(claim.at, () => this.welcome(conn, replica, opts.since));
+        this.d.unblock(conn);
+      });
+    });
+  }
+
+  /** Subscribes the connection to its room and sends the welcome, then the acks that waited for it. */
+  welcome(conn: Connection, replica: Replica, since: number | undefined): void {
+    if (conn.state === "closed" || conn.replica !== replica) return;
+    const page =
+      since === undefined ? replica.latest(LIMITS.welcomeHistory) : replica.after(since, LIMITS.sinceMax);
+    if (conn.subscribed !== replica.topic) {
+      safely(() => conn.peer.subscribe(replica.topic), this.d.log);
+      conn.subscribed = replica.topic;
+    }
+    conn.state = "live";
+    this.d.connections.send(conn, {
+      type: "welcome",
+      protocol: PROTOCOL_VERSION,
+      connectionId: conn.id,
+      room: replica.name,
+      nick: conn.nick,
+      users: replica.sortedUsers(),
+      history: page.messages,
+      historyTruncated: page.more,
+      lastSeq: replica.lastSeq,
+      resumeToken: conn.session,
+    });
+    const late = conn.lateAcks;
+    conn.lateAcks = [];
+    for (const { id, seq } of late) this.d.connections.send(conn, { type: "ack", id, seq });
+    this.d.unblock(conn);
+  }
+}

@@ -1,0 +1,39 @@
+/** One room as the local engine keeps it: seq counters, nickname claims and the log entries waiting for the next flush. */
+import type { RoomEntry } from "../../chat/engine";
+import type { PendingChat } from "./local-sessions";
+
+/** A log entry waiting for the flush; a chat becomes `chat` once stored, `void` if its write failed. */
+export type Queued<C> =
+  | Exclude<RoomEntry, { kind: "chat" | "void" }>
+  | { n: number; kind: "chat"; chat: PendingChat<C> };
+
+/** Who holds a nickname in a room. */
+export interface NickClaim {
+  connId: string;
+  nick: string;
+}
+
+export class LocalRoom<C> {
+  /** Next seq to hand out, and the newest one committed to storage. */
+  nextSeq: number;
+  committedSeq: number;
+  /** Number of the newest log entry. */
+  n = 0;
+  /** nickKey -> holder. */
+  readonly claims = new Map<string, NickClaim>();
+  outbox: Array<Queued<C>> = [];
+  /** A replica follows it: its entry numbers must not start again. */
+  followed = false;
+
+  constructor(
+    readonly name: string,
+    lastSeq: number,
+  ) {
+    this.nextSeq = lastSeq + 1;
+    this.committedSeq = lastSeq;
+  }
+
+  get idle(): boolean {
+    return !this.followed && this.claims.size === 0 && this.outbox.length === 0;
+  }
+}

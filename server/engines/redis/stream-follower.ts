@@ -1,0 +1,122 @@
+/**
+ * Follows the streams of the rooms this process has replicas of, from the snapshot each was loaded
+ * at, and turns their entries into the core's log entries. After a Redis blip the reader simply reads
+ * on from the last id delivered, so nothing is skipped; a gap in the numbers is the core's to see.
+ */
+import type { RedisClient } from "bun";
+import type { RoomEntry } from "../../chat/engine";
+import type { Logger } from "../../chat/log";
+import type { Inflight } from "./inflight";
+import { roomKey } from "./redis-history";
+import { streamIdAfter } from "./redis-link";
+import { entryFields, type StreamEntry, StreamReader } from "./stream-reader";
+
+/** One followed room: its stream, and the id of the last entry delivered (null while loading). */
+export interface Follow {
+  room: string;
+  key: string;
+  lastId: string | null;
+}
+
+export interface FollowerDeps {
+  client: RedisClient;
+  prefix: string;
+  procId: string;
+  inflight: Inflight;
+  log: Logger;
+  deliver: (room: string, entries: RoomEntry[]) => void;
+}
+
+export class StreamFollower {
+  private readonly byKey = new Map<string, Follow>();
+  private reader: StreamReader | undefined;
+
+  constructor(private readonly d: FollowerDeps) {}
+
+  /** A room is being loaded: it is followed from the id its snapshot gives (`loaded`). */
+  start(room: string): Follow {
+    const follow: Follow = { room, key: roomKey(this.d.prefix, room, "log"), lastId: null };
+    this.byKey.set(follow.key, follow);
+    return follow;
+  }
+
+  loaded(follow: Follow, lastId: string): void {
+    if (this.byKey.get(follow.key) !== follow) return;
+    follow.lastId = lastId;
+    this.wake();
+  }
+
+  stop(room: string): void {
+    this.byKey.delete(roomKey(this.d.prefix, room, "log"));
+  }
+
+  /** Starts reading, on `readerClient` (a connection of its own, which XREAD BLOCK holds). */
+  follow(readerClient: RedisClient): void {
+    this.reader = new StreamReader(
+      readerClient,
+      this.wakeKey(),
+      {
+        streams: () => this.followed().map((f) => ({ key: f.key, lastId: f.lastId as string })),
+        apply: (key, entries) => this.apply(key, entries),
+      },
+      this.d.log,
+    );
+    this.reader.start();
+  }
+
+  async close(): Promise<void> {
+    await this.reader?.stop();
+  }
+
+  /** True while some followed room has entries not yet delivered here. */
+  async behind(): Promise<boolean> {
+    for (const f of this.followed()) {
+      const last = (await this.d.client.send("XREVRANGE", [f.key, "+", "-", "COUNT", "1"])) as StreamEntry[];
+      if (streamIdAfter(last[0]?.[0] ?? "0-0", f.lastId as string)) return true;
+    }
+    return false;
+  }
+
+  private followed(): Follow[] {
+    return [...this.byKey.values()].filter((f) => f.lastId !== null);
+  }
+
+  private apply(key: string, raw: StreamEntry[]): void {
+    const follow = this.byKey.get(key);
+    if (!follow || follow.lastId === null) return;
+    const entries: RoomEntry[] = [];
+    for (const [id, flat] of raw) {
+      if (!streamIdAfter(id, follow.lastId)) continue;
+      follow.lastId = id;
+      entries.push(toEntry(entryFields(flat)));
+    }
+    if (entries.length > 0) this.d.deliver(follow.room, entries);
+  }
+
+  /** Interrupts the reader's blocking read, so it picks up a room just loaded. */
+  private wake(): void {
+    const wake = this.d.client.send("XADD", [this.wakeKey(), "MAXLEN", "1", "*", "w", "1"]);
+    this.d.inflight.track(wake.catch(() => {}));
+  }
+
+  private wakeKey(): string {
+    return `${this.d.prefix}proc:${this.d.procId}:wake`;
+  }
+}
+
+/** A stream entry's fields (see scripts.ts) as a log entry. */
+function toEntry(f: Record<string, string>): RoomEntry {
+  const n = Number(f.n);
+  switch (f.k) {
+    case "c":
+      return { n, kind: "chat", msg: JSON.parse(f.d as string), wire: f.d as string };
+    case "p":
+      return { n, kind: "presence", event: JSON.parse(f.d as string) };
+    case "t":
+      return { n, kind: "typing", from: f.c as string, wire: f.d as string };
+    case "r":
+      return { n, kind: "replaced", conn: f.f as string };
+    default:
+      return { n, kind: "void" };
+  }
+}
