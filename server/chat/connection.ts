@@ -22,6 +22,12 @@ export class Connection implements EngineConn {
   /** Waiting for the engine (a claim, a rename): later frames wait too, so they apply in order. */
   busy = false;
   deferred: ClientMessage[] = [];
+  /**
+   * Chats sent before its welcome and not yet stored, and the newest seq those got: the welcome waits
+   * until the replica has them, so it carries every chat its connection sent before it.
+   */
+  unsettledChats = 0;
+  awaitSeq = 0;
   /** Acks owed before its welcome: sent right after it, as the welcome carries their chats. */
   lateAcks: Array<{ id: string; seq: number }> = [];
   readonly limits: ConnectionLimits;

@@ -81,14 +81,33 @@ export class Delivery {
     if (this.d.now() - replica.slowCheckAt >= SLOW_CHECK_INTERVAL_MS) this.closeSlowReaders(replica);
   }
 
-  /** An ack follows its chat: owed until this process has published that seq. */
-  committed(conn: Connection, room: string, id: string, seq: number): void {
+  /** A chat is stored: its ack (if it had an id) follows it once this process has published that seq. */
+  committed(conn: Connection, room: string, id: string | undefined, seq: number): void {
     const replica = conn.replica;
-    if (replica && replica.name === room && replica.loaded && seq > replica.lastSeq) {
-      const owed = replica.acks.get(seq);
-      if (owed) owed.push({ conn, id });
-      else replica.acks.set(seq, [{ conn, id }]);
-    } else this.d.connections.ack(conn, id, seq);
+    const early = this.settled(conn, seq);
+    if (id !== undefined) {
+      if (replica && replica.name === room && replica.loaded && seq > replica.lastSeq) {
+        const owed = replica.acks.get(seq);
+        if (owed) owed.push({ conn, id });
+        else replica.acks.set(seq, [{ conn, id }]);
+      } else this.d.connections.ack(conn, id, seq);
+    }
+    if (early && replica?.loaded) this.runDue(replica);
+  }
+
+  /** A chat could not be stored. */
+  failed(conn: Connection, id: string | undefined): void {
+    const early = this.settled(conn, 0);
+    this.d.connections.fail(conn, "internal", "the message could not be stored; send it again", id);
+    if (early && conn.replica?.loaded) this.runDue(conn.replica);
+  }
+
+  /** True when the chat was one a connection sent before its welcome (which may now be due). */
+  private settled(conn: Connection, seq: number): boolean {
+    if (conn.state !== "pending" || conn.unsettledChats === 0) return false;
+    conn.unsettledChats--;
+    if (seq > conn.awaitSeq) conn.awaitSeq = seq;
+    return true;
   }
 
   /** Publishes the held presence batches whose window has ended (all of them with `force`, at shutdown). */

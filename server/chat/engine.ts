@@ -80,8 +80,8 @@ export type Done<T> = (err: unknown, value?: T) => void;
 export interface EngineSink<C extends EngineConn> {
   /** New entries of a room's log, in order (entries the replica already has are skipped). */
   deliver(room: string, entries: readonly RoomEntry[]): void;
-  /** A chat with `id` is stored as `seq` (or was, the first time it was sent). */
-  committed(conn: C, room: string, id: string, seq: number): void;
+  /** A chat is stored as `seq` (or was, the first time its `id` was sent); called for every chat. */
+  committed(conn: C, room: string, id: string | undefined, seq: number): void;
   /** A chat could not be stored: nothing of it was delivered; the client may send it again. */
   failed(conn: C, id: string | undefined): void;
   /** This process lost track of a room: its members here must come back with `since`. */
@@ -102,7 +102,7 @@ export interface Engine<C extends EngineConn> {
   enter(conn: C, req: EnterRequest, done: Done<Claim>): void;
   /** Gives up the connection's claim in `room`, if it still holds it; `ending`: its session's expiry starts. */
   leave(conn: C, room: string, ending: boolean): void;
-  /** Stores a chat; it comes back through `deliver`, then `committed` (with an id) or `failed`. */
+  /** Stores a chat; it comes back through `deliver`, and `committed` or `failed`, in either order. */
   chat(conn: C, room: string, text: string, id: string | undefined): void;
   rename(conn: C, room: string, nick: string, done: Done<RenameOutcome>): void;
   /** Relays typing through the room's log (never stored). */

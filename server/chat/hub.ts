@@ -179,8 +179,7 @@ export class ChatHub {
     return {
       deliver: (room, entries) => this.delivery.deliver(room, entries),
       committed: (conn, room, id, seq) => this.delivery.committed(conn, room, id, seq),
-      failed: (conn, id) =>
-        this.connections.fail(conn, "internal", "the message could not be stored; send it again", id),
+      failed: (conn, id) => this.delivery.failed(conn, id),
       resync: (room, why) => {
         const replica = this.replicas.get(room);
         if (replica) this.delivery.resync(replica, why);
@@ -220,6 +219,7 @@ export class ChatHub {
       case "chat":
         if (!this.connections.admit(conn, "chat", msg.id)) return;
         conn.limits.passed();
+        if (conn.state === "pending") conn.unsettledChats++;
         this.engine.chat(conn, replica.name, msg.text, msg.id);
         break;
       case "nick":

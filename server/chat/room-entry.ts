@@ -69,6 +69,11 @@ export class RoomEntry {
   /** Subscribes the connection to its room and sends the welcome, then the acks that waited for it. */
   welcome(conn: Connection, replica: Replica, since: number | undefined): void {
     if (conn.state === "closed" || conn.replica !== replica) return;
+    if (conn.unsettledChats > 0 || conn.awaitSeq > replica.lastSeq) {
+      // Its own chats are still on their way: the welcome will carry them.
+      replica.waiters.push({ at: replica.lastN, run: () => this.welcome(conn, replica, since) });
+      return;
+    }
     const page =
       since === undefined ? replica.latest(LIMITS.welcomeHistory) : replica.after(since, LIMITS.sinceMax);
     if (conn.subscribed !== replica.topic) {

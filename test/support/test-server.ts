@@ -1,9 +1,31 @@
 /** Servers started in-process on 127.0.0.1 with a free port, an in-memory database and no logs. */
 import { type RunningServer, type StartOptions, startServer } from "../../server";
+
+export type { StartOptions };
+
 import { silentLogger } from "../../server/chat/log";
 import { loadConfig } from "../../server/config";
 
 const running = new Set<RunningServer>();
+
+/** Which engine a test server runs on: the local one, or Redis at `url` (a private redis-server). */
+export type TestEngine = { kind: "local" } | { kind: "redis"; url: string };
+
+let servers = 0;
+
+/**
+ * Starts a server on `engine`. Over Redis each server gets its own key prefix, except that servers
+ * given the same DB_PATH share one: a "restart" then finds what the first one stored.
+ */
+export function startTestServerOn(
+  engine: TestEngine,
+  env: Record<string, string> = {},
+  options: StartOptions = {},
+): RunningServer {
+  if (engine.kind === "local") return startTestServer(env, options);
+  const redisPrefix = env.DB_PATH ? `db:${env.DB_PATH}:` : `t${process.pid}-${++servers}:`;
+  return startTestServer({ ...env, REDIS_URL: engine.url }, { redisPrefix, ...options });
+}
 
 /**
  * Starts a server; `env` overrides the test defaults with the variables of shared/PROTOCOL.md, and

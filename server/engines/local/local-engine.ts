@@ -327,8 +327,7 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
         for (const to of [q.chat.from, ...q.chat.dupes]) this.sink.failed(to, id);
         continue;
       }
-      if (id !== undefined)
-        for (const to of [q.chat.from, ...q.chat.dupes]) this.sink.committed(to, room.name, id, msg.seq);
+      for (const to of [q.chat.from, ...q.chat.dupes]) this.sink.committed(to, room.name, id, msg.seq);
       entries.push({
         n: q.n,
         kind: "chat",

@@ -85,7 +85,7 @@ export class ChatBatch<C extends EngineConn> {
       return;
     }
     batch.forEach((p, i) => {
-      if (p.id !== undefined) this.d.sink().committed(p.conn, room, p.id, Math.abs(seqs[i] ?? 0));
+      this.d.sink().committed(p.conn, room, p.id, Math.abs(seqs[i] ?? 0));
     });
   }
 }

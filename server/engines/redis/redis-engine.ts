@@ -5,7 +5,7 @@
  * process sees one order. Sessions, dedupe ids and the rooms in use live in Redis too.
  */
 import type { RedisClient } from "bun";
-import { LIMITS, nickKey, nickVariant, type PresenceEvent } from "../../../protocol";
+import { nickKey, nickVariant, type PresenceEvent } from "../../../protocol";
 import type {
   Claim,
   Done,
@@ -181,10 +181,14 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
   }
 
   history(room: string, before: number, limit: number, done: Done<Page>): void {
-    this.run(() => this.history_.before(room, before, limit), done);
+    this.run(async () => {
+      await this.ready;
+      return this.history_.before(room, before, limit);
+    }, done);
   }
 
-  roomList(): Promise<RoomCount[]> {
+  async roomList(): Promise<RoomCount[]> {
+    await this.ready;
     return clusterRooms(this.client, this.prefix);
   }
 
@@ -282,5 +286,3 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
     this.inflight.track(work());
   }
 }
-
-export { LIMITS };
