@@ -1,50 +1,9 @@
 /** Configuration from the environment (and `--name value` flags) by the table of settings.ts: parsed once, failing fast. */
-import { CROSS_RULES, SETTING_LIST } from "./settings";
-import { BadValue, type HostPort, type Setting } from "./settings-parsers";
+import { type Config, CROSS_RULES, SETTING_LIST } from "./settings";
 
-export interface Config {
-  port: number;
-  host: string;
-  dbPath: string;
-  dbSync: "off" | "normal" | "full";
-  redisUrl: string | undefined;
-  /** Seed nodes of a Redis Cluster; empty when there is none. */
-  redisCluster: HostPort[];
-  /** Replicas that must hold a write before it is acked. */
-  redisMinReplicas: number;
-  /** With REDIS_URL: a process silent this long is presumed dead and its users leave every room. */
-  presenceTtlSeconds: number;
-  /** Exact browser origins allowed; empty means same host only. */
-  allowedOrigins: string[];
-  authSecret: string | undefined;
-  /** Signs the identity tokens minted for v2 users. */
-  identitySecret: string | undefined;
-  /** Bearer token of the admin API; unset, the API refuses everyone. */
-  adminToken: string | undefined;
-  rateLimit: number;
-  rateBurst: number;
-  maxConnections: number;
-  maxConnectionsPerIp: number;
-  /** Addresses and CIDRs, as written, whose X-Forwarded-For is believed; empty trusts no one. */
-  trustedProxies: string[];
-  maxPayload: number;
-  controlRateLimit: number;
-  controlRateBurst: number;
-  frameRateLimit: number;
-  frameRateBurst: number;
-  floodCloseAfter: number;
-  slowConsumerBytes: number;
-  presenceBatchMs: number;
-  presenceBatchMinMembers: number;
-  heartbeatIntervalSeconds: number;
-  heartbeatTimeoutSeconds: number;
-  resumeTtlSeconds: number;
-  idleTimeoutSeconds: number;
-  maxRoomsPerUser: number;
-  /** 0: an edit is allowed at any time. */
-  editWindowSeconds: number;
-  logLevel: "debug" | "info" | "warn" | "error";
-}
+export type { Config };
+
+import { BadValue, type Setting } from "./settings-parsers";
 
 export class ConfigError extends Error {
   constructor(

@@ -9,7 +9,7 @@ import type { Replica } from "./replica";
 export class Connection implements EngineConn {
   /** pending: waiting for its welcome; live: subscribed to its room. */
   state: "pending" | "live" | "closed" = "pending";
-  replica: Replica | null = null;
+  replica: Replica<Connection> | null = null;
   nick = "";
   /** The resume token: its session in the engine. */
   session = "";

@@ -4,7 +4,7 @@
  * they wait up to `presenceBatchMs` for more, with the welcomes behind them); an ack follows its chat;
  * a gap in the log resyncs the room; readers too far behind are closed before anything is dropped.
  */
-import { encode, type PresenceEvent } from "../../protocol";
+import { encode, LIMITS, type PresenceEvent } from "../../protocol";
 import type { Connection } from "./connection";
 import type { Connections } from "./connections";
 import type { RoomEntry } from "./engine";
@@ -118,7 +118,7 @@ export class Delivery {
   }
 
   /** This process can no longer follow the room: its clients reconnect (with `since`) and get it all. */
-  resync(replica: Replica, why: string): void {
+  resync(replica: Replica<Connection>, why: string): void {
     this.d.log.log("warn", "room_resync", { room: replica.name, why });
     replica.broken = true;
     replica.waiters = [];
@@ -132,7 +132,7 @@ export class Delivery {
    * Publishes held presence unless the room may hold it longer, then runs the welcomes due. A big
    * room's presence-only batch waits for its window to end, so a join storm shares messages.
    */
-  private settle(replica: Replica, force: boolean): void {
+  private settle(replica: Replica<Connection>, force: boolean): void {
     if (replica.held.length > 0 && !force) {
       const wait = this.holdFor(replica);
       if (wait > 0) {
@@ -150,32 +150,36 @@ export class Delivery {
     this.runDue(replica);
   }
 
-  private holdFor(replica: Replica): number {
+  private holdFor(replica: Replica<Connection>): number {
     const { presenceBatchMs, presenceBatchMinMembers } = this.d.limits;
     if (presenceBatchMs <= 0 || replica.members.size < presenceBatchMinMembers) return 0;
     return Math.max(0, replica.heldSince + presenceBatchMs - this.d.now());
   }
 
-  private runDue(replica: Replica): void {
+  private runDue(replica: Replica<Connection>): void {
     if (replica.held.length > 0 && this.holdFor(replica) > 0) return;
     this.publishHeld(replica);
     for (const run of replica.takeDue()) run();
   }
 
-  private publishHeld(replica: Replica): void {
+  private publishHeld(replica: Replica<Connection>): void {
     if (replica.held.length === 0) return;
-    const events: PresenceEvent[] = replica.held;
+    const held: PresenceEvent[] = replica.held;
     replica.held = [];
-    this.publish(replica, encode({ type: "presence", room: replica.name, events }));
+    // A message holds at most presenceEventsMax events, or the clients' decoder would refuse it.
+    for (let i = 0; i < held.length; i += LIMITS.presenceEventsMax) {
+      const events = held.slice(i, i + LIMITS.presenceEventsMax);
+      this.publish(replica, encode({ type: "presence", room: replica.name, events }));
+    }
   }
 
-  private publish(replica: Replica, data: string): void {
+  private publish(replica: Replica<Connection>, data: string): void {
     if (replica.members.size === 0) return;
     this.d.fanout.publish(replica.topic, data);
     this.d.metrics.messagesOut += replica.members.size;
   }
 
-  private payAcks(replica: Replica, seq: number): void {
+  private payAcks(replica: Replica<Connection>, seq: number): void {
     if (replica.acks.size === 0) return;
     const owed = replica.acks.get(seq);
     if (!owed) return;
@@ -183,7 +187,7 @@ export class Delivery {
     for (const { conn, id } of owed) this.d.connections.ack(conn, id, seq);
   }
 
-  private typing(replica: Replica, from: string, data: string): void {
+  private typing(replica: Replica<Connection>, from: string, data: string): void {
     if (replica.members.size === 0) return;
     const typer = replica.members.get(from);
     if (typer?.subscribed === replica.topic) {
@@ -196,7 +200,7 @@ export class Delivery {
    * Past Bun's backpressure limit frames would be dropped silently, leaving a gap: a reader this far
    * behind is closed with 1008 first, and can come back with `since`. The others are not slowed.
    */
-  private closeSlowReaders(replica: Replica): void {
+  private closeSlowReaders(replica: Replica<Connection>): void {
     replica.slowCheckAt = this.d.now();
     for (const conn of replica.members.values()) {
       if (conn.state === "live" && conn.peer.bufferedAmount() > this.d.limits.slowConsumerBytes) {

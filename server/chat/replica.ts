@@ -5,14 +5,14 @@
  * keeps clients gapless.
  */
 import { type ChatMessage, compareNicks, LIMITS, nickKey, type PresenceEvent } from "../../protocol";
-import type { Connection } from "./connection";
 import type { Page, RoomSnapshot } from "./engine";
 import { roomTopic } from "./peer";
 
 /** Messages kept per room: enough to answer any `since` welcome without asking the engine. */
 export const RECENT_MESSAGES = LIMITS.sinceMax;
 
-export class Replica {
+/** `C`: the members' type (the core's Connection), kept generic so the two modules do not import each other. */
+export class Replica<C = unknown> {
   readonly topic: string;
   /** Snapshot applied: log entries after `lastN` apply from now on. */
   loaded = false;
@@ -24,13 +24,13 @@ export class Replica {
   /** nickKey -> nick of everyone in the room, on every process. */
   readonly users = new Map<string, string>();
   /** This process's connections in the room, by connection id. */
-  readonly members = new Map<string, Connection>();
+  readonly members = new Map<string, C>();
   /** Connections in the room plus those on their way in; the replica is dropped at 0. */
   holds = 0;
   /** Work due once the entry `at` is applied and no presence is held (welcomes). */
   waiters: Array<{ at: number; run: () => void }> = [];
   /** Acks owed once the chat with that seq has been published here. */
-  readonly acks = new Map<number, Array<{ conn: Connection; id: string }>>();
+  readonly acks = new Map<number, Array<{ conn: C; id: string }>>();
   /** Presence events applied but not yet published (a big room shares them out per window). */
   held: PresenceEvent[] = [];
   heldSince = 0;

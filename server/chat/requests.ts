@@ -26,7 +26,7 @@ export class Requests {
   constructor(private readonly d: RequestsDeps) {}
 
   /** Frames sent after a rename wait for it, so they apply under the name it leaves them with. */
-  rename(conn: Connection, replica: Replica, nick: string): void {
+  rename(conn: Connection, replica: Replica<Connection>, nick: string): void {
     const { connections, engine, log } = this.d;
     if (conn.fixedNick !== undefined) {
       connections.fail(conn, "forbidden", "your nickname is fixed by your access token");
@@ -51,7 +51,7 @@ export class Requests {
    * The same room again is a fresh welcome. Another room is loaded first: if it cannot be, the
    * connection stays where it was with `internal`; else it leaves here and enters there.
    */
-  join(conn: Connection, current: Replica, target: string, since: number | undefined): void {
+  join(conn: Connection, current: Replica<Connection>, target: string, since: number | undefined): void {
     if (target === current.name) {
       current.at(current.lastN, () => this.d.entry.welcome(conn, current, since));
       return;
@@ -78,12 +78,12 @@ export class Requests {
     });
   }
 
-  who(conn: Connection, replica: Replica): void {
+  who(conn: Connection, replica: Replica<Connection>): void {
     this.d.connections.send(conn, { type: "users", room: replica.name, users: replica.sortedUsers() });
   }
 
   /** At most one a `typingIntervalMs` per connection; never stored. */
-  typing(conn: Connection, replica: Replica): void {
+  typing(conn: Connection, replica: Replica<Connection>): void {
     const now = this.d.now();
     if (conn.state !== "live" || now - conn.lastTypingAt < LIMITS.typingIntervalMs) return;
     conn.lastTypingAt = now;

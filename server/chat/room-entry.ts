@@ -67,7 +67,7 @@ export class RoomEntry {
   }
 
   /** Subscribes the connection to its room and sends the welcome, then the acks that waited for it. */
-  welcome(conn: Connection, replica: Replica, since: number | undefined): void {
+  welcome(conn: Connection, replica: Replica<Connection>, since: number | undefined): void {
     if (conn.state === "closed" || conn.replica !== replica) return;
     if (conn.unsettledChats > 0 || conn.awaitSeq > replica.lastSeq) {
       // Its own chats are still on their way: the welcome will carry them.

@@ -14,13 +14,13 @@ import type {
   Page,
   RenameOutcome,
   RoomCount,
-  RoomEntry,
   RoomSnapshot,
 } from "../../chat/engine";
 import { describeError, type Logger, silentLogger } from "../../chat/log";
 import { Metrics } from "../../chat/metrics";
-import { LocalRoom, type Queued } from "./local-room";
-import { LocalSessions, type PendingChat, sentKey, toRecord } from "./local-sessions";
+import { LocalRoom } from "./local-room";
+import { LocalSessions, type PendingChat, sentKey } from "./local-sessions";
+import { LocalWriter } from "./local-writer";
 import type { ChatStore, StoredMessage } from "./store";
 
 export interface LocalEngineDeps {
@@ -36,46 +36,38 @@ export interface LocalEngineDeps {
   metrics?: Metrics;
 }
 
-/** A log entry other than a chat, before it gets its number. */
-type Unnumbered =
-  | { kind: "presence"; event: PresenceEvent; at: number }
-  | { kind: "typing"; from: string; wire: string }
-  | { kind: "replaced"; conn: string };
-
-/** Longest a session change (new connection, rename, end) waits to be written when no message goes. */
-const SESSION_WRITE_MS = 250;
-
 export class LocalEngine<C extends EngineConn> implements Engine<C> {
   readonly ready = Promise.resolve();
   private sink!: EngineSink<C>;
   private readonly store: ChatStore;
   private readonly sessions: LocalSessions<C>;
   private readonly rooms = new Map<string, LocalRoom<C>>();
-  private readonly dirty = new Set<LocalRoom<C>>();
   private readonly now: () => number;
-  private readonly schedule: (fn: () => void) => void;
-  private readonly timer: (fn: () => void, ms: number) => void;
   private readonly log: Logger;
-  private readonly metrics: Metrics;
   private readonly resumeTtlMs: number;
-  private flushScheduled = false;
+  private readonly writer: LocalWriter<C>;
   private stopped = false;
-  /** When the pending delayed flush runs; +Infinity when none is set. */
-  private timerAt = Number.POSITIVE_INFINITY;
-  private sessionsWrittenAt = Number.NEGATIVE_INFINITY;
   private guestCounter = 0;
-  private isoMs = Number.NaN;
-  private isoText = "";
 
   constructor(deps: LocalEngineDeps) {
     this.store = deps.store;
     this.sessions = new LocalSessions(deps.store, deps.dedupeWindow, deps.resumeTtlMs);
     this.resumeTtlMs = deps.resumeTtlMs;
     this.now = deps.now ?? Date.now;
-    this.schedule = deps.schedule ?? ((fn) => setTimeout(fn, 0));
-    this.timer = deps.timer ?? ((fn, ms) => setTimeout(fn, ms));
     this.log = deps.log ?? silentLogger;
-    this.metrics = deps.metrics ?? new Metrics();
+    this.writer = new LocalWriter<C>({
+      store: deps.store,
+      sessions: this.sessions,
+      sink: () => this.sink,
+      metrics: deps.metrics ?? new Metrics(),
+      log: this.log,
+      now: this.now,
+      schedule: deps.schedule ?? ((fn) => setTimeout(fn, 0)),
+      timer: deps.timer ?? ((fn, ms) => setTimeout(fn, ms)),
+      delivered: (room) => {
+        if (room.idle) this.rooms.delete(room.name);
+      },
+    });
   }
 
   bind(sink: EngineSink<C>): void {
@@ -129,17 +121,17 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
         const stale = held.connId;
         held.connId = conn.id;
         nick = held.nick;
-        at = this.append(room, { kind: "replaced", conn: stale });
+        at = this.writer.append(room, { kind: "replaced", conn: stale });
       } else {
         const wanted = resumed?.nick || req.fixedNick || req.wanted || this.guestNick(room);
         nick = firstFreeNick(wanted, (key) => room.claims.has(key));
         room.claims.set(nickKey(nick), { connId: conn.id, nick });
-        at = this.append(room, { kind: "presence", event: { event: "join", nick }, at: now });
+        at = this.writer.append(room, { kind: "presence", event: { event: "join", nick }, at: now });
       }
       session.connId = conn.id;
       session.endedAt = null;
       this.sessions.track(session, room.name, nick);
-      this.wake();
+      this.writer.wake();
       claim = { nick, session: session.id, at };
     } catch (err) {
       done(err);
@@ -154,12 +146,16 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
     const claim = room?.claims.get(key);
     if (room && claim && claim.connId === conn.id) {
       room.claims.delete(key);
-      this.append(room, { kind: "presence", event: { event: "leave", nick: claim.nick }, at: this.now() });
+      this.writer.append(room, {
+        kind: "presence",
+        event: { event: "leave", nick: claim.nick },
+        at: this.now(),
+      });
     }
     const session = this.sessions.get(conn.session);
     if (ending && session && session.connId === conn.id) {
       this.sessions.end(session, this.now());
-      this.wake();
+      this.writer.wake();
     }
   }
 
@@ -188,10 +184,8 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
       clientId: id ?? null,
     };
     const chat: PendingChat<C> = { msg, from: conn, id, dupes: [] };
-    room.outbox.push({ n: ++room.n, kind: "chat", chat });
-    this.dirty.add(room);
+    this.writer.appendChat(room, chat);
     if (key !== undefined) this.sessions.remember(session, key, { seq: msg.seq, pending: chat });
-    this.wake();
   }
 
   rename(conn: C, name: string, nick: string, done: Done<RenameOutcome>): void {
@@ -210,7 +204,7 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
     room.claims.delete(key);
     room.claims.set(newKey, { connId: conn.id, nick });
     const event: PresenceEvent = { event: "nick", from: claim.nick, nick };
-    this.append(room, { kind: "presence", event, at: this.now() });
+    this.writer.append(room, { kind: "presence", event, at: this.now() });
     const session = this.sessions.get(conn.session);
     if (session) this.sessions.track(session, name, nick);
     done(undefined, "ok");
@@ -218,7 +212,7 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
 
   typing(conn: C, name: string, wire: string): void {
     const room = this.rooms.get(name);
-    if (room) this.append(room, { kind: "typing", from: conn.id, wire });
+    if (room) this.writer.append(room, { kind: "typing", from: conn.id, wire });
   }
 
   history(room: string, before: number, limit: number, done: Done<Page>): void {
@@ -240,18 +234,9 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
     return out.sort((a, b) => b.users - a.users || (a.room < b.room ? -1 : 1));
   }
 
-  /**
-   * Commits what the turn queued in one transaction, then delivers it room by room, in order.
-   * Nothing is delivered before it is stored; a failed write answers `internal` and reuses the seqs.
-   */
+  /** Writes what the turn queued in one transaction, then delivers it in order. */
   flush(force: boolean): void {
-    this.flushScheduled = false;
-    if (this.stopped) return;
-    try {
-      this.flushRooms(force);
-    } catch (err) {
-      this.log.log("error", "flush_failed", describeError(err));
-    }
+    this.writer.flush(force);
   }
 
   sweep(): void {
@@ -265,103 +250,13 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
   /** Writes what is left and closes the store: the engine owns it from construction on. */
   async stop(): Promise<void> {
     if (this.stopped) return;
-    this.flush(true);
+    this.writer.stop();
     this.stopped = true;
     this.store.close();
   }
 
   async quiesce(): Promise<void> {
     this.flush(false);
-  }
-
-  private flushRooms(force: boolean): void {
-    const sessions = this.sessions.dirty;
-    if (this.dirty.size === 0 && sessions.size === 0) return;
-    const batch: Array<[LocalRoom<C>, Array<Queued<C>>]> = [];
-    for (const room of this.dirty) {
-      batch.push([room, room.outbox]);
-      room.outbox = [];
-    }
-    this.dirty.clear();
-    const messages: StoredMessage[] = [];
-    for (const [, queued] of batch) for (const q of queued) if (q.kind === "chat") messages.push(q.chat.msg);
-    // Session rows ride along with messages, or go every SESSION_WRITE_MS: a join storm then costs
-    // one transaction per interval, not one per join. A crash may forget only the newest sessions.
-    const now = this.now();
-    const sinceWrite = now - this.sessionsWrittenAt;
-    const writeSessions = messages.length > 0 || force || sinceWrite >= SESSION_WRITE_MS;
-    if (!writeSessions && sessions.size > 0) this.later(SESSION_WRITE_MS - sinceWrite);
-    const written = writeSessions ? [...sessions] : [];
-    let stored = true;
-    if (messages.length > 0 || written.length > 0) {
-      try {
-        this.store.commit(messages, written.map(toRecord));
-        this.metrics.storeCommits++;
-        for (const s of written) sessions.delete(s);
-        this.sessionsWrittenAt = now;
-      } catch (err) {
-        stored = false;
-        this.metrics.storeFailures++;
-        this.log.log("error", "store_commit_failed", { messages: messages.length, ...describeError(err) });
-      }
-    }
-    for (const [room] of batch) {
-      if (stored) room.committedSeq = room.nextSeq - 1;
-      else room.nextSeq = room.committedSeq + 1; // nothing of this batch was seen: its seqs are reused
-    }
-    for (const [room, queued] of batch) this.deliver(room, queued, stored);
-  }
-
-  /** Acks are owed first (paid as each chat is published), then the entries go out in order. */
-  private deliver(room: LocalRoom<C>, queued: Array<Queued<C>>, stored: boolean): void {
-    const entries: RoomEntry[] = [];
-    for (const q of queued) {
-      if (q.kind !== "chat") {
-        entries.push(q);
-        continue;
-      }
-      const { msg, id } = q.chat;
-      this.settleRef(q.chat, stored);
-      if (!stored) {
-        entries.push({ n: q.n, kind: "void" });
-        for (const to of [q.chat.from, ...q.chat.dupes]) this.sink.failed(to, id);
-        continue;
-      }
-      for (const to of [q.chat.from, ...q.chat.dupes]) this.sink.committed(to, room.name, id, msg.seq);
-      entries.push({
-        n: q.n,
-        kind: "chat",
-        msg: {
-          type: "chat",
-          room: msg.room,
-          seq: msg.seq,
-          nick: msg.nick,
-          text: msg.text,
-          sentAt: this.iso(msg.sentAt),
-        },
-      });
-    }
-    this.sink.deliver(room.name, entries);
-    if (room.idle) this.rooms.delete(room.name);
-  }
-
-  /** A stored chat's reference keeps only its seq; a failed one is forgotten, so a retry is new. */
-  private settleRef(chat: PendingChat<C>, stored: boolean): void {
-    if (chat.id === undefined) return;
-    const session = this.sessions.get(chat.msg.session);
-    const key = sentKey(chat.msg.room, chat.id);
-    const ref = session?.sent.get(key);
-    if (!session || ref?.pending !== chat) return;
-    if (stored) ref.pending = undefined;
-    else session.sent.delete(key);
-  }
-
-  private append(room: LocalRoom<C>, entry: Unnumbered): number {
-    const n = ++room.n;
-    room.outbox.push({ ...entry, n });
-    this.dirty.add(room);
-    this.wake();
-    return n;
   }
 
   private room(name: string): LocalRoom<C> {
@@ -378,31 +273,5 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
     do nick = `guest-${++this.guestCounter}`;
     while (room.claims.has(nickKey(nick)));
     return nick;
-  }
-
-  /** Makes sure a flush runs within `ms`. */
-  private later(ms: number): void {
-    const at = this.now() + ms;
-    if (at >= this.timerAt) return;
-    this.timerAt = at;
-    this.timer(() => {
-      if (this.timerAt <= this.now()) this.timerAt = Number.POSITIVE_INFINITY;
-      this.flush(false);
-    }, ms);
-  }
-
-  /** The ISO form of a time, computed once per millisecond: a busy turn stamps many messages alike. */
-  private iso(ms: number): string {
-    if (ms !== this.isoMs) {
-      this.isoMs = ms;
-      this.isoText = new Date(ms).toISOString();
-    }
-    return this.isoText;
-  }
-
-  private wake(): void {
-    if (this.flushScheduled || this.stopped) return;
-    this.flushScheduled = true;
-    this.schedule(() => this.flush(false));
   }
 }
