@@ -123,7 +123,7 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
         nick = held.nick;
         at = this.writer.append(room, { kind: "replaced", conn: stale });
       } else {
-        const wanted = resumed?.nick || req.fixedNick || req.wanted || this.guestNick(room);
+        const wanted = resumed?.nick || req.wanted || this.guestNick(room);
         nick = firstFreeNick(wanted, (key) => room.claims.has(key));
         room.claims.set(nickKey(nick), { connId: conn.id, nick });
         at = this.writer.append(room, { kind: "presence", event: { event: "join", nick }, at: now });
@@ -140,18 +140,18 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
     done(undefined, claim);
   }
 
+  /** Only the claim's holder leaves; its session ends with it (as the Redis LEAVE script does). */
   leave(conn: C, name: string, ending: boolean): void {
     const room = this.rooms.get(name);
     const key = nickKey(conn.nick);
     const claim = room?.claims.get(key);
-    if (room && claim && claim.connId === conn.id) {
-      room.claims.delete(key);
-      this.writer.append(room, {
-        kind: "presence",
-        event: { event: "leave", nick: claim.nick },
-        at: this.now(),
-      });
-    }
+    if (!room || !claim || claim.connId !== conn.id) return;
+    room.claims.delete(key);
+    this.writer.append(room, {
+      kind: "presence",
+      event: { event: "leave", nick: claim.nick },
+      at: this.now(),
+    });
     const session = this.sessions.get(conn.session);
     if (ending && session && session.connId === conn.id) {
       this.sessions.end(session, this.now());
