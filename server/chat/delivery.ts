@@ -159,7 +159,7 @@ export class Delivery {
   private runDue(replica: Replica<Connection>): void {
     if (replica.held.length > 0 && this.holdFor(replica) > 0) return;
     this.publishHeld(replica);
-    for (const run of replica.takeDue()) run();
+    if (replica.waiters.length > 0) for (const run of replica.takeDue()) run();
   }
 
   private publishHeld(replica: Replica<Connection>): void {

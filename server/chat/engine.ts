@@ -30,7 +30,7 @@ export interface RoomSnapshot {
   lastN: number;
   /** Nicknames of everyone in the room, on every process. */
   users: string[];
-  /** The newest messages (up to LIMITS.sinceMax), ascending. */
+  /** The newest messages (up to LIMITS.sinceMax), ascending; empty from an engine with `pages`. */
   recent: ChatMessage[];
 }
 
@@ -90,9 +90,20 @@ export interface EngineSink<C extends EngineConn> {
   lost(why: string): void;
 }
 
+/**
+ * Pages of stored messages for welcomes, answered at once. An engine whose storage is local offers
+ * them, and the core then keeps no copy of each room's newest messages (less memory to hold and scan).
+ */
+export interface WelcomePages {
+  /** With `since`: every message after it up to `upTo` (the newest `sinceMax` of them, `more` if cut); else the newest `welcomeHistory` up to `upTo`. Throws when storage fails. */
+  page(room: string, since: number | undefined, upTo: number): Page;
+}
+
 export interface Engine<C extends EngineConn> {
   /** Resolves once the engine can serve; rejects (with a ConfigError) when it never can. */
   readonly ready: Promise<void>;
+  /** Present when welcomes may read storage directly; else the core keeps the newest messages. */
+  readonly pages?: WelcomePages | undefined;
   bind(sink: EngineSink<C>): void;
   /** Starts following a room; `done` gets the snapshot its log continues from. */
   load(room: string, done: Done<RoomSnapshot>): void;

@@ -43,7 +43,11 @@ export class Replica<C = unknown> {
   private recent: ChatMessage[] = [];
   private sorted: string[] | null = null;
 
-  constructor(readonly name: string) {
+  constructor(
+    readonly name: string,
+    /** False when the engine reads welcome pages from its storage: no copy of messages is kept. */
+    private readonly keepsRecent = true,
+  ) {
     this.topic = roomTopic(name);
   }
 
@@ -59,7 +63,7 @@ export class Replica<C = unknown> {
     this.lastN = s.lastN;
     this.users.clear();
     for (const nick of s.users) this.users.set(nickKey(nick), nick);
-    this.recent = s.recent.slice(-RECENT_MESSAGES);
+    this.recent = this.keepsRecent ? s.recent.slice(-RECENT_MESSAGES) : [];
     this.sorted = null;
     this.loaded = true;
     this.settleLoad(undefined);
@@ -82,6 +86,7 @@ export class Replica<C = unknown> {
 
   applyChat(msg: ChatMessage): void {
     this.lastSeq = msg.seq;
+    if (!this.keepsRecent) return;
     this.recent.push(msg);
     if (this.recent.length >= 2 * RECENT_MESSAGES) this.recent = this.recent.slice(-RECENT_MESSAGES);
   }

@@ -17,7 +17,7 @@ export class Replicas {
   acquire(room: string): Replica<Connection> {
     let replica = this.byName.get(room);
     if (!replica || replica.broken) {
-      const fresh = new Replica<Connection>(room);
+      const fresh = new Replica<Connection>(room, this.engine.pages === undefined);
       this.byName.set(room, fresh);
       replica = fresh;
       this.engine.load(room, (err, snapshot) => {

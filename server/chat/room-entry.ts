@@ -6,7 +6,7 @@
 import { CLOSE, LIMITS, PROTOCOL_VERSION } from "../../protocol";
 import type { Connection } from "./connection";
 import type { Connections } from "./connections";
-import type { Engine, EngineConn, EnterRequest } from "./engine";
+import type { Engine, EngineConn, EnterRequest, Page } from "./engine";
 import { describeError, type Logger } from "./log";
 import { safely } from "./peer";
 import type { Replica } from "./replica";
@@ -66,6 +66,15 @@ export class RoomEntry {
     });
   }
 
+  /** The history a welcome carries, as of the replica's position: from storage, or from the replica. */
+  private page(replica: Replica<Connection>, since: number | undefined): Page {
+    const pages = this.d.engine.pages;
+    if (pages) return pages.page(replica.name, since, replica.lastSeq);
+    return since === undefined
+      ? replica.latest(LIMITS.welcomeHistory)
+      : replica.after(since, LIMITS.sinceMax);
+  }
+
   /** Subscribes the connection to its room and sends the welcome, then the acks that waited for it. */
   welcome(conn: Connection, replica: Replica<Connection>, since: number | undefined): void {
     if (conn.state === "closed" || conn.replica !== replica) return;
@@ -74,8 +83,14 @@ export class RoomEntry {
       replica.waiters.push({ at: replica.lastN, run: () => this.welcome(conn, replica, since) });
       return;
     }
-    const page =
-      since === undefined ? replica.latest(LIMITS.welcomeHistory) : replica.after(since, LIMITS.sinceMax);
+    let page: Page;
+    try {
+      page = this.page(replica, since);
+    } catch (err) {
+      this.d.log.log("error", "welcome_failed", { conn: conn.id, ...describeError(err) });
+      this.d.connections.evict(conn, CLOSE.internal, "could not read the room's history");
+      return;
+    }
     if (conn.subscribed !== replica.topic) {
       safely(() => conn.peer.subscribe(replica.topic), this.d.log);
       conn.subscribed = replica.topic;

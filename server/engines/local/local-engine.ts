@@ -15,6 +15,7 @@ import type {
   RenameOutcome,
   RoomCount,
   RoomSnapshot,
+  WelcomePages,
 } from "../../chat/engine";
 import { describeError, type Logger, silentLogger } from "../../chat/log";
 import { Metrics } from "../../chat/metrics";
@@ -38,6 +39,7 @@ export interface LocalEngineDeps {
 
 export class LocalEngine<C extends EngineConn> implements Engine<C> {
   readonly ready = Promise.resolve();
+  readonly pages: WelcomePages = { page: (room, since, upTo) => this.welcomePage(room, since, upTo) };
   private sink!: EngineSink<C>;
   private readonly store: ChatStore;
   private readonly sessions: LocalSessions<C>;
@@ -86,13 +88,32 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
         lastSeq: room.committedSeq,
         lastN: room.n,
         users: [...room.claims.values()].map((c) => c.nick),
-        recent: this.store.before(name, room.committedSeq + 1, LIMITS.sinceMax).messages,
+        recent: [],
       };
     } catch (err) {
       done(err);
       return;
     }
     done(undefined, snapshot);
+  }
+
+  /**
+   * Seqs are gapless, so "after `since` up to `upTo`" is the newest `upTo - since` before `upTo + 1`.
+   * A plain page is shared by every welcome at the same position (a join storm reads it once).
+   */
+  private welcomePage(name: string, since: number | undefined, upTo: number): Page {
+    if (since === undefined) {
+      const room = this.rooms.get(name);
+      const cached = room?.latestPage;
+      if (cached && cached.upTo === upTo) return cached.page;
+      const page = this.store.before(name, upTo + 1, LIMITS.welcomeHistory);
+      if (room) room.latestPage = { upTo, page };
+      return page;
+    }
+    const missed = upTo - since;
+    if (missed <= 0) return { messages: [], more: false };
+    const limit = Math.min(missed, LIMITS.sinceMax);
+    return { messages: this.store.before(name, upTo + 1, limit).messages, more: missed > limit };
   }
 
   unload(name: string): void {
@@ -183,7 +204,7 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
       session: session.id,
       clientId: id ?? null,
     };
-    const chat: PendingChat<C> = { msg, from: conn, id, dupes: [] };
+    const chat: PendingChat<C> = { msg, from: conn, id, dupes: [], session, key };
     this.writer.appendChat(room, chat);
     if (key !== undefined) this.sessions.remember(session, key, { seq: msg.seq, pending: chat });
   }

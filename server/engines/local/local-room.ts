@@ -1,5 +1,5 @@
 /** One room as the local engine keeps it: seq counters, nickname claims and the log entries waiting for the next flush. */
-import type { RoomEntry } from "../../chat/engine";
+import type { Page, RoomEntry } from "../../chat/engine";
 import type { PendingChat } from "./local-sessions";
 
 /** A log entry waiting for the flush; a chat becomes `chat` once stored, `void` if its write failed. */
@@ -22,6 +22,8 @@ export class LocalRoom<C> {
   /** nickKey -> holder. */
   readonly claims = new Map<string, NickClaim>();
   outbox: Array<Queued<C>> = [];
+  /** The last plain welcome page read, and the seq it was read up to. */
+  latestPage: { upTo: number; page: Page } | undefined;
   /** A replica follows it: its entry numbers must not start again. */
   followed = false;
 

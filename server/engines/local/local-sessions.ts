@@ -12,6 +12,9 @@ export interface PendingChat<C> {
   from: C;
   id: string | undefined;
   dupes: C[];
+  /** Its session and dedupe key (`sentKey`), kept so settling it needs no lookup. */
+  session: LocalSession<C>;
+  key: string | undefined;
 }
 
 /** A message reference this session used: its seq, and the queued chat while it waits for storage. */

@@ -8,7 +8,7 @@ import type { EngineConn, EngineSink, RoomEntry } from "../../chat/engine";
 import { describeError, type Logger } from "../../chat/log";
 import type { Metrics } from "../../chat/metrics";
 import type { LocalRoom, Queued } from "./local-room";
-import { type LocalSessions, type PendingChat, sentKey, toRecord } from "./local-sessions";
+import { type LocalSessions, type PendingChat, toRecord } from "./local-sessions";
 import type { ChatStore, StoredMessage } from "./store";
 
 /** A log entry other than a chat, before it gets its number. */
@@ -125,23 +125,23 @@ export class LocalWriter<C extends EngineConn> {
     for (const [room, queued] of batch) this.deliver(room, queued, stored);
   }
 
-  /** Acks are owed first (paid as each chat is published), then the entries go out in order. */
+  /** The entries go out in order, then each chat's sender learns its seq (and gets its ack). */
   private deliver(room: LocalRoom<C>, queued: Array<Queued<C>>, stored: boolean): void {
     const sink = this.d.sink();
     const entries: RoomEntry[] = [];
+    const settled: Array<PendingChat<C>> = [];
     for (const q of queued) {
       if (q.kind !== "chat") {
         entries.push(q);
         continue;
       }
-      const { msg, id } = q.chat;
+      const { msg } = q.chat;
       this.settleRef(q.chat, stored);
+      settled.push(q.chat);
       if (!stored) {
         entries.push({ n: q.n, kind: "void" });
-        for (const to of [q.chat.from, ...q.chat.dupes]) sink.failed(to, id);
         continue;
       }
-      for (const to of [q.chat.from, ...q.chat.dupes]) sink.committed(to, room.name, id, msg.seq);
       const sentAt = this.iso(msg.sentAt);
       entries.push({
         n: q.n,
@@ -150,18 +150,27 @@ export class LocalWriter<C extends EngineConn> {
       });
     }
     sink.deliver(room.name, entries);
+    for (const chat of settled) {
+      const { id, msg } = chat;
+      if (stored) {
+        sink.committed(chat.from, room.name, id, msg.seq);
+        for (const to of chat.dupes) sink.committed(to, room.name, id, msg.seq);
+      } else {
+        sink.failed(chat.from, id);
+        for (const to of chat.dupes) sink.failed(to, id);
+      }
+    }
     this.d.delivered(room);
   }
 
   /** A stored chat's reference keeps only its seq; a failed one is forgotten, so a retry is new. */
   private settleRef(chat: PendingChat<C>, stored: boolean): void {
-    if (chat.id === undefined) return;
-    const session = this.d.sessions.get(chat.msg.session);
-    const key = sentKey(chat.msg.room, chat.id);
-    const ref = session?.sent.get(key);
-    if (!session || ref?.pending !== chat) return;
+    if (chat.key === undefined) return;
+    const sent = chat.session.sent;
+    const ref = sent.get(chat.key);
+    if (ref?.pending !== chat) return;
     if (stored) ref.pending = undefined;
-    else session.sent.delete(key);
+    else sent.delete(chat.key);
   }
 
   /** Makes sure a flush runs within `ms`. */
