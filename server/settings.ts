@@ -38,6 +38,21 @@ export interface Config {
   rateBurst: number;
   maxConnections: number;
   maxConnectionsPerIp: number;
+  /** New connections a second from one client address, and their burst. */
+  connectRatePerIp: number;
+  connectBurstPerIp: number;
+  /** Resumable sessions one client address may hold; past it the oldest ended ones are forgotten. */
+  maxSessionsPerIp: number;
+  /** Unsent bytes all connections of one client address may hold together. */
+  bufferedBytesPerIp: number;
+  /** History bytes a second one client address may read (history, welcomes with since), and their burst. */
+  historyBytesPerSecond: number;
+  historyBytesBurst: number;
+  /** Messages kept per room (0: all) and their age in days (0: any). */
+  retentionMaxMessages: number;
+  retentionMaxAgeDays: number;
+  /** Longest a Redis command may take before it counts as failed. */
+  redisCommandTimeoutMs: number;
   /** Addresses and CIDRs, as written, whose X-Forwarded-For is believed; empty trusts no one. */
   trustedProxies: string[];
   maxPayload: number;
@@ -93,6 +108,13 @@ export const SETTINGS: Settings = {
     default: [],
     meaning: "comma-separated `host:port` seed nodes of a Redis Cluster (instead of `REDIS_URL`)",
     shown: "unset",
+  },
+  redisCommandTimeoutMs: {
+    env: "REDIS_COMMAND_TIMEOUT_MS",
+    ...integer(50, 600_000),
+    default: 2000,
+    meaning:
+      "longest a Redis command may take before it counts as failed (a hung Redis is an outage, not a wait)",
   },
   redisMinReplicas: {
     env: "REDIS_MIN_REPLICAS",
@@ -175,6 +197,56 @@ export const SETTINGS: Settings = {
     ...integer(1, 10_000_000),
     default: 1000,
     meaning: "connections from one client address before `503 server_busy`",
+  },
+  connectRatePerIp: {
+    env: "CONNECT_RATE_PER_IP",
+    ...decimal(0, 1_000_000),
+    default: 20,
+    meaning: "new connections a second from one client address; `0` is unlimited",
+  },
+  connectBurstPerIp: {
+    env: "CONNECT_BURST_PER_IP",
+    ...integer(1, 1_000_000),
+    default: 100,
+    meaning: "new connections one client address may open at once before the rate applies",
+  },
+  maxSessionsPerIp: {
+    env: "MAX_SESSIONS_PER_IP",
+    ...integer(1, 10_000_000),
+    default: 5000,
+    meaning: "resumable sessions one client address may hold; past it the oldest ended ones are forgotten",
+  },
+  bufferedBytesPerIp: {
+    env: "BUFFERED_BYTES_PER_IP",
+    ...integer(64 * 1024, 64 * 1024 * 1024 * 1024),
+    default: 64 * 1024 * 1024,
+    meaning:
+      "unsent bytes all connections of one client address may hold together; past it the most backlogged one is closed with 1008",
+  },
+  historyBytesPerSecond: {
+    env: "HISTORY_BYTES_PER_SECOND",
+    ...integer(0, 1024 * 1024 * 1024),
+    default: 1024 * 1024,
+    meaning:
+      "bytes of history a second one client address may read (`history`, welcomes with `since`); `0` is unlimited",
+  },
+  historyBytesBurst: {
+    env: "HISTORY_BYTES_BURST",
+    ...integer(64 * 1024, 1024 * 1024 * 1024),
+    default: 8 * 1024 * 1024,
+    meaning: "bytes of history one client address may read at once before the rate applies",
+  },
+  retentionMaxMessages: {
+    env: "RETENTION_MAX_MESSAGES",
+    ...integer(0, 1_000_000_000),
+    default: 0,
+    meaning: "messages kept per room, the newest; older ones are deleted by the hourly sweep; `0` keeps all",
+  },
+  retentionMaxAgeDays: {
+    env: "RETENTION_MAX_AGE_DAYS",
+    ...decimal(0, 100_000),
+    default: 0,
+    meaning: "messages older than this many days are deleted by the hourly sweep; `0` keeps them",
   },
   trustedProxies: {
     env: "TRUSTED_PROXIES",
