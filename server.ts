@@ -8,13 +8,14 @@ import { ChatHub } from "./server/chat/hub";
 import { chatLimits } from "./server/chat/limits";
 import { describeError, jsonLogger, type Logger } from "./server/chat/log";
 import { Metrics } from "./server/chat/metrics";
+import { ClientAddresses } from "./server/client-address";
 import { type Config, ConfigError, loadConfig } from "./server/config";
 import { createEngine } from "./server/engines/choose";
 import type { ChatStore } from "./server/engines/local/store";
 import { RedisUnreachable } from "./server/engines/redis/redis-engine";
 import { Heartbeat } from "./server/heartbeat";
 import { type HttpContext, refuse, routeHttp } from "./server/http";
-import { IpLimit } from "./server/ip-limit";
+import { ConnectRate, IpLimit } from "./server/ip-limit";
 import { browserPage } from "./server/page";
 import { type Admitted, admit } from "./server/upgrade";
 
@@ -59,6 +60,8 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
   const auth = config.authSecret === undefined ? undefined : new TokenAuthority(config.authSecret);
   const heartbeat = new Heartbeat<Socket>(config.heartbeatTimeoutSeconds * 1000);
   const perIp = new IpLimit(config.maxConnectionsPerIp);
+  const connectRate = new ConnectRate(config.connectRatePerIp, config.connectBurstPerIp);
+  const addresses = new ClientAddresses(config.trustedProxies);
   let server: Server<SocketData> | undefined;
   let upgrading = 0;
   let stopping = false;
@@ -82,6 +85,8 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
     config,
     auth,
     perIp,
+    connectRate,
+    addresses,
     metrics,
     log,
     load: () => hub.connectionCount + upgrading,
@@ -89,8 +94,8 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
   };
 
   async function upgrade(req: Request, url: URL, srv: Server<SocketData>): Promise<Response | undefined> {
-    const ip = srv.requestIP(req)?.address ?? "unknown";
-    const admitted = await admit(gate, req, url, ip);
+    const peer = srv.requestIP(req)?.address ?? "unknown";
+    const admitted = await admit(gate, req, url, peer);
     if (!admitted.ok) return admitted.response;
     upgrading++;
     try {
@@ -99,7 +104,7 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
     } finally {
       upgrading--;
     }
-    perIp.release(ip);
+    perIp.release(admitted.value.client);
     return refuse(400, "bad_request", "the WebSocket upgrade failed");
   }
 
@@ -131,62 +136,73 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
     for (const ws of alive) ws.ping();
   }
 
-  server = Bun.serve<SocketData>({
-    hostname: config.host,
-    port: config.port,
-    async fetch(req, srv) {
-      const url = new URL(req.url);
-      try {
-        if (url.pathname === "/ws") return await upgrade(req, url, srv);
-        return await routeHttp(req, url, http);
-      } catch (err) {
-        log.log("error", "http_failed", { path: url.pathname, ...describeError(err) });
+  try {
+    server = Bun.serve<SocketData>({
+      hostname: config.host,
+      port: config.port,
+      async fetch(req, srv) {
+        const url = new URL(req.url);
+        try {
+          if (url.pathname === "/ws") return await upgrade(req, url, srv);
+          return await routeHttp(req, url, http);
+        } catch (err) {
+          log.log("error", "http_failed", { path: url.pathname, ...describeError(err) });
+          return refuse(500, "internal", "the server failed to answer");
+        }
+      },
+      error(err) {
+        log.log("error", "server_error", describeError(err));
         return refuse(500, "internal", "the server failed to answer");
-      }
-    },
-    error(err) {
-      log.log("error", "server_error", describeError(err));
-      return refuse(500, "internal", "the server failed to answer");
-    },
-    websocket: {
-      maxPayloadLength: config.maxPayload,
-      backpressureLimit: config.slowConsumerBytes * BACKPRESSURE_FACTOR,
-      idleTimeout: config.idleTimeoutSeconds,
-      sendPings: true,
-      perMessageDeflate: false,
-      open(ws) {
-        try {
+      },
+      websocket: {
+        maxPayloadLength: config.maxPayload,
+        backpressureLimit: config.slowConsumerBytes * BACKPRESSURE_FACTOR,
+        idleTimeout: config.idleTimeoutSeconds,
+        sendPings: true,
+        perMessageDeflate: false,
+        open(ws) {
+          try {
+            heartbeat.heard(ws, Date.now());
+            ws.data.conn = hub.open(new BunPeer(ws), { ...ws.data.params, fixedNick: ws.data.fixedNick });
+            log.log("debug", "conn_open", {
+              conn: ws.data.conn.id,
+              room: ws.data.params.room,
+              ip: ws.data.ip,
+            });
+            armExpiry(ws);
+          } catch (err) {
+            log.log("error", "open_failed", describeError(err));
+            ws.close(CLOSE.internal, "internal error");
+          }
+        },
+        message(ws, message) {
           heartbeat.heard(ws, Date.now());
-          ws.data.conn = hub.open(new BunPeer(ws), { ...ws.data.params, fixedNick: ws.data.fixedNick });
-          log.log("debug", "conn_open", { conn: ws.data.conn.id, room: ws.data.params.room, ip: ws.data.ip });
-          armExpiry(ws);
-        } catch (err) {
-          log.log("error", "open_failed", describeError(err));
-          ws.close(CLOSE.internal, "internal error");
-        }
-      },
-      message(ws, message) {
-        heartbeat.heard(ws, Date.now());
-        const conn = ws.data.conn;
-        if (conn) hub.receive(conn, message);
-      },
-      pong(ws) {
-        heartbeat.heard(ws, Date.now());
-      },
-      close(ws, code) {
-        try {
-          heartbeat.forget(ws);
-          perIp.release(ws.data.ip);
-          clearTimeout(ws.data.expiry);
           const conn = ws.data.conn;
-          if (conn) hub.close(conn, code);
-          log.log("debug", "conn_close", { conn: conn?.id, code });
-        } catch (err) {
-          log.log("error", "close_failed", describeError(err));
-        }
+          if (conn) hub.receive(conn, message);
+        },
+        pong(ws) {
+          heartbeat.heard(ws, Date.now());
+        },
+        close(ws, code) {
+          try {
+            heartbeat.forget(ws);
+            perIp.release(ws.data.client);
+            clearTimeout(ws.data.expiry);
+            const conn = ws.data.conn;
+            if (conn) hub.close(conn, code);
+            log.log("debug", "conn_close", { conn: conn?.id, code });
+          } catch (err) {
+            log.log("error", "close_failed", describeError(err));
+          }
+        },
       },
-    },
-  });
+    });
+  } catch (err) {
+    void hub.stop();
+    if ((err as { code?: string }).code === "EADDRINUSE")
+      throw new ConfigError("PORT", `${config.port} is in use on ${config.host}; pick another with PORT`);
+    throw err;
+  }
 
   const sweeper = setInterval(() => hub.sweep(), 60_000);
   sweeper.unref?.();

@@ -72,6 +72,7 @@ function commandFor(
           RATE_LIMIT: "0",
           FRAME_RATE_LIMIT: "0",
           CONTROL_RATE_LIMIT: "0",
+          CONNECT_RATE_PER_IP: "0",
           MAX_CONNECTIONS: "1000000",
           MAX_CONNECTIONS_PER_IP: "1000000",
           LOG_LEVEL: "warn",

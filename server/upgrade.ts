@@ -6,15 +6,18 @@ import { type ConnectParams, parseConnectQuery, type RefusalCode } from "../prot
 import type { TokenAuthority } from "./auth";
 import type { Logger } from "./chat/log";
 import type { Metrics } from "./chat/metrics";
+import { addressKey, type ClientAddresses } from "./client-address";
 import type { Config } from "./config";
 import { refuse } from "./http";
-import type { IpLimit } from "./ip-limit";
+import type { ConnectRate, IpLimit } from "./ip-limit";
 import { originAllowed, requestScheme } from "./origin";
 
 /** What an accepted upgrade carries to the socket. */
 export interface Admitted {
   params: ConnectParams;
   ip: string;
+  /** What the per-address limits count by: the IPv4 address or the IPv6 /64. */
+  client: string;
   fixedNick: string | undefined;
   tokenExpiresAt: number | undefined;
 }
@@ -23,6 +26,8 @@ export interface UpgradeGate {
   config: Config;
   auth: TokenAuthority | undefined;
   perIp: IpLimit;
+  connectRate: ConnectRate;
+  addresses: ClientAddresses;
   metrics: Metrics;
   log: Logger;
   /** Open connections plus upgrades under way. */
@@ -30,13 +35,18 @@ export interface UpgradeGate {
   stopping: () => boolean;
 }
 
-/** Checks an upgrade request: the admitted connection (holding a per-IP slot), or the refusal to send. */
+/**
+ * Checks an upgrade request from `peer` (the socket's address): the admitted connection (holding a
+ * per-address slot), or the refusal to send.
+ */
 export async function admit(
   gate: UpgradeGate,
   req: Request,
   url: URL,
-  ip: string,
+  peer: string,
 ): Promise<{ ok: true; value: Admitted } | { ok: false; response: Response }> {
+  const ip = gate.addresses.resolve(peer, req.headers.get("x-forwarded-for"));
+  const client = addressKey(ip);
   const refuseWith = (status: number, code: RefusalCode, message: string) => {
     gate.metrics.refusal(code);
     gate.log.log("info", "upgrade_refused", {
@@ -47,8 +57,11 @@ export async function admit(
     });
     return { ok: false as const, response: refuse(status, code, message) };
   };
-  if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+  if (!isUpgrade(req)) {
     return { ok: false, response: refuse(400, "bad_request", "expected a WebSocket upgrade") };
+  }
+  if (!gate.connectRate.take(client, performance.now())) {
+    return refuseWith(429, "rate_limited", "too many new connections from your address; slow down");
   }
   const busy = () => {
     if (gate.stopping()) return refuseWith(503, "server_busy", "the server is shutting down");
@@ -80,7 +93,14 @@ export async function admit(
   // Checked again: others may have connected while the token was being verified.
   const late = busy();
   if (late) return late;
-  if (!gate.perIp.acquire(ip))
+  if (!gate.perIp.acquire(client))
     return refuseWith(503, "server_busy", "too many connections from your address");
-  return { ok: true, value: { params: parsed.value, ip, fixedNick, tokenExpiresAt } };
+  return { ok: true, value: { params: parsed.value, ip, client, fixedNick, tokenExpiresAt } };
+}
+
+/** RFC 6455 4.2.1: `Upgrade: websocket` and a `Connection` header holding the token `Upgrade`. */
+function isUpgrade(req: Request): boolean {
+  if (req.headers.get("upgrade")?.trim().toLowerCase() !== "websocket") return false;
+  const tokens = (req.headers.get("connection") ?? "").split(",").map((t) => t.trim().toLowerCase());
+  return tokens.includes("upgrade");
 }

@@ -1,4 +1,12 @@
 /** Counters behind `/metrics`, rendered as Prometheus text. */
+
+/**
+ * Close codes counted by name: those this server sends (or Bun sends for it on a broken frame), and
+ * the standard ones a client may end with. Anything else a client picks is "other", so a client
+ * cannot grow the metric without bound.
+ */
+const COUNTED_CLOSES = new Set([1000, 1001, 1002, 1005, 1006, 1007, 1008, 1009, 1011, 4001, 4003]);
+
 export class Metrics {
   messagesIn = 0;
   messagesOut = 0;
@@ -6,7 +14,7 @@ export class Metrics {
   storeCommits = 0;
   storeFailures = 0;
   readonly errors = new Map<string, number>();
-  readonly closes = new Map<number, number>();
+  readonly closes = new Map<number | "other", number>();
   readonly refusals = new Map<string, number>();
 
   error(code: string): void {
@@ -14,7 +22,8 @@ export class Metrics {
   }
 
   close(code: number): void {
-    this.closes.set(code, (this.closes.get(code) ?? 0) + 1);
+    const key = COUNTED_CLOSES.has(code) ? code : "other";
+    this.closes.set(key, (this.closes.get(key) ?? 0) + 1);
   }
 
   refusal(code: string): void {

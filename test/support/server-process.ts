@@ -23,6 +23,7 @@ export async function spawnServer(env: Record<string, string>, timeoutMs = 10_00
       LOG_LEVEL: "warn",
       FRAME_RATE_LIMIT: "0",
       CONTROL_RATE_LIMIT: "0",
+      CONNECT_RATE_PER_IP: "0",
       ...env,
     },
     stdin: "ignore",

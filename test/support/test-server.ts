@@ -39,6 +39,7 @@ export function startTestServer(env: Record<string, string> = {}, options: Start
     // Tests drive many frames fast; the limits under test set their own values.
     FRAME_RATE_LIMIT: "0",
     CONTROL_RATE_LIMIT: "0",
+    CONNECT_RATE_PER_IP: "0",
     ...env,
   });
   const server = startServer(config, { log: silentLogger, ...options });
