@@ -134,6 +134,7 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
       ws.terminate();
     }
     for (const ws of alive) ws.ping();
+    hub.enforceShares();
   }
 
   try {
@@ -163,7 +164,11 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
         open(ws) {
           try {
             heartbeat.heard(ws, Date.now());
-            ws.data.conn = hub.open(new BunPeer(ws), { ...ws.data.params, fixedNick: ws.data.fixedNick });
+            ws.data.conn = hub.open(new BunPeer(ws), {
+              ...ws.data.params,
+              fixedNick: ws.data.fixedNick,
+              client: ws.data.client,
+            });
             log.log("debug", "conn_open", {
               conn: ws.data.conn.id,
               room: ws.data.params.room,

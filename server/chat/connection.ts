@@ -18,6 +18,8 @@ export class Connection implements EngineConn {
   /** The topic it is subscribed to, if any. */
   subscribed: string | null = null;
   fixedNick: string | undefined;
+  /** Its client address (an IPv4 address or an IPv6 /64): what the per-address budgets count by. */
+  client = "";
   lastTypingAt = Number.NEGATIVE_INFINITY;
   /** Waiting for the engine (a claim, a rename): later frames wait too, so they apply in order. */
   busy = false;

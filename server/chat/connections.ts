@@ -4,6 +4,7 @@
  * dropped frame always closes its reader instead of leaving a silent gap.
  */
 import { CLOSE, type ErrorCode, encode, type ServerMessage } from "../../protocol";
+import type { ClientBudgets } from "./client-budgets";
 import type { Connection } from "./connection";
 import type { Engine, EngineConn } from "./engine";
 import type { ChatLimits } from "./limits";
@@ -13,8 +14,12 @@ import { safely } from "./peer";
 import type { Gate } from "./rate-limit";
 import type { Replicas } from "./replicas";
 
+/** A send this large also checks the sender's client share of unsent bytes (small ones need not). */
+const LARGE_SEND_BYTES = 4096;
+
 export interface ConnectionsDeps {
   engine: Engine<EngineConn>;
+  budgets: ClientBudgets;
   replicas: Replicas;
   metrics: Metrics;
   limits: ChatLimits;
@@ -33,6 +38,7 @@ export class Connections {
 
   add(conn: Connection): void {
     this.open.add(conn);
+    this.d.budgets.add(conn, this.d.now());
   }
 
   /** A copy: closing them while iterating is safe. */
@@ -52,7 +58,24 @@ export class Connections {
     }, this.d.log);
     this.d.metrics.messagesOut++;
     // 0: the socket dropped the frame (past its backpressure limit); never leave a silent gap.
-    if (sent === 0) this.dropSlowReader(conn);
+    if (sent === 0) {
+      this.dropSlowReader(conn);
+      return;
+    }
+    // Whatever filled a buffer counts (a welcome, history, an ack), not only broadcasts.
+    if (conn.peer.bufferedAmount() > this.d.limits.slowConsumerBytes) {
+      this.dropSlowReader(conn);
+      return;
+    }
+    if (data.length >= LARGE_SEND_BYTES) {
+      const worst = this.d.budgets.overShare(conn);
+      if (worst) this.dropSlowReader(worst);
+    }
+  }
+
+  /** Closes the most backlogged connection of every client over its share of unsent bytes. */
+  enforceShares(): void {
+    for (const worst of [...this.d.budgets.overShares()]) this.dropSlowReader(worst);
   }
 
   fail(conn: Connection, code: ErrorCode, message: string, id?: string): void {
@@ -117,6 +140,7 @@ export class Connections {
     conn.busy = false;
     conn.deferred = [];
     this.open.delete(conn);
+    this.d.budgets.remove(conn);
   }
 
   /** Leaves the current room here at once, and in the engine (which logs the leave). */

@@ -12,6 +12,7 @@ import {
   normalizeNick,
   normalizeRoom,
 } from "../../protocol";
+import { ClientBudgets } from "./client-budgets";
 import { Connection } from "./connection";
 import { Connections } from "./connections";
 import { Delivery } from "./delivery";
@@ -39,6 +40,8 @@ export interface HubDeps {
 }
 
 export interface OpenParams extends ConnectParams {
+  /** The client address the per-address budgets count by (server.ts resolves it). */
+  client?: string | undefined;
   /** Nickname fixed by an access token: taken on connect, never changed with `nick`. */
   fixedNick?: string | undefined;
 }
@@ -61,6 +64,7 @@ export class ChatHub {
   private readonly delivery: Delivery;
   private readonly entry: RoomEntry;
   private readonly requests: Requests;
+  private readonly budgets: ClientBudgets;
 
   constructor(deps: HubDeps) {
     this.engine = deps.engine;
@@ -73,13 +77,21 @@ export class ChatHub {
     const base = { engine, limits: this.limits, log: this.log, metrics: this.metrics, now: this.now };
     this.replicas = new Replicas(engine);
     const replicas = this.replicas;
-    this.connections = new Connections({ ...base, replicas });
+    this.budgets = new ClientBudgets(this.limits);
+    this.connections = new Connections({ ...base, replicas, budgets: this.budgets });
     const connections = this.connections;
     const timer = deps.timer ?? ((fn, ms) => setTimeout(fn, ms));
     this.delivery = new Delivery({ ...base, replicas, connections, fanout: deps.fanout, timer });
     const unblock = (conn: Connection) => this.unblock(conn);
-    this.entry = new RoomEntry({ ...base, replicas, connections, unblock });
-    this.requests = new Requests({ ...base, replicas, connections, entry: this.entry, unblock });
+    this.entry = new RoomEntry({ ...base, replicas, connections, budgets: this.budgets, unblock });
+    this.requests = new Requests({
+      ...base,
+      replicas,
+      connections,
+      budgets: this.budgets,
+      entry: this.entry,
+      unblock,
+    });
     this.engine.bind(this.sink());
     this.ready = this.engine.ready;
   }
@@ -106,6 +118,7 @@ export class ChatHub {
   open(peer: Peer, params: OpenParams): Connection {
     const conn = new Connection(this.newId(), peer, this.limits, this.now());
     conn.fixedNick = params.fixedNick;
+    conn.client = params.client ?? "";
     this.connections.add(conn);
     this.entry.enter(conn, normalizeRoom(params.room), {
       since: params.since,
@@ -156,6 +169,11 @@ export class ChatHub {
     for (const conn of this.connections.all()) {
       this.connections.closePeer(conn, CLOSE.goingAway, "server shutting down");
     }
+  }
+
+  /** Closes the most backlogged connection of each client address over its share of unsent bytes. */
+  enforceShares(): void {
+    this.connections.enforceShares();
   }
 
   /** Forgets what has expired: sessions past their resume window, processes presumed dead. */

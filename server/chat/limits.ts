@@ -15,6 +15,11 @@ export interface ChatLimits extends RateLimits {
   resumeTtlMs: number;
   /** Client message references remembered per session for dedupe. */
   dedupeWindow: number;
+  /** Unsent bytes all connections of one client address may hold together. */
+  bufferedBytesPerClient: number;
+  /** History bytes one client address may read a second (0: unlimited), and at once. */
+  historyBytesPerSecond: number;
+  historyBytesBurst: number;
 }
 
 /** The configuration fields the limits come from (a subset of server/config.ts's Config). */
@@ -30,6 +35,9 @@ export interface LimitSettings {
   presenceBatchMs: number;
   presenceBatchMinMembers: number;
   resumeTtlSeconds: number;
+  bufferedBytesPerIp: number;
+  historyBytesPerSecond: number;
+  historyBytesBurst: number;
 }
 
 /** Not a setting: a retry comes soon after its original, and 1,000 covers any client's outbox. */
@@ -49,5 +57,8 @@ export function chatLimits(s: LimitSettings): ChatLimits {
     presenceBatchMinMembers: s.presenceBatchMinMembers,
     resumeTtlMs: s.resumeTtlSeconds * 1000,
     dedupeWindow: DEDUPE_WINDOW,
+    bufferedBytesPerClient: s.bufferedBytesPerIp,
+    historyBytesPerSecond: s.historyBytesPerSecond,
+    historyBytesBurst: s.historyBytesBurst,
   };
 }

@@ -3,9 +3,11 @@
  * here; the engine only claims, logs and reads.
  */
 import { encode, LIMITS } from "../../protocol";
+import type { ClientBudgets } from "./client-budgets";
 import type { Connection } from "./connection";
 import type { Connections } from "./connections";
 import type { Engine, EngineConn } from "./engine";
+import type { ChatLimits } from "./limits";
 import { describeError, type Logger } from "./log";
 import type { Replica } from "./replica";
 import type { Replicas } from "./replicas";
@@ -13,6 +15,7 @@ import type { RoomEntry } from "./room-entry";
 
 export interface RequestsDeps {
   engine: Engine<EngineConn>;
+  budgets: ClientBudgets;
   replicas: Replicas;
   connections: Connections;
   entry: RoomEntry;
@@ -20,6 +23,7 @@ export interface RequestsDeps {
   now: () => number;
   /** The engine answered a request the connection waited for: its later frames may run now. */
   unblock: (conn: Connection) => void;
+  limits: ChatLimits;
 }
 
 export class Requests {
@@ -90,16 +94,31 @@ export class Requests {
     this.d.engine.typing(conn, replica.name, encode({ type: "typing", room: replica.name, nick: conn.nick }));
   }
 
-  /** The newest `limit` messages before `before` (or the newest of all). */
+  /**
+   * The newest `limit` messages before `before` (or the newest of all). History is budgeted per
+   * client address in bytes, and refused to a connection that is not reading what it was sent.
+   */
   history(conn: Connection, room: string, before: number | undefined, limit: number): void {
+    const { budgets, connections, limits, now } = this.d;
+    if (conn.peer.bufferedAmount() > limits.slowConsumerBytes / 4) {
+      connections.fail(conn, "rate_limited", "read what was sent to you before asking for more history");
+      return;
+    }
+    if (!budgets.mayReadHistory(conn, now())) {
+      connections.fail(conn, "rate_limited", "too much history from your address; try again in a moment");
+      return;
+    }
     this.d.engine.history(room, before ?? Number.MAX_SAFE_INTEGER, limit, (err, page) => {
+      if (conn.state === "closed") return;
       if (err !== undefined && err !== null) {
         this.d.log.log("error", "history_failed", { room, ...describeError(err) });
-        this.d.connections.fail(conn, "internal", "could not read the room's history; try again");
+        connections.fail(conn, "internal", "could not read the room's history; try again");
         return;
       }
-      if (page)
-        this.d.connections.send(conn, { type: "history", room, messages: page.messages, hasMore: page.more });
+      if (!page) return;
+      const data = encode({ type: "history", room, messages: page.messages, hasMore: page.more });
+      budgets.chargeHistory(conn, data.length, now());
+      connections.sendRaw(conn, data);
     });
   }
 }

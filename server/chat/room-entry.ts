@@ -3,7 +3,8 @@
  * can) and logs the join, and the welcome goes once the replica has applied that join, so it agrees
  * with everything published after it. Leaving is Connections.leaveRoom.
  */
-import { CLOSE, LIMITS, PROTOCOL_VERSION } from "../../protocol";
+import { CLOSE, encode, LIMITS, PROTOCOL_VERSION } from "../../protocol";
+import type { ClientBudgets } from "./client-budgets";
 import type { Connection } from "./connection";
 import type { Connections } from "./connections";
 import type { Engine, EngineConn, EnterRequest, Page } from "./engine";
@@ -21,6 +22,8 @@ export interface EnterOptions {
 
 export interface RoomEntryDeps {
   engine: Engine<EngineConn>;
+  budgets: ClientBudgets;
+  now: () => number;
   replicas: Replicas;
   connections: Connections;
   log: Logger;
@@ -96,7 +99,7 @@ export class RoomEntry {
       conn.subscribed = replica.topic;
     }
     conn.state = "live";
-    this.d.connections.send(conn, {
+    const data = encode({
       type: "welcome",
       protocol: PROTOCOL_VERSION,
       connectionId: conn.id,
@@ -108,6 +111,9 @@ export class RoomEntry {
       lastSeq: replica.lastSeq,
       resumeToken: conn.session,
     });
+    // A welcome with `since` may carry 500 messages: it counts against the client's history budget.
+    if (since !== undefined) this.d.budgets.chargeHistory(conn, data.length, this.d.now());
+    this.d.connections.sendRaw(conn, data);
     const late = conn.lateAcks;
     conn.lateAcks = [];
     for (const { id, seq } of late) this.d.connections.send(conn, { type: "ack", id, seq });

@@ -9,6 +9,7 @@ import {
   type PresenceEvent,
   type ServerMessage,
 } from "../../protocol";
+import { ClientBudgets } from "../../server/chat/client-budgets";
 import { Connection } from "../../server/chat/connection";
 import { Connections } from "../../server/chat/connections";
 import { Delivery } from "../../server/chat/delivery";
@@ -78,7 +79,8 @@ function rig(
   const net = new FakeNet();
   const metrics = new Metrics();
   const replicas = new Replicas(engine);
-  const connections = new Connections({ engine, replicas, metrics, limits, log: silentLogger, now });
+  const budgets = new ClientBudgets(limits);
+  const connections = new Connections({ engine, replicas, budgets, metrics, limits, log: silentLogger, now });
   const delivery = new Delivery({
     replicas,
     connections,

@@ -74,6 +74,26 @@ export class RawWebSocket {
     this.socket.destroy();
   }
 
+  /** Sends one text frame, masked as a client must. */
+  sendText(text: string): void {
+    const payload = Buffer.from(text);
+    const n = payload.length;
+    const header = n < 126 ? Buffer.alloc(2) : n < 65536 ? Buffer.alloc(4) : Buffer.alloc(10);
+    header[0] = 0x81;
+    if (n < 126) header[1] = 0x80 | n;
+    else if (n < 65536) {
+      header[1] = 0x80 | 126;
+      header.writeUInt16BE(n, 2);
+    } else {
+      header[1] = 0x80 | 127;
+      header.writeBigUInt64BE(BigInt(n), 2);
+    }
+    const mask = Buffer.from([0x12, 0x34, 0x56, 0x78]);
+    const masked = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) masked[i] = (payload[i] as number) ^ (mask[i % 4] as number);
+    this.socket.write(Buffer.concat([header, mask, masked]));
+  }
+
   /** Every complete frame received so far, after the upgrade answer. */
   frames(): RawFrame[] {
     const frames: RawFrame[] = [];
