@@ -4,6 +4,7 @@ import { CLOSE } from "./protocol";
 import { TokenAuthority } from "./server/auth";
 import { BunPeer } from "./server/bun-peer";
 import type { Connection } from "./server/chat/connection";
+import { monotonicNow } from "./server/chat/clock";
 import { ChatHub } from "./server/chat/hub";
 import { chatLimits } from "./server/chat/limits";
 import { describeError, jsonLogger, type Logger } from "./server/chat/log";
@@ -56,7 +57,7 @@ function isLogger(x: StartOptions | Logger): x is Logger {
 export function startServer(config: Config, options: StartOptions | Logger = {}): RunningServer {
   const opts: StartOptions = isLogger(options) ? { log: options } : options;
   const log = opts.log ?? jsonLogger(config.logLevel, console.log);
-  const startedAt = Date.now();
+  const startedAt = monotonicNow();
   const auth = config.authSecret === undefined ? undefined : new TokenAuthority(config.authSecret);
   const heartbeat = new Heartbeat<Socket>(config.heartbeatTimeoutSeconds * 1000);
   const perIp = new IpLimit(config.maxConnectionsPerIp);
@@ -127,7 +128,7 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
 
   /** Pings everyone; drops whoever has sent nothing, not even a pong, within the timeout. */
   function beat(): void {
-    const { dead, alive } = heartbeat.sweep(Date.now());
+    const { dead, alive } = heartbeat.sweep(monotonicNow());
     for (const ws of dead) {
       heartbeat.forget(ws);
       log.log("info", "dead_peer_dropped", { conn: ws.data.conn?.id });
@@ -163,7 +164,7 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
         perMessageDeflate: false,
         open(ws) {
           try {
-            heartbeat.heard(ws, Date.now());
+            heartbeat.heard(ws, monotonicNow());
             ws.data.conn = hub.open(new BunPeer(ws), {
               ...ws.data.params,
               fixedNick: ws.data.fixedNick,
@@ -181,12 +182,12 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
           }
         },
         message(ws, message) {
-          heartbeat.heard(ws, Date.now());
+          heartbeat.heard(ws, monotonicNow());
           const conn = ws.data.conn;
           if (conn) hub.receive(conn, message);
         },
         pong(ws) {
-          heartbeat.heard(ws, Date.now());
+          heartbeat.heard(ws, monotonicNow());
         },
         close(ws, code) {
           try {

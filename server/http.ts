@@ -1,5 +1,6 @@
 /** The plain HTTP routes: health, metrics, rooms and message history as JSON. */
 import { isValidRoom, LIMITS, normalizeRoom, parseSeqParam, type RefusalCode } from "../protocol";
+import { monotonicNow } from "./chat/clock";
 import type { ChatHub } from "./chat/hub";
 
 export interface HttpContext {
@@ -47,7 +48,7 @@ async function gauges(
   return {
     connections: ctx.hub.connectionCount,
     rooms,
-    uptimeSeconds: Math.floor((Date.now() - ctx.startedAt) / 1000),
+    uptimeSeconds: Math.floor((monotonicNow() - ctx.startedAt) / 1000),
   };
 }
 

@@ -13,6 +13,7 @@ import {
   normalizeRoom,
 } from "../../protocol";
 import { ClientBudgets } from "./client-budgets";
+import { monotonicNow } from "./clock";
 import { Connection } from "./connection";
 import { Connections } from "./connections";
 import { Delivery } from "./delivery";
@@ -69,7 +70,7 @@ export class ChatHub {
   constructor(deps: HubDeps) {
     this.engine = deps.engine;
     this.limits = deps.limits;
-    this.now = deps.now ?? Date.now;
+    this.now = deps.now ?? monotonicNow;
     this.log = deps.log ?? silentLogger;
     this.metrics = deps.metrics ?? new Metrics();
     this.newId = deps.newId ?? newConnectionId;
