@@ -1,13 +1,20 @@
 /** Schemas of every message a client sends; one strict object per `type`. */
 import { z } from "zod";
 import { LIMITS } from "./limits";
-import { charCount, isValidNick, isValidRoom, normalizeNick, normalizeRoom } from "./names";
+import { charCount, isValidNick, isValidRoom, isWellFormed, normalizeNick, normalizeRoom } from "./names";
 
 /** Raw bound on strings that get a semantic check after: keeps hostile input cheap to refuse. */
 const RAW_NAME_MAX = 256;
 
+/** Every string on the wire is well-formed Unicode: a lone surrogate is bad_message, whatever the field. */
+const wellFormed = [
+  isWellFormed,
+  { message: "must be well-formed Unicode (no lone surrogate)", params: { code: "bad_message" } },
+] as const;
+
 export const ChatText = z
   .string()
+  .refine(...wellFormed)
   .max(LIMITS.textMax * 2)
   .refine((s) => charCount(s) <= LIMITS.textMax, {
     message: `text is longer than ${LIMITS.textMax} characters`,
@@ -15,18 +22,24 @@ export const ChatText = z
   })
   .refine((s) => s.trim().length > 0, { message: "text is empty or only white space" });
 
-export const ClientRef = z.string().min(1).max(LIMITS.idMax);
+export const ClientRef = z
+  .string()
+  .refine(...wellFormed)
+  .min(1)
+  .max(LIMITS.idMax);
 
 export const NickName = z
   .string()
+  .refine(...wellFormed)
   .max(RAW_NAME_MAX)
   .refine((s) => isValidNick(normalizeNick(s)), {
-    message: `nickname must be 1-${LIMITS.nickMax} letters, digits, _ - or .`,
+    message: `nickname must be 1-${LIMITS.nickMax} letters, digits, _ - or ., not mixing scripts`,
     params: { code: "nick_invalid" },
   });
 
 export const RoomName = z
   .string()
+  .refine(...wellFormed)
   .max(RAW_NAME_MAX)
   .refine((s) => isValidRoom(normalizeRoom(s)), {
     message: `room must be 1-${LIMITS.roomMax} letters, digits, _ - or .`,

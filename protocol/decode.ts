@@ -3,7 +3,7 @@ import type { z } from "zod";
 import { ClientMessage } from "./client-messages";
 import type { ErrorCode } from "./codes";
 import { LIMITS } from "./limits";
-import { charCount } from "./names";
+import { charCount, isWellFormed } from "./names";
 import { ServerMessage } from "./server-messages";
 
 export interface DecodeError {
@@ -35,23 +35,45 @@ function issueCode(issue: z.core.$ZodIssue): ErrorCode {
   return "bad_message";
 }
 
+/** The first `max` UTF-16 units of `s`, one fewer rather than half a surrogate pair. */
+function cut(s: string, max: number): string {
+  if (s.length <= max) return s;
+  const last = s.charCodeAt(max - 1);
+  return s.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max);
+}
+
 function describe(issue: z.core.$ZodIssue): string {
   const where = issue.path.length ? `${issue.path.join(".")}: ` : "";
-  return `${where}${issue.message}`.slice(0, 200);
+  // A message may quote a key the client sent; what goes back must stay well-formed.
+  return cut(`${where}${issue.message}`, 200);
 }
 
 function echoId(value: unknown): string | undefined {
   if (typeof value !== "object" || value === null) return undefined;
   const id = (value as { id?: unknown }).id;
-  // Counted in characters (code points), as the schemas count them.
-  return typeof id === "string" && id.length >= 1 && charCount(id) <= LIMITS.idMax ? id : undefined;
+  // Counted in characters (code points), as the schemas count them; never an ill-formed one.
+  return typeof id === "string" && id.length >= 1 && charCount(id) <= LIMITS.idMax && isWellFormed(id)
+    ? id
+    : undefined;
+}
+
+/**
+ * The first key or string value of `obj` that is not well-formed Unicode (a lone surrogate, which
+ * JSON's `\ud800` escapes can carry). Only the top level: every field of a message is a scalar there,
+ * so anything nested is refused by the schema anyway.
+ */
+function illFormedField(obj: object): string | undefined {
+  for (const [key, value] of Object.entries(obj)) {
+    if (!isWellFormed(key) || (typeof value === "string" && !isWellFormed(value))) return key;
+  }
+  return undefined;
 }
 
 function fail(code: ErrorCode, message: string, id?: string): { ok: false; error: DecodeError } {
   return { ok: false, error: id === undefined ? { code, message } : { code, message, id } };
 }
 
-function decodeWith<S extends z.ZodType>(schema: S, frame: Frame): Decoded<z.infer<S>> {
+function decodeWith<S extends z.ZodType>(schema: S, frame: Frame, wellFormed: boolean): Decoded<z.infer<S>> {
   if (typeof frame !== "string") return fail("bad_frame", "binary frames are not accepted; send JSON text");
   let parsed: unknown;
   try {
@@ -66,6 +88,13 @@ function decodeWith<S extends z.ZodType>(schema: S, frame: Frame): Decoded<z.inf
   if (typeof (parsed as { type?: unknown }).type !== "string") {
     return fail("bad_message", "frame must have a string field `type`", id);
   }
+  if (wellFormed) {
+    const field = illFormedField(parsed);
+    if (field !== undefined) {
+      const where = isWellFormed(field) ? `${cut(field, 40)}: ` : "";
+      return fail("bad_message", `${where}strings must be well-formed Unicode (no lone surrogate)`, id);
+    }
+  }
   const result = schema.safeParse(parsed);
   if (result.success) return { ok: true, value: result.data };
   const issue = result.error.issues[0];
@@ -73,14 +102,17 @@ function decodeWith<S extends z.ZodType>(schema: S, frame: Frame): Decoded<z.inf
   return fail(issueCode(issue), describe(issue), id);
 }
 
-/** Decodes one frame a client sent. */
+/**
+ * Decodes one frame a client sent. Every string in it must be well-formed Unicode: a lone surrogate
+ * in any field (text, id, nick, room, even a key) makes it bad_message, so it is never stored.
+ */
 export function decodeClientMessage(frame: Frame): Decoded<ClientMessage> {
-  return decodeWith(ClientMessage, frame);
+  return decodeWith(ClientMessage, frame, true);
 }
 
 /** Decodes one frame a server sent; a client reports a failure rather than trusting the frame. */
 export function decodeServerMessage(frame: Frame): Decoded<ServerMessage> {
-  return decodeWith(ServerMessage, frame);
+  return decodeWith(ServerMessage, frame, false);
 }
 
 /** The one encoding of every message in both directions. */

@@ -1,5 +1,6 @@
 /** Room and nickname rules as pure predicates, shared by server, client and tests. */
 import { LIMITS } from "./limits";
+import { caseFold, isHighlyRestrictive, lookAlikeKey } from "./unicode/tables";
 
 // Letters that render as nothing (the Hangul fillers are \p{L} and default-ignorable) would allow
 // invisible or look-alike names, so the classes exclude them. Combining marks may follow a first
@@ -24,22 +25,75 @@ export function normalizeNick(nick: string): string {
   return nick.normalize("NFC").trim();
 }
 
-/** True for a normalized nickname that follows the rules (letters, digits, `_`, `-`, `.`). */
+/**
+ * True for a normalized nickname that follows the rules: letters, digits, `_`, `-`, `.`, and no mix
+ * of scripts beyond UTS #39's "highly restrictive" level (Latin with Cyrillic is refused; Latin with
+ * Han and kana, with Han and Bopomofo, or with Han and Hangul is not).
+ */
 export function isValidNick(nick: string): boolean {
-  return NICK_RE.test(nick);
+  return NICK_RE.test(nick) && isHighlyRestrictive(nick);
 }
 
-/** Uniqueness key: nicknames compare case-insensitively. */
+/** nickKey's recent answers: every join, rename and user-list change asks again for the same names. */
+const KEYS = new Map<string, string>();
+const KEYS_MAX = 10_000;
+
+/** A number after the last `-` as the skeleton writes it (`0` as `o`, `1` as `l`): `-lo` for `-10`. */
+const NUMBER_TAIL = /-([ol2-9]+)$/;
+const digits = (tail: string) => tail.replace(/o/g, "0").replace(/l/g, "1");
+
+/**
+ * Uniqueness key: two nicknames are the same name when they look the same, that is when they agree
+ * after case folding and the confusable skeleton of UTS #39 (`ann`, `Ann`, Cyrillic `аnn`, fullwidth
+ * `ａｎｎ`; `straße`, `strasse`, `ſtrasse`; `σ`, `ς`; `paypa1`, `paypal`). Exact for names that pass
+ * isValidNick.
+ *
+ * The skeleton writes `0` as `o` and `1` as `l`; a key writes a number ending the name after a `-`
+ * with digits again (no skeleton holds a 0 or 1, so names still share a key exactly when their
+ * skeletons agree). So `NICK-n` keys end in `-n`, and `guest-N` is its own key, as the Redis engine's
+ * claim script takes it to be.
+ */
 export function nickKey(nick: string): string {
-  return nick.toLowerCase();
+  let key = KEYS.get(nick);
+  if (key === undefined) {
+    key = lookAlikeKey(nick).replace(NUMBER_TAIL, (_, tail: string) => `-${digits(tail)}`);
+    if (KEYS.size >= KEYS_MAX) KEYS.clear();
+    KEYS.set(nick, key);
+  }
+  return key;
+}
+
+const ASCII_NAME = /^[\w.-]*$/;
+
+/** compareNicks' case folds of names that are not plain ASCII, as user lists sort the same names again. */
+const FOLDS = new Map<string, string>();
+
+/** Full case folding; for ASCII names (most names) that is lowercasing. */
+function foldForOrder(nick: string): string {
+  if (ASCII_NAME.test(nick)) return nick.toLowerCase();
+  let folded = FOLDS.get(nick);
+  if (folded === undefined) {
+    folded = caseFold(nick);
+    if (FOLDS.size >= KEYS_MAX) FOLDS.clear();
+    FOLDS.set(nick, folded);
+  }
+  return folded;
 }
 
 /** Case-insensitive order of user lists, ties broken by the exact string so it is total. */
 export function compareNicks(a: string, b: string): number {
-  const ka = nickKey(a);
-  const kb = nickKey(b);
+  const ka = foldForOrder(a);
+  const kb = foldForOrder(b);
   if (ka !== kb) return ka < kb ? -1 : 1;
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** True when `s` is well-formed Unicode: no lone surrogate (the protocol's every string must be). */
+export function isWellFormed(s: string): boolean {
+  const native = (s as { isWellFormed?: () => boolean }).isWellFormed;
+  return native ? native.call(s) : !LONE_SURROGATE.test(s);
 }
 
 /** Number of Unicode code points, the protocol's "characters". */

@@ -31,6 +31,11 @@ function param(query: URLSearchParams, name: string): string | undefined {
   return v === null || v === "" ? undefined : v;
 }
 
+/**
+ * Checks the query of `GET /ws`. Its values are well-formed Unicode by construction: URLSearchParams
+ * holds USV strings, so a lone surrogate (or a percent-encoded one) arrives as U+FFFD, which no room
+ * or nickname accepts.
+ */
 export function parseConnectQuery(query: URLSearchParams): ParsedQuery {
   const rawRoom = param(query, "room");
   const room = rawRoom === undefined ? DEFAULT_ROOM : normalizeRoom(rawRoom);
@@ -49,7 +54,7 @@ export function parseConnectQuery(query: URLSearchParams): ParsedQuery {
         ok: false,
         error: {
           code: "nick_invalid",
-          message: `nick must be 1-${LIMITS.nickMax} letters, digits, _ - or .`,
+          message: `nick must be 1-${LIMITS.nickMax} letters, digits, _ - or ., not mixing scripts`,
         },
       };
     }
