@@ -31,6 +31,7 @@ export function createEngine(config: Config, deps: EngineDeps): Engine<Connectio
       resumeTtlMs: limits.resumeTtlMs,
       dedupeWindow: limits.dedupeWindow,
       presenceTtlMs: config.presenceTtlSeconds * 1000,
+      commandTimeoutMs: config.redisCommandTimeoutMs,
       schedule,
       log: deps.log,
       metrics: deps.metrics,

@@ -2,6 +2,13 @@
  * Chats wait for the end of the turn, then go to Redis as one script per room: a burst costs one round
  * trip and keeps the order it was sent in. A failed write answers `internal`; the client may send the
  * same id again, and the dedupe in the script makes that safe.
+ *
+ * A write that timed out (redis-link.ts) is a failed write too, though it may still run in Redis
+ * later. Then the chat appears in the room's log (everyone sees it, its sender included) while its
+ * sender holds an `internal` error for its id; the late answer is dropped, so no ack ever follows an
+ * error by itself. The retry with the same id is answered by the dedupe with the seq the chat got:
+ * an `error`, then one `ack` for the retry, always in that order. A chat without an id cannot be
+ * retried safely: sent again, it is stored twice.
  */
 import type { EngineConn, EngineSink } from "../../chat/engine";
 import { describeError, type Logger } from "../../chat/log";

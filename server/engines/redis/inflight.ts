@@ -1,4 +1,5 @@
 /** The Redis work a hub has in flight: a failure is logged, never unhandled, and stop and quiesce can wait for it all. */
+import { monotonicNow } from "../../chat/clock";
 import { describeError, type Logger } from "../../chat/log";
 
 export class Inflight {
@@ -18,9 +19,9 @@ export class Inflight {
 
   /** Waits until nothing is in flight, or `timeoutMs` has passed. */
   async settle(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.tasks.size > 0 && Date.now() < deadline) {
-      await Promise.race([Promise.all([...this.tasks]), Bun.sleep(Math.max(1, deadline - Date.now()))]);
+    const deadline = monotonicNow() + timeoutMs;
+    while (this.tasks.size > 0 && monotonicNow() < deadline) {
+      await Promise.race([Promise.all([...this.tasks]), Bun.sleep(Math.max(1, deadline - monotonicNow()))]);
     }
   }
 }

@@ -1,15 +1,21 @@
 /**
  * This process's presence in Redis: a heartbeat key that lives only while it is renewed, and the sweep
  * that removes the users of every process whose heartbeat expired, with a leave event each.
+ *
+ * A heartbeat counts only once Redis answered it within the command timeout; until then this process
+ * does not take itself for alive (it sweeps no one). Whether it was swept meanwhile is for Redis to
+ * say: the next heartbeat that is answered tells, and then this process registers again and claims
+ * its users again (`swept`) rather than dropping them. Redis's own clock judges expiry, and after a
+ * silence of every process (Redis frozen, down or restarted) no one is swept for one expiry (scripts.ts).
  */
-import type { RedisClient } from "bun";
+import { monotonicNow } from "../../chat/clock";
 import type { Logger } from "../../chat/log";
 import type { Inflight } from "./inflight";
-import { runScript } from "./redis-link";
+import { type RedisLink, runScript } from "./redis-link";
 import { HEARTBEAT, SWEEP } from "./scripts";
 
 export interface PresenceOptions {
-  client: RedisClient;
+  link: RedisLink;
   prefix: string;
   procId: string;
   /** A heartbeat this old is dead. */
@@ -18,38 +24,34 @@ export interface PresenceOptions {
   resumeTtlMs: number;
   log: Logger;
   inflight: Inflight;
-  /** This process was swept while Redis was out of reach: its users are gone from Redis. */
-  presumedDead: () => void;
+  /** This process was swept (presumed dead) and is registered again: its users must be claimed again. */
+  swept: () => void;
 }
 
 export class ProcessPresence {
   private registered = false;
-  /**
-   * No sweeping before this time: after Redis was out of reach, every heartbeat may have expired, so
-   * the first process back waits one expiry for the others to beat again before it calls anyone dead.
-   */
+  /** Until when this process's heartbeat key surely lives: the send time of the last answered beat, plus the expiry. */
+  private confirmedUntil = 0;
+  /** No sweeping before this time: after this process failed to beat, it is the one in doubt. */
   private sweepNotBefore = 0;
+  private beating: Promise<void> | undefined;
   private timers: Array<ReturnType<typeof setInterval>> = [];
 
   constructor(private readonly o: PresenceOptions) {}
 
-  async beat(): Promise<void> {
-    const { prefix, procId, ttlMs } = this.o;
-    const alive = await runScript(this.o.client, HEARTBEAT, [
-      prefix,
-      procId,
-      ttlMs,
-      this.registered ? "1" : "0",
-    ]);
-    if (alive === 1) {
-      this.registered = true;
-      return;
+  /** True while the last heartbeat answered in time still holds this process's key alive. */
+  get alive(): boolean {
+    return monotonicNow() < this.confirmedUntil;
+  }
+
+  /** Beats now, unless a beat is already on its way (then waits for that one). */
+  beat(): Promise<void> {
+    if (!this.beating) {
+      this.beating = this.beatOnce().finally(() => {
+        this.beating = undefined;
+      });
     }
-    // Declared dead while Redis was out of reach: our users were removed; they must come back.
-    this.o.log.log("warn", "redis_process_was_swept", { proc: procId });
-    this.registered = false;
-    this.o.presumedDead();
-    await this.beat();
+    return this.beating;
   }
 
   /** Beats and sweeps on timers from now on. */
@@ -59,7 +61,7 @@ export class ProcessPresence {
       () =>
         inflight.track(
           this.beat().catch(() => {
-            this.sweepNotBefore = Date.now() + ttlMs;
+            this.sweepNotBefore = monotonicNow() + ttlMs;
           }),
         ),
       Math.max(50, ttlMs / 3),
@@ -75,7 +77,7 @@ export class ProcessPresence {
   }
 
   async sweepDead(): Promise<void> {
-    if (Date.now() < this.sweepNotBefore) return;
+    if (!this.alive || monotonicNow() < this.sweepNotBefore) return;
     try {
       const removed = await this.sweepScript("");
       if (typeof removed === "number" && removed > 0)
@@ -90,9 +92,28 @@ export class ProcessPresence {
     await this.sweepScript(this.o.procId);
   }
 
+  private async beatOnce(): Promise<void> {
+    const { link, prefix, procId, ttlMs } = this.o;
+    const sentAt = monotonicNow();
+    const ttl = Math.max(1, Math.round(ttlMs));
+    const alive = await runScript(link, HEARTBEAT, [prefix, procId, ttl, this.registered ? "1" : "0"]);
+    if (alive === 1) {
+      this.registered = true;
+      this.confirmedUntil = sentAt + ttlMs;
+      return;
+    }
+    // Declared dead while it could not beat: its users were removed from Redis. Register again
+    // first (so no sweep removes what follows), then claim them again.
+    this.o.log.log("warn", "redis_process_was_swept", { proc: procId });
+    this.registered = false;
+    await this.beatOnce();
+    this.o.swept();
+  }
+
   /** `only`: "" for every dead process, or the one process to remove. Resolves to the users removed. */
   private sweepScript(only: string): Promise<unknown> {
-    const { prefix, maxLen, resumeTtlMs } = this.o;
-    return runScript(this.o.client, SWEEP, [prefix, maxLen, resumeTtlMs, only]);
+    const { prefix, maxLen, resumeTtlMs, procId, ttlMs } = this.o;
+    const ttl = Math.max(1, Math.round(ttlMs));
+    return runScript(this.o.link, SWEEP, [prefix, maxLen, resumeTtlMs, only, procId, ttl]);
   }
 }

@@ -3,9 +3,15 @@
  * dedupe), so each room changes atomically; every change is also appended to the room's stream, and
  * what a process delivers comes only from reading those streams in order, so every member on every
  * process sees one order. Sessions, dedupe ids and the rooms in use live in Redis too.
+ *
+ * No command waits longer than `commandTimeoutMs` (redis-link.ts): a hung Redis is an outage. A
+ * command that timed out may still run later, so each kind is made safe for that: a chat by its id
+ * (chat-batch.ts), a claim by a leave sent right behind it, a rename by adopting its late outcome, a
+ * leave by retrying it until it lands (claims.ts); heartbeats are judged by Redis's clock, with a
+ * grace after Redis itself was silent (scripts.ts). After Redis answers again, after this process
+ * was swept, and every `reconcileIntervalMs`, the process reconciles its users with Redis (claims.ts).
  */
-import type { RedisClient } from "bun";
-import { nickKey, nickVariant, type PresenceEvent } from "../../../protocol";
+import { nickKey, nickVariant } from "../../../protocol";
 import type {
   Claim,
   Done,
@@ -22,13 +28,15 @@ import { describeError, type Logger, silentLogger } from "../../chat/log";
 import { Metrics } from "../../chat/metrics";
 import { randomToken } from "../../chat/tokens";
 import { ChatBatch } from "./chat-batch";
+import { Claims } from "./claims";
 import { Inflight } from "./inflight";
 import { ProcessPresence } from "./process-presence";
 import { RedisHistory } from "./redis-history";
-import { connectRedis } from "./redis-link";
+import { RedisLink, RedisUnavailable } from "./redis-link";
 import { clusterRooms } from "./room-list";
 import { type ClaimReply, RoomScripts } from "./room-scripts";
 import { StreamFollower } from "./stream-follower";
+import { BLOCK_MS } from "./stream-reader";
 
 export interface RedisEngineOptions {
   url: string;
@@ -40,6 +48,10 @@ export interface RedisEngineOptions {
   presenceTtlMs?: number;
   /** Stream entries kept per room (approximately): a reader further behind resyncs its clients. */
   streamMaxLen?: number;
+  /** Longest a Redis command may take before it counts as failed (REDIS_COMMAND_TIMEOUT_MS). */
+  commandTimeoutMs?: number;
+  /** How often this process reconciles its users with Redis, besides after Redis answers again. */
+  reconcileIntervalMs?: number;
   now?: () => number;
   schedule?: (fn: () => void) => void;
   log?: Logger;
@@ -59,8 +71,14 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
   readonly procId = randomToken(9);
   readonly ready: Promise<void>;
   private sink!: EngineSink<C>;
-  private readonly client: RedisClient;
+  private readonly link: RedisLink;
+  private readonly readerLink: RedisLink;
+  private readonly claims: Claims<C>;
   private readonly log: Logger;
+  private readonly reconcileIntervalMs: number;
+  private timers: Array<ReturnType<typeof setTimeout>> = [];
+  private every: ReturnType<typeof setInterval> | undefined;
+  private stopped = false;
   private readonly inflight: Inflight;
   private readonly scripts: RoomScripts;
   private readonly history_: RedisHistory;
@@ -74,12 +92,21 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
     this.log = o.log ?? silentLogger;
     const metrics = o.metrics ?? new Metrics();
     const now = o.now ?? Date.now;
-    this.client = connectRedis(o.url);
+    const timeoutMs = o.commandTimeoutMs ?? 2000;
+    this.reconcileIntervalMs = o.reconcileIntervalMs ?? 30_000;
+    this.link = new RedisLink({ url: o.url, timeoutMs, log: this.log, name: "main" });
+    // XREAD BLOCK holds its own connection for up to BLOCK_MS before it answers.
+    this.readerLink = new RedisLink({
+      url: o.url,
+      timeoutMs: timeoutMs + BLOCK_MS,
+      log: this.log,
+      name: "reader",
+    });
     this.inflight = new Inflight(this.log);
     const maxLen = String(o.streamMaxLen ?? 10_000);
     const limits = { resumeTtlMs: o.resumeTtlMs, dedupeWindow: o.dedupeWindow };
-    this.scripts = new RoomScripts(this.client, this.prefix, maxLen, this.procId, limits);
-    this.history_ = new RedisHistory(this.client, this.prefix);
+    this.scripts = new RoomScripts(this.link, this.prefix, maxLen, this.procId, limits);
+    this.history_ = new RedisHistory(this.link, this.prefix);
     const base = { log: this.log, inflight: this.inflight, metrics, now };
     this.batch = new ChatBatch<C>({
       ...base,
@@ -88,21 +115,42 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
       schedule: o.schedule ?? ((fn) => setTimeout(fn, 0)),
     });
     this.follower = new StreamFollower({
-      client: this.client,
+      link: this.link,
       prefix: this.prefix,
       procId: this.procId,
       ...base,
-      deliver: (room, entries) => this.sink.deliver(room, entries),
+      deliver: (room, entries) => {
+        for (const e of entries) if (e.kind === "replaced") this.claims.replaced(room, e.conn);
+        this.sink.deliver(room, entries);
+      },
     });
     this.presence = new ProcessPresence({
       ...base,
-      client: this.client,
+      link: this.link,
       prefix: this.prefix,
       procId: this.procId,
       maxLen,
       ttlMs: o.presenceTtlMs ?? 5000,
       resumeTtlMs: o.resumeTtlMs,
-      presumedDead: () => this.sink.lost("this server was presumed dead"),
+      swept: () => this.reconcile(),
+    });
+    this.claims = new Claims<C>({
+      link: this.link,
+      scripts: this.scripts,
+      prefix: this.prefix,
+      procId: this.procId,
+      inflight: this.inflight,
+      log: this.log,
+      resync: (room, why) => this.sink.resync(room, why),
+      unregistered: () => this.inflight.track(this.presence.beat()),
+    });
+    // Redis answers again: beat at once (the others may be waiting to call this process dead), and put
+    // right what was lost or ran late meanwhile, now and once more when whatever a dropped connection
+    // left in Redis's buffers has surely run.
+    this.link.onRecovered(() => {
+      this.inflight.track(this.presence.beat());
+      this.later(0, () => this.reconcile());
+      this.later(Math.max(1000, 2 * timeoutMs), () => this.reconcile());
     });
     this.ready = this.start();
     this.ready.catch(() => {});
@@ -145,8 +193,20 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
         }
       }
       if (token === "") token = randomToken();
-      const reply = await this.claim(req.room, conn.id, token, wanted);
-      if (reply[0] === "full") throw new Error(`no free variant of ${wanted}`);
+      this.claims.claiming(conn, req.room);
+      let reply: ClaimReply;
+      try {
+        reply = await this.claim(req.room, conn.id, token, wanted);
+      } catch (err) {
+        // Unless it was never sent, the claim may have run (or still run): give it back behind it.
+        this.claims.enterFailed(conn, req.room, token, !(err instanceof RedisUnavailable));
+        throw err;
+      }
+      if (reply[0] === "full") {
+        this.claims.enterFailed(conn, req.room, token, false);
+        throw new Error(`no free variant of ${wanted}`);
+      }
+      this.claims.entered(conn, req.room, reply[1], token);
       return { nick: reply[1], session: token, at: Number(reply[2]) };
     }, done);
   }
@@ -154,21 +214,41 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
   leave(conn: C, room: string, ending: boolean): void {
     // A leave must not overtake the chats waiting for this turn.
     this.batch.flush();
-    this.leaveLater(room, nickKey(conn.nick), conn.id, ending);
+    this.claims.leave(conn, room, ending);
   }
 
   chat(conn: C, room: string, text: string, id: string | undefined): void {
     this.batch.add(conn, room, text, id);
   }
 
+  /**
+   * Renames in Redis. The connection's leave, if it closes before the answer, finds the renamed entry
+   * through its session (scripts.ts LEAVE). A rename that timed out and then ran anyway is adopted
+   * when its late answer comes (or at the next reconcile): Redis and every list have the new name,
+   * so the connection takes it too; its client saw `internal`, then its own `nick` event.
+   */
   rename(conn: C, room: string, nick: string, done: Done<RenameOutcome>): void {
     this.batch.flush();
-    const event: PresenceEvent = { event: "nick", from: conn.nick, nick };
-    this.run(
-      () =>
-        this.scripts.rename(room, conn.id, nickKey(conn.nick), nickKey(nick), nick, JSON.stringify(event)),
-      done,
-    );
+    const from = conn.nick;
+    const call = this.scripts.rename(room, conn.id, nickKey(from), nickKey(nick), nick, conn.session);
+    this.run(async () => {
+      try {
+        const outcome = await call.reply;
+        if (outcome === "ok") this.claims.renamed(conn.id, nick);
+        return outcome;
+      } catch (err) {
+        call.late?.then(
+          (outcome) => {
+            if (outcome !== "ok" || this.claims.nickOf(conn.id, room) !== from) return;
+            this.log.log("info", "redis_rename_adopted", { conn: conn.id, room });
+            this.claims.renamed(conn.id, nick);
+            conn.nick = nick;
+          },
+          () => {},
+        );
+        throw err;
+      }
+    }, done);
   }
 
   typing(conn: C, room: string, wire: string): void {
@@ -189,7 +269,7 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
 
   async roomList(): Promise<RoomCount[]> {
     await this.ready;
-    return clusterRooms(this.client, this.prefix);
+    return clusterRooms(this.link, this.prefix);
   }
 
   flush(): void {
@@ -205,7 +285,13 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
     this.batch.flush();
     this.batch.stop();
     this.presence.stopTimers();
+    for (const t of this.timers) clearTimeout(t);
+    this.timers = [];
+    clearInterval(this.every);
+    this.stopped = true;
     await this.inflight.settle(3000);
+    // Leaves still retrying give up: retiring removes every user of this process anyway.
+    this.claims.stop();
     try {
       await this.ready;
       await this.presence.retire();
@@ -213,7 +299,7 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
       this.log.log("warn", "redis_retire_failed", describeError(err));
     }
     await this.follower.close();
-    this.client.close();
+    this.link.close();
   }
 
   async quiesce(): Promise<void> {
@@ -240,16 +326,46 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
   /** Connects, registers this process, then follows the streams of the rooms in use here. */
   private async start(): Promise<void> {
     try {
-      await this.client.connect();
+      await this.link.connect();
+      await this.readerLink.connect();
     } catch (err) {
       throw new RedisUnreachable(`cannot reach Redis: ${describeError(err).error}`);
     }
     await this.presence.beat();
-    this.follower.follow(await this.client.duplicate());
+    this.follower.follow(this.readerLink);
     this.presence.startTimers();
+    // Periodically too (while Redis answers: its recovery starts one anyway).
+    this.every = setInterval(() => {
+      if (!this.link.unhealthy) this.reconcile();
+    }, this.reconcileIntervalMs);
+    this.every.unref?.();
   }
 
-  /** Tries the variants of `wanted` 16 at a time until one is free (a guest name never runs out). */
+  /** Reconciles this process's users with Redis (claims.ts); a failure waits for the next occasion. */
+  private reconcile(): void {
+    if (this.stopped) return;
+    this.inflight.track(
+      this.claims
+        .reconcile()
+        .catch((err) => this.log.log("warn", "redis_reconcile_failed", describeError(err))),
+    );
+  }
+
+  private later(ms: number, fn: () => void): void {
+    if (this.stopped) return;
+    const t = setTimeout(() => {
+      this.timers = this.timers.filter((x) => x !== t);
+      fn();
+    }, ms);
+    t.unref?.();
+    this.timers.push(t);
+  }
+
+  /**
+   * Tries the variants of `wanted` 16 at a time until one is free; without `wanted`, guest-N names one
+   * number at a time (a guest name never runs out). The first script also takes over the session's
+   * own entry, if it still has one.
+   */
   private async claim(
     room: string,
     connId: string,
@@ -258,31 +374,18 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
   ): Promise<ClaimReply> {
     let reply: ClaimReply = ["full"];
     for (let skip = 1; reply[0] === "full" && skip < 4096; skip += CANDIDATES) {
-      const pairs =
-        wanted === undefined
-          ? undefined
-          : Array.from({ length: CANDIDATES }, (_, i): [string, string] => {
-              const nick = nickVariant(wanted, skip + i);
-              return [nickKey(nick), nick];
-            });
+      let pairs: Array<[string, string]>;
+      if (wanted === undefined) {
+        const nick = `guest-${await this.scripts.nextGuest()}`;
+        pairs = [[nickKey(nick), nick]];
+      } else {
+        pairs = Array.from({ length: CANDIDATES }, (_, i): [string, string] => {
+          const nick = nickVariant(wanted, skip + i);
+          return [nickKey(nick), nick];
+        });
+      }
       reply = await this.scripts.claim(room, connId, token, pairs);
     }
     return reply;
-  }
-
-  /** Removes a users entry, retrying while Redis is away (a dead process's entries are swept instead). */
-  private leaveLater(room: string, key: string, connId: string, ending: boolean): void {
-    const work = async () => {
-      for (let attempt = 0; attempt < 240; attempt++) {
-        try {
-          await this.scripts.leave(room, key, connId, ending);
-          return;
-        } catch (err) {
-          if (attempt === 0) this.log.log("warn", "redis_leave_failed", { room, ...describeError(err) });
-          await Bun.sleep(250);
-        }
-      }
-    };
-    this.inflight.track(work());
   }
 }

@@ -1,7 +1,7 @@
 /** A room's stored messages read from Redis (a sorted set by seq): `history`, REST and paging. */
-import type { RedisClient } from "bun";
 import type { ChatMessage } from "../../../protocol";
 import type { Page } from "../../chat/engine";
+import type { RedisLink } from "./redis-link";
 
 export function roomKey(prefix: string, room: string, part: "meta" | "log" | "users" | "msgs"): string {
   return `${prefix}room:${room}:${part}`;
@@ -9,13 +9,13 @@ export function roomKey(prefix: string, room: string, part: "meta" | "log" | "us
 
 export class RedisHistory {
   constructor(
-    private readonly client: RedisClient,
+    private readonly link: RedisLink,
     private readonly prefix: string,
   ) {}
 
   /** The newest `limit` messages with `seq < before`, ascending; `more` when older ones exist. */
   async before(room: string, before: number, limit: number): Promise<Page> {
-    const raw = (await this.client.send("ZREVRANGEBYSCORE", [
+    const raw = (await this.link.send("ZREVRANGEBYSCORE", [
       roomKey(this.prefix, room, "msgs"),
       `(${before}`,
       "-inf",

@@ -3,17 +3,17 @@
  * sorted set, P rooms (room -> its number of users, only rooms that have any), so one read answers
  * for every process, and its cost grows with the rooms in use, never with the keys or the history.
  */
-import type { RedisClient } from "bun";
 import type { RoomCount } from "../../chat/engine";
+import type { RedisLink } from "./redis-link";
 
 export function roomsKey(prefix: string): string {
   return `${prefix}rooms`;
 }
 
 /** Every room with users on any process, with its count, busiest first (then by name). */
-export async function clusterRooms(client: RedisClient, prefix: string): Promise<RoomCount[]> {
+export async function clusterRooms(link: RedisLink, prefix: string): Promise<RoomCount[]> {
   // RESP3 answers WITHSCORES as [member, score] pairs.
-  const reply = (await client.send("ZRANGE", [roomsKey(prefix), "0", "-1", "WITHSCORES"])) as Array<
+  const reply = (await link.send("ZRANGE", [roomsKey(prefix), "0", "-1", "WITHSCORES"])) as Array<
     [string, number | string]
   >;
   return reply

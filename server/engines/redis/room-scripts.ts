@@ -2,13 +2,14 @@
  * The room scripts of scripts.ts called with plain values: callers never build an ARGV list, and each
  * reply comes back typed. One instance per process: it carries the prefix, stream length and process id.
  */
-import type { RedisClient } from "bun";
 import { LIMITS } from "../../../protocol";
-import { runScript } from "./redis-link";
-import { CHAT, CLAIM, LEAVE, RENAME, SNAPSHOT, TYPING } from "./scripts";
+import { type Call, type RedisLink, runScript, scriptCall } from "./redis-link";
+import { CHAT, CLAIM, GUEST, LEAVE, RECONCILE, RENAME, SNAPSHOT, TYPING } from "./scripts";
 
 /** What the snapshot script returns: seq, n, last stream id, user entries, newest chats descending. */
 export type SnapshotReply = [number, number, string, string[], string[]];
+
+export type RenameReply = "ok" | "taken" | "gone";
 
 /** A claim's outcome: joined ('j') or took over its own session's entry ('r'), or no candidate free. */
 export type ClaimReply = [kind: "j" | "r", nick: string, at: number] | [kind: "full"];
@@ -20,9 +21,26 @@ export interface SessionEntry {
   key: string | null;
 }
 
+/** One connection of this process in a room, as RECONCILE takes it (session "" while its claim is in flight). */
+export interface HeldEntry {
+  conn: string;
+  session: string;
+  key: string;
+  nick: string;
+}
+
+/** What RECONCILE found: entries removed, and per connection listed what differs ('a' carries the nickname). */
+export type ReconcileReply =
+  | { kind: "unregistered" }
+  | {
+      kind: "ok";
+      removed: number;
+      notes: Array<{ what: "a" | "j" | "r" | "t"; conn: string; nick?: string }>;
+    };
+
 export class RoomScripts {
   constructor(
-    private readonly client: RedisClient,
+    private readonly link: RedisLink,
     private readonly prefix: string,
     private readonly maxLen: string,
     private readonly procId: string,
@@ -31,11 +49,11 @@ export class RoomScripts {
 
   /** The room's counters, users and newest chats, consistent with one stream position. */
   async snapshot(room: string): Promise<SnapshotReply> {
-    return (await runScript(this.client, SNAPSHOT, [this.prefix, room, LIMITS.sinceMax])) as SnapshotReply;
+    return (await runScript(this.link, SNAPSHOT, [this.prefix, room, LIMITS.sinceMax])) as SnapshotReply;
   }
 
   async session(token: string): Promise<SessionEntry> {
-    const [room = null, nick = null, key = null] = (await this.client.send("HMGET", [
+    const [room = null, nick = null, key = null] = (await this.link.send("HMGET", [
       `${this.prefix}sess:${token}`,
       "room",
       "nick",
@@ -44,16 +62,19 @@ export class RoomScripts {
     return { room, nick, key };
   }
 
-  /** Claims the first free of `candidates` ([nickKey, nick] pairs), or a guest name when there are none. */
+  /** Claims the first free of `candidates` ([nickKey, nick] pairs), or takes over the session's own entry. */
   async claim(
     room: string,
     connId: string,
     token: string,
-    candidates: Array<[string, string]> | undefined,
+    candidates: Array<[string, string]>,
   ): Promise<ClaimReply> {
-    const guest = candidates === undefined ? "1" : "0";
-    const pairs = (candidates ?? []).flat();
-    return (await this.onRoom(CLAIM, room, this.procId, connId, token, guest, ...pairs)) as ClaimReply;
+    return (await this.onRoom(CLAIM, room, this.procId, connId, token, ...candidates.flat())) as ClaimReply;
+  }
+
+  /** The next guest number. */
+  async nextGuest(): Promise<number> {
+    return Number(await runScript(this.link, GUEST, [this.prefix]));
   }
 
   /** Stores a batch of chats, each as [session, clientId or "", head, tail]; one seq each (negative: a repeat). */
@@ -61,23 +82,51 @@ export class RoomScripts {
     return (await this.onRoom(CHAT, room, this.limits.dedupeWindow, ...messages.flat())) as number[];
   }
 
-  async rename(
+  /**
+   * Renames the connection's entry (found at `oldKey` or through its session `token`). `reply` within
+   * the timeout; `late`, the outcome whenever it comes (a timed-out rename may still run).
+   */
+  rename(
     room: string,
     connId: string,
     oldKey: string,
     newKey: string,
     nick: string,
-    event: string,
-  ): Promise<"ok" | "taken" | "gone"> {
-    const [outcome] = (await this.onRoom(RENAME, room, oldKey, newKey, nick, connId, event)) as [
-      "ok" | "taken" | "gone",
-    ];
-    return outcome;
+    token: string,
+  ): { reply: Promise<RenameReply>; late: Promise<RenameReply> | undefined } {
+    const call = this.callOnRoom(RENAME, room, oldKey, newKey, nick, connId, token);
+    const outcome = (p: Promise<unknown>) => p.then((r) => (r as [RenameReply])[0]);
+    return { reply: outcome(call.reply), late: call.late && outcome(call.late) };
   }
 
-  /** Gives up the users entry `key` if `connId` still holds it; `ending` starts its session's expiry. */
-  async leave(room: string, key: string, connId: string, ending: boolean): Promise<void> {
-    await this.onRoom(LEAVE, room, key, connId, ending ? "1" : "0", this.limits.resumeTtlMs);
+  /**
+   * Gives up the connection's users entry (at `key`, or where its session says) if it still holds
+   * it; `ending` starts its session's expiry unless another connection holds the session.
+   */
+  async leave(room: string, key: string, connId: string, token: string, ending: boolean): Promise<void> {
+    await this.onRoom(LEAVE, room, key, connId, ending ? "1" : "0", this.limits.resumeTtlMs, token);
+  }
+
+  /** Puts the room's users hash in agreement with this process's connections there (scripts.ts RECONCILE). */
+  async reconcile(room: string, held: HeldEntry[]): Promise<ReconcileReply> {
+    const args = held.flatMap((h) => [h.conn, h.session, h.key, h.nick]);
+    const raw = (await this.onRoom(RECONCILE, room, this.procId, this.limits.resumeTtlMs, ...args)) as Array<
+      string | number
+    >;
+    if (raw[0] !== "ok") return { kind: "unregistered" };
+    const notes: Array<{ what: "a" | "j" | "r" | "t"; conn: string; nick?: string }> = [];
+    for (let i = 2; i < raw.length; ) {
+      const what = raw[i] as "a" | "j" | "r" | "t";
+      const conn = String(raw[i + 1]);
+      if (what === "a") {
+        notes.push({ what, conn, nick: String(raw[i + 2]) });
+        i += 3;
+      } else {
+        notes.push({ what, conn });
+        i += 2;
+      }
+    }
+    return { kind: "ok", removed: Number(raw[1]), notes };
   }
 
   async typing(room: string, connId: string, data: string): Promise<void> {
@@ -86,6 +135,10 @@ export class RoomScripts {
 
   /** The scripts that append to a room's stream all start with P, room, maxlen. */
   private onRoom(script: string, room: string, ...rest: Array<string | number>): Promise<unknown> {
-    return runScript(this.client, script, [this.prefix, room, this.maxLen, ...rest]);
+    return runScript(this.link, script, [this.prefix, room, this.maxLen, ...rest]);
+  }
+
+  private callOnRoom(script: string, room: string, ...rest: Array<string | number>): Call {
+    return scriptCall(this.link, script, [this.prefix, room, this.maxLen, ...rest]);
   }
 }

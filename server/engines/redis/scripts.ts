@@ -7,7 +7,8 @@
  * {nickKey -> "proc|conn|session|nick"} · P room:R:msgs zset seq -> chat JSON · P sess:T {room, nick,
  * key} · P sess:T:ids {room NUL id -> seq} · P sess:T:idq (their order) · P procs set · P proc:ID
  * (heartbeat, PX) · P proc:ID:rooms set · P guest counter · P rooms zset room -> users (rooms with
- * any). Standalone Redis only (keys are built in Lua).
+ * any) · P beat:last (Redis time of the newest heartbeat of any process) · P sweep:after (no sweeping
+ * before this Redis time). Standalone Redis only (keys are built in Lua).
  * `append` returns the entry's number n: the core waits for that entry before a welcome.
  */
 
@@ -40,6 +41,31 @@ local function removeUser(room, maxlen, key, nick)
   redis.call('HDEL', rk(room, 'users'), key)
   append(room, maxlen, 'k', 'p', 'd', '{"event":"leave","nick":' .. cjson.encode(nick) .. '}')
   recount(room)
+end
+-- The entry of connection conn in a users hash: at key, else where its session says it is in room.
+local function entryOf(room, key, conn, token)
+  local users = rk(room, 'users')
+  local function mine(k)
+    if not k then return nil end
+    local cur = redis.call('HGET', users, k)
+    if not cur then return nil end
+    local o = owner(cur)
+    if o.conn ~= conn then return nil end
+    return o
+  end
+  local o = mine(key)
+  if o then return key, o end
+  if token == '' then return nil end
+  local s = redis.call('HMGET', sk(token), 'room', 'key')
+  if s[1] ~= room or not s[2] then return nil end
+  o = mine(s[2])
+  if o then return s[2], o end
+  return nil
+end
+-- Redis's own clock, in ms: heartbeats are judged by it, never by a process's.
+local function clock()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 `;
 
@@ -88,14 +114,15 @@ return {tonumber(m[1] or 0), tonumber(m[2] or 0), lastId, redis.call('HVALS', rk
 `;
 
 /**
- * ARGV: P, room, maxlen, proc, conn, token, guest ('1': wants a guest name), then candidate pairs
- * (nickKey, nick) in order of preference. If the session's entry in the room still belongs to this
- * token, the new connection takes it over silently ('r' entry, so its old process closes the stale
- * connection with 4001). Otherwise the first free candidate (or guest-N) is claimed with a join.
+ * ARGV: P, room, maxlen, proc, conn, token, then candidate pairs (nickKey, nick) in order of
+ * preference. If the session's entry in the room still belongs to this token, the new connection
+ * takes it over silently ('r' entry, so its old process closes the stale connection with 4001).
+ * Otherwise the first free candidate is claimed with a join. Keys are computed by the caller (nickKey
+ * is not Lua's to compute), guest names too (GUEST hands out their numbers).
  * Returns {'j', nick, n} | {'r', nick, n} | {'full'}, n being the number of the entry logged.
  */
 export const CLAIM = `${PRELUDE}
-local room, maxlen, proc, conn, token, guest = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local room, maxlen, proc, conn, token = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local users = rk(room, 'users')
 local function own(key, nick)
   redis.call('HSET', users, key, proc .. '|' .. conn .. '|' .. token .. '|' .. nick)
@@ -116,52 +143,66 @@ if s[1] == room and s[2] then
     end
   end
 end
-local key, nick = false, false
-if guest == '1' then
-  repeat
-    local g = redis.call('INCR', P .. 'guest')
-    nick = 'guest-' .. g
-    key = nick
-  until redis.call('HEXISTS', users, key) == 0
-else
-  for i = 8, #ARGV, 2 do
-    if redis.call('HEXISTS', users, ARGV[i]) == 0 then key, nick = ARGV[i], ARGV[i + 1]; break end
+for i = 7, #ARGV, 2 do
+  if redis.call('HEXISTS', users, ARGV[i]) == 0 then
+    own(ARGV[i], ARGV[i + 1])
+    local n = append(room, maxlen, 'k', 'p', 'd', '{"event":"join","nick":' .. cjson.encode(ARGV[i + 1]) .. '}')
+    return {'j', ARGV[i + 1], n}
   end
 end
-if not key then return {'full'} end
-own(key, nick)
-local n = append(room, maxlen, 'k', 'p', 'd', '{"event":"join","nick":' .. cjson.encode(nick) .. '}')
-return {'j', nick, n}
+return {'full'}
+`;
+
+/** ARGV: P. The next guest number (guest-N names are claimed like any other, N by N). */
+export const GUEST = `return redis.call('INCR', ARGV[1] .. 'guest')`;
+
+/**
+ * ARGV: P, room, maxlen, key, conn, ending ('1': the session ends), ttl ms, token. Removes the entry
+ * only if this connection still owns it (a resumed one may have taken it over). The entry is looked
+ * for at `key`, then where the session says it is: a rename that ran in Redis before its answer
+ * reached the process moved it there. With `ending`, the session starts to expire unless another
+ * connection holds it now (so also after a claim whose answer never came). Returns 1 if it left.
+ */
+export const LEAVE = `${PRELUDE}
+local room, maxlen, key, conn, ending, ttl, token = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local found, o = entryOf(room, key, conn, token)
+local left = 0
+if found then
+  removeUser(room, maxlen, found, o.nick)
+  left = 1
+  if token == '' then token = o.sess end
+end
+if ending == '1' and token ~= '' then
+  local s = redis.call('HMGET', sk(token), 'room', 'key')
+  local held = false
+  if s[1] and s[2] then
+    local cur = redis.call('HGET', rk(s[1], 'users'), s[2])
+    if cur then
+      local h = owner(cur)
+      held = h.sess == token and h.conn ~= conn
+    end
+  end
+  if not held then expireSession(token, ttl) end
+end
+return left
 `;
 
 /**
- * ARGV: P, room, maxlen, key, conn, ending ('1': the session ends), ttl ms. Removes the entry only
- * if this connection still owns it (a resumed one may have taken it over). Returns 1 if it left.
+ * ARGV: P, room, maxlen, oldKey, newKey, newNick, conn, token. The entry is found as LEAVE finds it.
+ * Already under `newNick` (a retry of a rename that ran late): 'ok' with no event. The event names
+ * the nickname Redis had. Returns {'ok'} | {'taken'} | {'gone'}.
  */
-export const LEAVE = `${PRELUDE}
-local room, maxlen, key, conn, ending, ttl = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local cur = redis.call('HGET', rk(room, 'users'), key)
-if not cur then return 0 end
-local o = owner(cur)
-if o.conn ~= conn then return 0 end
-removeUser(room, maxlen, key, o.nick)
-if ending == '1' then expireSession(o.sess, ttl) end
-return 1
-`;
-
-/** ARGV: P, room, maxlen, oldKey, newKey, newNick, conn, eventJson. Returns {'ok'} | {'taken'} | {'gone'}. */
 export const RENAME = `${PRELUDE}
-local room, maxlen, oldKey, newKey, newNick, conn, data = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local room, maxlen, oldKey, newKey, newNick, conn, token = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local users = rk(room, 'users')
-local cur = redis.call('HGET', users, oldKey)
-if not cur then return {'gone'} end
-local o = owner(cur)
-if o.conn ~= conn then return {'gone'} end
-if newKey ~= oldKey and redis.call('HEXISTS', users, newKey) == 1 then return {'taken'} end
-redis.call('HDEL', users, oldKey)
+local key, o = entryOf(room, oldKey, conn, token)
+if not key then return {'gone'} end
+if o.nick == newNick then return {'ok'} end
+if newKey ~= key and redis.call('HEXISTS', users, newKey) == 1 then return {'taken'} end
+redis.call('HDEL', users, key)
 redis.call('HSET', users, newKey, o.proc .. '|' .. conn .. '|' .. o.sess .. '|' .. newNick)
 redis.call('HSET', sk(o.sess), 'nick', newNick, 'key', newKey)
-append(room, maxlen, 'k', 'p', 'd', data)
+append(room, maxlen, 'k', 'p', 'd', '{"event":"nick","from":' .. cjson.encode(o.nick) .. ',"nick":' .. cjson.encode(newNick) .. '}')
 return {'ok'}
 `;
 
@@ -171,11 +212,30 @@ return append(ARGV[2], ARGV[3], 'k', 't', 'c', ARGV[4], 'd', ARGV[5])
 `;
 
 /**
- * ARGV: P, proc, ttl ms, registered ('1' once this process has registered). Returns 0 when this
- * process was declared dead and swept meanwhile (its users were removed: it must resync them).
+ * Judging heartbeats after Redis itself was away (frozen, down, restarted): every heartbeat key may
+ * have expired meanwhile, the live processes' as much as the dead ones'. So when no process at all
+ * has beaten for half an expiry (by Redis's clock), nobody is swept for one expiry from now: time for
+ * every live process to beat again. A process alone late is still swept on time.
  */
-export const HEARTBEAT = `${PRELUDE}
-local proc, ttl, registered = ARGV[2], ARGV[3], ARGV[4]
+const GRACE = `
+local function graceAfterSilence(now, ttl)
+  local last = tonumber(redis.call('GET', P .. 'beat:last') or '0')
+  if now - last > ttl / 2 then
+    local after = tonumber(redis.call('GET', P .. 'sweep:after') or '0')
+    if after < now + ttl then redis.call('SET', P .. 'sweep:after', now + ttl) end
+  end
+end
+`;
+
+/**
+ * ARGV: P, proc, ttl ms, registered ('1' once this process has registered). Returns 0 when this
+ * process was declared dead and swept meanwhile (its users were removed: it must claim them again).
+ */
+export const HEARTBEAT = `${PRELUDE}${GRACE}
+local proc, ttl, registered = ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local now = clock()
+graceAfterSilence(now, ttl)
+redis.call('SET', P .. 'beat:last', now)
 if registered == '1' and redis.call('SISMEMBER', P .. 'procs', proc) == 0 then return 0 end
 redis.call('SADD', P .. 'procs', proc)
 redis.call('SET', P .. 'proc:' .. proc, '1', 'PX', ttl)
@@ -183,17 +243,24 @@ return 1
 `;
 
 /**
- * ARGV: P, maxlen, session ttl ms, only ('' for every dead process, or one process id to retire).
- * Removes the users of processes whose heartbeat expired, with a leave event each, and forgets
- * those processes. Returns the number of users removed.
+ * ARGV: P, maxlen, session ttl ms, only ('' for every dead process, or one process id to retire),
+ * self (the sweeping process, never swept by itself), presence ttl ms. Removes the users of processes
+ * whose heartbeat expired, with a leave event each, and forgets those processes (not while the grace
+ * after a silence lasts). Returns the number of users removed.
  */
-export const SWEEP = `${PRELUDE}
-local maxlen, ttl, only = ARGV[2], ARGV[3], ARGV[4]
+export const SWEEP = `${PRELUDE}${GRACE}
+local maxlen, ttl, only, self, presenceTtl = ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
 local removed = 0
 local procs = redis.call('SMEMBERS', P .. 'procs')
-if only ~= '' then procs = {only} end
+if only ~= '' then
+  procs = {only}
+else
+  local now = clock()
+  graceAfterSilence(now, presenceTtl)
+  if now < tonumber(redis.call('GET', P .. 'sweep:after') or '0') then return 0 end
+end
 for _, proc in ipairs(procs) do
-  if only ~= '' or redis.call('EXISTS', P .. 'proc:' .. proc) == 0 then
+  if only ~= '' or (proc ~= self and redis.call('EXISTS', P .. 'proc:' .. proc) == 0) then
     local roomsKey = P .. 'proc:' .. proc .. ':rooms'
     for _, room in ipairs(redis.call('SMEMBERS', roomsKey)) do
       local flat = redis.call('HGETALL', rk(room, 'users'))
@@ -211,4 +278,70 @@ for _, proc in ipairs(procs) do
   end
 end
 return removed
+`;
+
+/**
+ * Puts one room's users hash in agreement with what this process holds there. ARGV: P, room, maxlen,
+ * proc, session ttl ms, then per connection of this process in the room: conn, session, key, nick
+ * (session '' for a connection whose claim is in flight: its entry, if any, is left alone).
+ * - An entry of this process for a connection not listed (its leave was lost, or its claim was given
+ *   up after its answer never came) is removed with a leave event, and its session starts to expire.
+ * - A listed connection without an entry (removed while this process was presumed dead) claims its
+ *   nickname again with a join event if it is free; else the reply says 'r' (its session is held by
+ *   another connection: resumed elsewhere) or 't' (someone else took the name).
+ * - A listed connection whose entry has another nickname (a rename that ran after its answer was
+ *   given up) gets 'a' and the nickname Redis has.
+ * Does nothing while this process is not registered (a sweep may still remove it): {'unregistered'}.
+ * Returns {'ok', removed, then kind, conn[, nick] ...}.
+ */
+export const RECONCILE = `${PRELUDE}
+local room, maxlen, proc, ttl = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+if redis.call('SISMEMBER', P .. 'procs', proc) == 0 then return {'unregistered'} end
+local users = rk(room, 'users')
+local listed = {}
+for i = 6, #ARGV, 4 do listed[ARGV[i]] = true end
+local found = {}
+local removed, mine = 0, 0
+local flat = redis.call('HGETALL', users)
+for i = 1, #flat, 2 do
+  local o = owner(flat[i + 1])
+  if o.proc == proc then
+    if listed[o.conn] then
+      found[o.conn] = o.nick
+      mine = mine + 1
+    else
+      removeUser(room, maxlen, flat[i], o.nick)
+      expireSession(o.sess, ttl)
+      removed = removed + 1
+    end
+  end
+end
+local out = {'ok', removed}
+for i = 6, #ARGV, 4 do
+  local conn, sess, key, nick = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  if sess ~= '' then
+    if found[conn] then
+      if found[conn] ~= nick then out[#out + 1] = 'a'; out[#out + 1] = conn; out[#out + 1] = found[conn] end
+    else
+      local cur = redis.call('HGET', users, key)
+      if not cur then
+        redis.call('HSET', users, key, proc .. '|' .. conn .. '|' .. sess .. '|' .. nick)
+        local s = redis.call('HGET', sk(sess), 'room')
+        if not s or s == room then redis.call('HSET', sk(sess), 'room', room, 'nick', nick, 'key', key) end
+        persistSession(sess)
+        append(room, maxlen, 'k', 'p', 'd', '{"event":"join","nick":' .. cjson.encode(nick) .. '}')
+        mine = mine + 1
+        out[#out + 1] = 'j'; out[#out + 1] = conn
+      elseif owner(cur).sess == sess then
+        out[#out + 1] = 'r'; out[#out + 1] = conn
+      else
+        out[#out + 1] = 't'; out[#out + 1] = conn
+      end
+    end
+  end
+end
+if mine > 0 then redis.call('SADD', P .. 'proc:' .. proc .. ':rooms', room)
+else redis.call('SREM', P .. 'proc:' .. proc .. ':rooms', room) end
+recount(room)
+return out
 `;

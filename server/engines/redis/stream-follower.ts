@@ -3,12 +3,11 @@
  * at, and turns their entries into the core's log entries. After a Redis blip the reader simply reads
  * on from the last id delivered, so nothing is skipped; a gap in the numbers is the core's to see.
  */
-import type { RedisClient } from "bun";
 import type { RoomEntry } from "../../chat/engine";
 import type { Logger } from "../../chat/log";
 import type { Inflight } from "./inflight";
 import { roomKey } from "./redis-history";
-import { streamIdAfter } from "./redis-link";
+import { type RedisLink, streamIdAfter } from "./redis-link";
 import { entryFields, type StreamEntry, StreamReader } from "./stream-reader";
 
 /** One followed room: its stream, and the id of the last entry delivered (null while loading). */
@@ -19,7 +18,7 @@ export interface Follow {
 }
 
 export interface FollowerDeps {
-  client: RedisClient;
+  link: RedisLink;
   prefix: string;
   procId: string;
   inflight: Inflight;
@@ -50,10 +49,10 @@ export class StreamFollower {
     this.byKey.delete(roomKey(this.d.prefix, room, "log"));
   }
 
-  /** Starts reading, on `readerClient` (a connection of its own, which XREAD BLOCK holds). */
-  follow(readerClient: RedisClient): void {
+  /** Starts reading, on `readerLink` (a connection of its own, which XREAD BLOCK holds). */
+  follow(readerLink: RedisLink): void {
     this.reader = new StreamReader(
-      readerClient,
+      readerLink,
       this.wakeKey(),
       {
         streams: () => this.followed().map((f) => ({ key: f.key, lastId: f.lastId as string })),
@@ -71,7 +70,7 @@ export class StreamFollower {
   /** True while some followed room has entries not yet delivered here. */
   async behind(): Promise<boolean> {
     for (const f of this.followed()) {
-      const last = (await this.d.client.send("XREVRANGE", [f.key, "+", "-", "COUNT", "1"])) as StreamEntry[];
+      const last = (await this.d.link.send("XREVRANGE", [f.key, "+", "-", "COUNT", "1"])) as StreamEntry[];
       if (streamIdAfter(last[0]?.[0] ?? "0-0", f.lastId as string)) return true;
     }
     return false;
@@ -95,7 +94,7 @@ export class StreamFollower {
 
   /** Interrupts the reader's blocking read, so it picks up a room just loaded. */
   private wake(): void {
-    const wake = this.d.client.send("XADD", [this.wakeKey(), "MAXLEN", "1", "*", "w", "1"]);
+    const wake = this.d.link.send("XADD", [this.wakeKey(), "MAXLEN", "1", "*", "w", "1"]);
     this.d.inflight.track(wake.catch(() => {}));
   }
 

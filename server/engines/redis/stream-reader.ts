@@ -2,9 +2,11 @@
  * Reads the streams of every room this process has members in, on its own connection (XREAD BLOCK
  * holds it), from the last id applied per room. After a Redis blip it simply reads on from those ids,
  * so nothing is skipped. A per-process wake stream interrupts the block when a room is added.
+ * Its link's timeout is the block plus the command timeout: a read that times out is read again
+ * from the same ids (what it would have returned comes with the next one).
  */
-import type { RedisClient } from "bun";
 import { describeError, type Logger } from "../../chat/log";
+import type { RedisLink } from "./redis-link";
 
 /** One stream entry as RESP3 gives it: id and a flat field/value list. */
 export type StreamEntry = [string, string[]];
@@ -17,7 +19,8 @@ export interface ReaderSource {
 }
 
 const BATCH = 1000;
-const BLOCK_MS = 5000;
+/** How long one XREAD waits in Redis for new entries. */
+export const BLOCK_MS = 5000;
 
 export class StreamReader {
   private stopped = false;
@@ -27,7 +30,7 @@ export class StreamReader {
   failures = 0;
 
   constructor(
-    private readonly client: RedisClient,
+    private readonly link: RedisLink,
     private readonly wakeKey: string,
     private readonly source: ReaderSource,
     private readonly log: Logger,
@@ -39,7 +42,7 @@ export class StreamReader {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.client.close();
+    this.link.close();
     await this.done;
   }
 
@@ -50,7 +53,7 @@ export class StreamReader {
       const ids = [this.wakeId, ...streams.map((s) => s.lastId)];
       let reply: Record<string, StreamEntry[]> | null;
       try {
-        reply = (await this.client.send("XREAD", [
+        reply = (await this.link.send("XREAD", [
           "COUNT",
           String(BATCH),
           "BLOCK",

@@ -86,7 +86,20 @@ export class RedisProcess {
     await proc.exited;
   }
 
+  /**
+   * Freezes the server (SIGSTOP): its connections stay up, nothing is answered, and what is sent
+   * meanwhile waits in its socket buffers until `unpause` (SIGCONT); then it all runs, late.
+   */
+  pause(): void {
+    this.proc?.kill("SIGSTOP");
+  }
+
+  unpause(): void {
+    this.proc?.kill("SIGCONT");
+  }
+
   async stop(): Promise<void> {
+    this.unpause();
     await this.kill();
     rmSync(this.dir, { recursive: true, force: true });
   }

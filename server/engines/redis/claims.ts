@@ -1,0 +1,254 @@
+/**
+ * This process's claims as it knows them: every connection holding a nickname in a room here (and
+ * those whose claim is in flight), and the leaves still to land in Redis. From them it keeps the
+ * users hashes honest when Redis was away or slow:
+ * - a leave is retried, with backoff, until it lands (one chain of leaves per connection, in order);
+ * - a claim whose answer never came is given back with a leave sent right behind it;
+ * - `reconcile` puts every room this process has users in (its `proc:ID:rooms` set, and its own
+ *   claims) in agreement with its open connections: entries for connections it no longer has are
+ *   removed, and its connections that Redis lost (swept while this process was presumed dead) claim
+ *   their nicknames again. The engine runs it after Redis answers again, after this process was
+ *   swept, and periodically.
+ */
+import { nickKey } from "../../../protocol";
+import type { EngineConn } from "../../chat/engine";
+import { describeError, type Logger } from "../../chat/log";
+import type { Inflight } from "./inflight";
+import type { RedisLink } from "./redis-link";
+import type { HeldEntry, RoomScripts } from "./room-scripts";
+
+interface Held<C> {
+  conn: C;
+  room: string;
+  nick: string;
+  session: string;
+}
+
+export interface ClaimsDeps {
+  link: RedisLink;
+  scripts: RoomScripts;
+  prefix: string;
+  procId: string;
+  inflight: Inflight;
+  log: Logger;
+  /** A room where a connection of this process lost its nickname to someone else: its members here resync. */
+  resync: (room: string, why: string) => void;
+  /** Redis does not list this process (swept): it must register again before it claims anything. */
+  unregistered: () => void;
+}
+
+/** Backoff of a leave that failed: 250 ms doubling up to 5 s, for as long as it takes. */
+const LEAVE_RETRY_MS = 250;
+const LEAVE_RETRY_MAX_MS = 5000;
+/** Rooms reconciled at once (one script each, sent together). */
+const RECONCILE_BATCH = 64;
+
+export class Claims<C extends EngineConn> {
+  private readonly held = new Map<string, Held<C>>();
+  /** Connections whose claim is in flight: conn id -> room. */
+  private readonly entering = new Map<string, string>();
+  /** Room -> ids of the connections held or entering there. */
+  private readonly byRoom = new Map<string, Set<string>>();
+  /** Per connection: its leaves, one after the other. */
+  private readonly leaves = new Map<string, Promise<void>>();
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private wakeSleepers: () => void = () => {};
+  private readonly stopSignal = new Promise<void>((resolve) => {
+    this.wakeSleepers = resolve;
+  });
+
+  constructor(private readonly d: ClaimsDeps) {}
+
+  /** Leaves retrying, for tests and metrics. */
+  get pendingLeaves(): number {
+    return this.leaves.size;
+  }
+
+  /** A claim for `conn` in `room` is about to be sent. */
+  claiming(conn: C, room: string): void {
+    this.entering.set(conn.id, room);
+    this.index(conn.id, room);
+  }
+
+  /** The claim succeeded: `conn` holds `nick` in `room` with `session`. */
+  entered(conn: C, room: string, nick: string, session: string): void {
+    this.entering.delete(conn.id);
+    this.held.set(conn.id, { conn, room, nick, session });
+    this.index(conn.id, room);
+  }
+
+  /**
+   * The claim failed. `inDoubt`: a claim script was sent and not answered (it may still run, or
+   * have run): a leave that ends the session goes right behind it, so no one is left claimed.
+   */
+  enterFailed(conn: C, room: string, token: string, inDoubt: boolean): void {
+    if (this.entering.get(conn.id) === room) this.entering.delete(conn.id);
+    this.unindex(conn.id, room);
+    if (inDoubt) this.queueLeave(conn.id, room, "", token, true);
+  }
+
+  /** A rename took effect in Redis. */
+  renamed(connId: string, nick: string): void {
+    const h = this.held.get(connId);
+    if (h) h.nick = nick;
+  }
+
+  /** The nickname the engine knows `conn` holds in `room`, if it holds one there. */
+  nickOf(connId: string, room: string): string | undefined {
+    const h = this.held.get(connId);
+    return h && h.room === room ? h.nick : undefined;
+  }
+
+  /** A resumed connection took over `connId`'s entry: the core closes it without a leave. */
+  replaced(room: string, connId: string): void {
+    if (this.held.get(connId)?.room !== room) return;
+    this.held.delete(connId);
+    this.unindex(connId, room);
+  }
+
+  /** Gives up the connection's claim in `room`; retried until it lands. */
+  leave(conn: C, room: string, ending: boolean): void {
+    const h = this.held.get(conn.id);
+    const mine = h !== undefined && h.room === room;
+    if (mine) {
+      this.held.delete(conn.id);
+      this.unindex(conn.id, room);
+    }
+    const nick = mine ? h.nick : conn.nick;
+    this.queueLeave(conn.id, room, nickKey(nick), mine ? h.session : conn.session, ending);
+  }
+
+  /** Brings every room of this process in agreement with its connections (runs once at a time). */
+  reconcile(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.reconcileOnce();
+        } while (this.again && !this.stopped);
+      } finally {
+        this.running = undefined;
+      }
+    })();
+    return this.running;
+  }
+
+  /** No more retries: the process is going (its retire removes what is left). */
+  stop(): void {
+    this.stopped = true;
+    this.wakeSleepers();
+  }
+
+  private async reconcileOnce(): Promise<void> {
+    const key = `${this.d.prefix}proc:${this.d.procId}:rooms`;
+    const rooms = new Set((await this.d.link.send("SMEMBERS", [key])) as string[]);
+    for (const room of this.byRoom.keys()) rooms.add(room);
+    const all = [...rooms];
+    let removed = 0;
+    const resyncs = new Set<string>();
+    for (let i = 0; i < all.length && !this.stopped; i += RECONCILE_BATCH) {
+      // Each room's connections are taken and sent in one go: whatever this process sends later
+      // (a claim, a rename, a leave) runs after it in Redis.
+      const batch = all.slice(i, i + RECONCILE_BATCH).map((room) => {
+        const entries = this.entriesIn(room);
+        const reply = this.d.scripts.reconcile(room, entries);
+        reply.catch(() => {}); // awaited below, unless an earlier one ends the round
+        return { room, entries, reply };
+      });
+      for (const { room, entries, reply } of batch) {
+        const r = await reply;
+        if (r.kind === "unregistered") {
+          this.d.unregistered();
+          return;
+        }
+        removed += r.removed;
+        const sent = new Map(entries.map((e) => [e.conn, e.nick]));
+        for (const note of r.notes) {
+          const h = this.held.get(note.conn);
+          // Changed since (a rename answered, a leave): the next reconcile looks again.
+          if (!h || h.room !== room || h.nick !== sent.get(note.conn)) continue;
+          if (note.what === "a" && note.nick !== undefined) {
+            // A rename that ran after its answer was given up: Redis and everyone's list have this name.
+            this.d.log.log("info", "redis_rename_adopted", { conn: note.conn, room });
+            h.nick = note.nick;
+            h.conn.nick = note.nick;
+          } else if (note.what === "j") {
+            this.d.log.log("info", "redis_user_reclaimed", { conn: note.conn, room });
+          } else if (note.what === "r") {
+            this.replaced(room, note.conn);
+          } else if (note.what === "t") {
+            resyncs.add(room);
+          }
+        }
+      }
+    }
+    if (removed > 0) this.d.log.log("info", "redis_stale_users_removed", { removed });
+    for (const room of resyncs) this.d.resync(room, "its nickname was taken while this server was cut off");
+  }
+
+  /** The connections of this process in `room`, as RECONCILE takes them. */
+  private entriesIn(room: string): HeldEntry[] {
+    const out: HeldEntry[] = [];
+    for (const id of this.byRoom.get(room) ?? []) {
+      const h = this.held.get(id);
+      if (h && h.room === room)
+        out.push({ conn: id, session: h.session, key: nickKey(h.nick), nick: h.nick });
+      else if (this.entering.get(id) === room) out.push({ conn: id, session: "", key: "", nick: "" });
+    }
+    return out;
+  }
+
+  /** Chains a leave behind the connection's earlier ones; the first is sent now, in this turn. */
+  private queueLeave(connId: string, room: string, key: string, token: string, ending: boolean): void {
+    const prev = this.leaves.get(connId);
+    const next = prev
+      ? prev.then(() => this.land(room, key, connId, token, ending))
+      : this.land(room, key, connId, token, ending);
+    this.leaves.set(connId, next);
+    this.d.inflight.track(
+      next.finally(() => {
+        if (this.leaves.get(connId) === next) this.leaves.delete(connId);
+      }),
+    );
+  }
+
+  /** Sends the leave until Redis runs it (it is idempotent: it only removes the connection's own entry). */
+  private async land(
+    room: string,
+    key: string,
+    connId: string,
+    token: string,
+    ending: boolean,
+  ): Promise<void> {
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await this.d.scripts.leave(room, key, connId, token, ending);
+        if (attempt > 0) this.d.log.log("info", "redis_leave_landed", { room, attempts: attempt + 1 });
+        return;
+      } catch (err) {
+        if (attempt === 0) this.d.log.log("warn", "redis_leave_failed", { room, ...describeError(err) });
+        const wait = Math.min(LEAVE_RETRY_MAX_MS, LEAVE_RETRY_MS * 2 ** Math.min(attempt, 10));
+        await Promise.race([Bun.sleep(wait), this.stopSignal]);
+      }
+    }
+  }
+
+  private index(connId: string, room: string): void {
+    const set = this.byRoom.get(room) ?? new Set();
+    set.add(connId);
+    this.byRoom.set(room, set);
+  }
+
+  private unindex(connId: string, room: string): void {
+    if (this.held.get(connId)?.room === room || this.entering.get(connId) === room) return;
+    const set = this.byRoom.get(room);
+    set?.delete(connId);
+    if (set?.size === 0) this.byRoom.delete(room);
+  }
+}
