@@ -8,7 +8,7 @@ import { describeError, type Logger } from "../chat/log";
 import type { Metrics } from "../chat/metrics";
 import { type Config, ConfigError } from "../config";
 import { LocalEngine } from "./local/local-engine";
-import { SqliteStore } from "./local/sqlite-store";
+import { DatabaseDamaged, DatabaseInUse, SqliteStore } from "./local/sqlite-store";
 import type { ChatStore } from "./local/store";
 import { RedisEngine } from "./redis/redis-engine";
 
@@ -38,21 +38,44 @@ export function createEngine(config: Config, deps: EngineDeps): Engine<Connectio
     });
   }
   return new LocalEngine<Connection>({
-    store: deps.store ?? openStore(config),
+    store: deps.store ?? openStore(config, deps.log),
     resumeTtlMs: limits.resumeTtlMs,
     dedupeWindow: limits.dedupeWindow,
     schedule,
     log: deps.log,
     metrics: deps.metrics,
+    retention: {
+      maxMessages: config.retentionMaxMessages,
+      maxAgeMs: config.retentionMaxAgeDays * DAY_MS,
+    },
   });
 }
 
-function openStore(config: Config): SqliteStore {
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Opens DB_PATH, refusing to start when another server process has it open or when it is damaged
+ * (the README's "A damaged database" tells how to recover).
+ */
+function openStore(config: Config, log: Logger): SqliteStore {
   const path = config.dbPath;
+  let store: SqliteStore;
   try {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-    return new SqliteStore(path, Date.now(), config.dbSync);
+    store = new SqliteStore(path, Date.now(), config.dbSync);
   } catch (err) {
+    if (err instanceof DatabaseInUse) throw new ConfigError("DB_PATH", err.message);
+    if (err instanceof DatabaseDamaged) {
+      throw new ConfigError(
+        "DB_PATH",
+        `${err.message}; nothing was written to it. To recover what it holds (see the README): ` +
+          `keep a copy of it and of ${path}-wal, run sqlite3 ${path} ".recover" | sqlite3 recovered.db, ` +
+          `check that sqlite3 recovered.db "PRAGMA integrity_check" says ok, then remove ${path}-wal and ` +
+          `${path}-shm and put recovered.db in place of ${path}. Or restore a backup`,
+      );
+    }
     throw new ConfigError("DB_PATH", `cannot open ${path}: ${describeError(err).error}`);
   }
+  if (store.checkMs !== undefined) log.log("info", "db_checked", { path, ms: Math.round(store.checkMs) });
+  return store;
 }

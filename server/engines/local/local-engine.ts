@@ -35,7 +35,12 @@ export interface LocalEngineDeps {
   timer?: (fn: () => void, ms: number) => void;
   log?: Logger;
   metrics?: Metrics;
+  /** Retention, applied by `sweep`: messages kept per room, and how old one may get; 0 keeps all. */
+  retention?: { maxMessages: number; maxAgeMs: number };
 }
+
+/** Work one turn of a sweep's pruning may do (rows deleted, rooms looked at): ~15 ms on SQLite. */
+const PRUNE_WORK = 500;
 
 export class LocalEngine<C extends EngineConn> implements Engine<C> {
   readonly ready = Promise.resolve();
@@ -48,6 +53,9 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
   private readonly log: Logger;
   private readonly resumeTtlMs: number;
   private readonly writer: LocalWriter<C>;
+  private readonly schedule: (fn: () => void) => void;
+  private readonly retention: { maxMessages: number; maxAgeMs: number } | undefined;
+  private pruning = false;
   private stopped = false;
   private guestCounter = 0;
 
@@ -57,6 +65,8 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
     this.resumeTtlMs = deps.resumeTtlMs;
     this.now = deps.now ?? Date.now;
     this.log = deps.log ?? silentLogger;
+    this.schedule = deps.schedule ?? ((fn) => setTimeout(fn, 0));
+    this.retention = deps.retention;
     this.writer = new LocalWriter<C>({
       store: deps.store,
       sessions: this.sessions,
@@ -64,7 +74,7 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
       metrics: deps.metrics ?? new Metrics(),
       log: this.log,
       now: this.now,
-      schedule: deps.schedule ?? ((fn) => setTimeout(fn, 0)),
+      schedule: this.schedule,
       timer: deps.timer ?? ((fn, ms) => setTimeout(fn, ms)),
       delivered: (room) => {
         if (room.idle) this.rooms.delete(room.name);
@@ -260,12 +270,51 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
     this.writer.flush(force);
   }
 
+  /** Forgets expired sessions, then applies retention, if any. */
   sweep(): void {
     try {
       this.sessions.sweep(this.now() - this.resumeTtlMs);
     } catch (err) {
       this.log.log("warn", "session_sweep_failed", describeError(err));
     }
+    this.prune();
+  }
+
+  /**
+   * Deletes what retention no longer keeps, a step of PRUNE_WORK a turn, so a big deletion (the
+   * first sweep on a large database, or many rooms) does not hold the event loop. One pass at a time.
+   */
+  private prune(): void {
+    const r = this.retention;
+    if (!r || this.pruning || (r.maxMessages <= 0 && r.maxAgeMs <= 0)) return;
+    const olderThan = r.maxAgeMs > 0 ? this.now() - r.maxAgeMs : 0;
+    this.pruning = true;
+    let total = 0;
+    const step = () => {
+      if (this.stopped) {
+        this.pruning = false;
+        return;
+      }
+      let deleted: number;
+      let done: boolean;
+      try {
+        ({ deleted, done } = this.store.pruneStep(r.maxMessages, olderThan, PRUNE_WORK));
+      } catch (err) {
+        this.pruning = false;
+        this.log.log("warn", "prune_failed", { deleted: total, ...describeError(err) });
+        return;
+      }
+      total += deleted;
+      // A cached welcome page may hold messages that are gone now.
+      if (deleted > 0) for (const room of this.rooms.values()) room.latestPage = undefined;
+      if (!done) {
+        this.schedule(step);
+        return;
+      }
+      this.pruning = false;
+      if (total > 0) this.log.log("info", "messages_pruned", { deleted: total });
+    };
+    step();
   }
 
   /** Writes what is left and closes the store: the engine owns it from construction on. */

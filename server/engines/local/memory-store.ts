@@ -1,5 +1,5 @@
 /** An in-memory ChatStore with the same contract as SQLite's, for model tests and fault injection. */
-import type { ChatStore, Page, SessionRecord, StoredMessage } from "./store";
+import type { ChatStore, Page, PruneStep, SessionRecord, StoredMessage } from "./store";
 import { toChatMessage } from "./store";
 
 export class MemoryStore implements ChatStore {
@@ -58,6 +58,32 @@ export class MemoryStore implements ChatStore {
     for (const [id, s] of this.sessions) {
       if (s.endedAt !== null && s.endedAt < endedBefore) this.sessions.delete(id);
     }
+  }
+
+  prune(keepPerRoom: number, olderThanMs: number): number {
+    return this.pruneStep(keepPerRoom, olderThanMs, Number.POSITIVE_INFINITY).deleted;
+  }
+
+  /** Only rows deleted count as work here: looking at a room in memory costs next to nothing. */
+  pruneStep(keepPerRoom: number, olderThanMs: number, work: number): PruneStep {
+    if (keepPerRoom <= 0 && olderThanMs <= 0) return { deleted: 0, done: true };
+    let deleted = 0;
+    for (const list of this.rooms.values()) {
+      const beyond = keepPerRoom > 0 ? list.length - keepPerRoom : 0;
+      let k = 0;
+      // Never the newest: the room's seq must survive.
+      for (; k < list.length - 1; k++) {
+        const old = olderThanMs > 0 && (list[k] as StoredMessage).sentAt < olderThanMs;
+        if (k >= beyond && !old) break;
+        if (deleted + k >= work) {
+          list.splice(0, k);
+          return { deleted: deleted + k, done: false };
+        }
+      }
+      list.splice(0, k);
+      deleted += k;
+    }
+    return { deleted, done: true };
   }
 
   close(): void {}

@@ -1,7 +1,13 @@
-/** ChatStore on bun:sqlite in WAL mode: one transaction per flush, so an ack means the row is durable. */
+/**
+ * ChatStore on bun:sqlite in WAL mode: one transaction per flush, so an ack means the row is durable.
+ * One process at a time: a lock beside the file (DB_PATH.lock) keeps a second server out, and a file
+ * that may be damaged is checked before anything is read from it or written to it.
+ */
 import { Database, type Statement } from "bun:sqlite";
+import { closeSync, existsSync, fsyncSync, openSync, readSync, realpathSync, statSync } from "node:fs";
+import { freemem } from "node:os";
 import type { ChatMessage } from "../../../protocol";
-import type { ChatStore, Page, SessionRecord, StoredMessage } from "./store";
+import type { ChatStore, Page, PruneStep, SessionRecord, StoredMessage } from "./store";
 
 interface Row {
   room: string;
@@ -45,6 +51,200 @@ export type DbSync = "off" | "normal" | "full";
 /** How far back in a room a resumed session's message ids are looked for after a restart. */
 export const DEDUPE_SCAN_ROWS = 20_000;
 
+/** Rows one DELETE of a prune removes. */
+const PRUNE_CHUNK = 1000;
+
+/** How long the lock file's own short writes may make another opener wait (they take microseconds). */
+const LOCK_WAIT_MS = 2000;
+
+/** Another server process has the database open; found before anything is read from it. */
+export class DatabaseInUse extends Error {
+  constructor(
+    readonly path: string,
+    readonly pid: number | undefined,
+  ) {
+    super(`${path} is in use by another server process (pid ${pid ?? "unknown"})`);
+    this.name = "DatabaseInUse";
+  }
+}
+
+/** The database file is damaged: PRAGMA quick_check found problems, or SQLite cannot read it at all. */
+export class DatabaseDamaged extends Error {
+  constructor(
+    readonly path: string,
+    readonly detail: string,
+  ) {
+    super(`${path} is damaged (${detail})`);
+    this.name = "DatabaseDamaged";
+  }
+}
+
+function sqliteCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+/** SQLITE_CORRUPT, SQLITE_NOTADB and their extended codes: the file itself is bad. */
+function isDamage(err: unknown): boolean {
+  const code = sqliteCode(err);
+  return code !== undefined && (code.startsWith("SQLITE_CORRUPT") || code.startsWith("SQLITE_NOTADB"));
+}
+
+/** The database file as a clean close left it; any later change to it (or a crash) makes it differ. */
+interface FileStamp {
+  ino: string;
+  size: string;
+  mtimeNs: string;
+  ctimeNs: string;
+}
+
+function stampOf(path: string): FileStamp | undefined {
+  try {
+    const st = statSync(path, { bigint: true });
+    return {
+      ino: String(st.ino),
+      size: String(st.size),
+      mtimeNs: String(st.mtimeNs),
+      ctimeNs: String(st.ctimeNs),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+function sameStamp(a: FileStamp, b: FileStamp): boolean {
+  return a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
+}
+
+function parseStamp(text: string | null | undefined): FileStamp | undefined {
+  if (!text) return undefined;
+  try {
+    const v = JSON.parse(text) as Partial<FileStamp>;
+    const fields = [v.ino, v.size, v.mtimeNs, v.ctimeNs];
+    return fields.every((f) => typeof f === "string") ? (v as FileStamp) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Flushes a closed database file to disk (DB_SYNC=off never does), so a clean close is one on disk. */
+function synced(path: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, "r");
+    fsyncSync(fd);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** A write-ahead log with frames in it: left by a crash, or by a close that could not checkpoint. */
+function walHasFrames(path: string): boolean {
+  try {
+    return statSync(`${path}-wal`).size > 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Keeps every other process (and every other SqliteStore of this one) off a database file for as
+ * long as it is held: an open write transaction on a small SQLite file beside it, `DB_PATH.lock`.
+ * That is a lock of the kernel's, so it goes with the process: kill -9 never blocks a restart, and
+ * a reused pid fools nothing. The file also names the holder's pid for the refusal message, and
+ * whether, and as what file, the last holder closed the database cleanly. It is never deleted (a
+ * process could be waiting on the deleted one while a third creates a new one).
+ */
+class ProcessLock {
+  private readonly db: Database;
+  /** The database file as the previous holder's clean close left it; undefined after a crash. */
+  readonly previousClean: FileStamp | undefined;
+
+  constructor(lockPath: string, dbPath: string) {
+    this.db = new Database(lockPath, { create: true, strict: true });
+    try {
+      this.db.run(`PRAGMA busy_timeout = ${LOCK_WAIT_MS}`);
+      this.db.run("CREATE TABLE IF NOT EXISTS holder (pid INTEGER NOT NULL, clean_close TEXT)");
+      this.take(dbPath);
+      const row = this.db.query<{ clean_close: string | null }, []>("SELECT clean_close FROM holder").get();
+      this.previousClean = parseStamp(row?.clean_close);
+      // From here until a clean close, the database counts as not cleanly closed.
+      this.db.run("DELETE FROM holder");
+      this.db.run("INSERT INTO holder (pid, clean_close) VALUES (?, NULL)", [process.pid]);
+      this.db.run("COMMIT");
+      // Another process may take the lock between that commit and this: it then names itself.
+      this.take(dbPath);
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
+  }
+
+  /** BEGIN IMMEDIATE, failing at once (no busy wait) when another connection holds it. */
+  private take(dbPath: string): void {
+    this.db.run("PRAGMA busy_timeout = 0");
+    try {
+      this.db.run("BEGIN IMMEDIATE");
+    } catch (err) {
+      if (sqliteCode(err) !== "SQLITE_BUSY") throw err;
+      this.db.run(`PRAGMA busy_timeout = ${LOCK_WAIT_MS}`);
+      let pid: number | undefined;
+      try {
+        pid = this.db.query<{ pid: number }, []>("SELECT pid FROM holder").get()?.pid;
+      } catch {
+        pid = undefined;
+      }
+      throw new DatabaseInUse(dbPath, pid);
+    }
+    this.db.run(`PRAGMA busy_timeout = ${LOCK_WAIT_MS}`);
+  }
+
+  /**
+   * Lets the lock go, recording `clean` (the database file as this process left it) if given.
+   * Never throws: should the record fail, the next open only checks the file.
+   */
+  release(clean: FileStamp | undefined): void {
+    try {
+      if (clean) this.db.run("UPDATE holder SET clean_close = ?", [JSON.stringify(clean)]);
+      this.db.run(clean ? "COMMIT" : "ROLLBACK");
+    } catch {
+      // Closing rolls back, and lets the lock go all the same.
+    }
+    this.db.close();
+  }
+}
+
+/**
+ * Reads a file front to back so that the OS caches it: PRAGMA quick_check then finds its pages in
+ * memory instead of seeking for each. Skipped when the file would not fit in half the free memory.
+ * Only before SQLite opens the file: closing another descriptor of it would drop SQLite's locks.
+ */
+function readAhead(path: string): void {
+  let fd: number | undefined;
+  try {
+    if (statSync(path).size > freemem() / 2) return;
+    fd = openSync(path, "r");
+    const chunk = Buffer.allocUnsafe(8 * 1024 * 1024);
+    for (let pos = 0; readSync(fd, chunk, 0, chunk.length, pos) === chunk.length; pos += chunk.length) {}
+  } catch {
+    // Only a speed-up: the check reads the file anyway.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** The problems PRAGMA quick_check reports, or undefined when it says ok. */
+function quickCheck(db: Database): string | undefined {
+  const rows = db.query<{ quick_check: string }, []>("PRAGMA quick_check(20)").all();
+  const problems = rows.map((r) => r.quick_check).filter((line) => line !== "ok" && !line.startsWith("***"));
+  if (problems.length === 0) return undefined;
+  const more = problems.length > 1 ? ` and ${problems.length - 1} more` : "";
+  return `PRAGMA quick_check: ${problems[0]}${more}`;
+}
+
 function toChat(r: Row): ChatMessage {
   return {
     type: "chat",
@@ -59,8 +259,25 @@ function toChat(r: Row): ChatMessage {
 export class SqliteStore implements ChatStore {
   /** Protected so a test subclass can reach the connection (PRAGMA max_page_count makes it really full). */
   protected readonly db: Database;
+  /**
+   * How long PRAGMA quick_check took at open, in ms; undefined when it was not run: in memory, or
+   * when the previous server closed the file cleanly and nothing changed it since.
+   */
+  readonly checkMs: number | undefined;
+  private readonly lock: ProcessLock | undefined;
+  private closed = false;
+  /** Storage failed in a way that may have damaged the file: the next open checks it. */
+  private suspect = false;
+  /** Where an unfinished prune stopped, to go on from there when called again alike. */
+  private pruneAt: { keep: number; olderThan: number; room: string } | undefined;
   private readonly q: {
     lastSeq: Statement<{ seq: number | null }, [string]>;
+    firstSeq: Statement<{ seq: number | null }, [string]>;
+    roomFrom: Statement<{ room: string }, [string]>;
+    roomAfter: Statement<{ room: string }, [string]>;
+    newestAt: Statement<{ seq: number }, [string, number]>;
+    oldest: Statement<{ seq: number; sent_at: number }, [string, number, number]>;
+    deleteUpTo: Statement<unknown, [string, number]>;
     before: Statement<Row, [string, number, number]>;
     after: Statement<Row, [string, number, number]>;
     insert: Statement<unknown, [string, number, string, string, number, string, string | null]>;
@@ -70,17 +287,62 @@ export class SqliteStore implements ChatStore {
     dropSessions: Statement<unknown, [number]>;
   };
   private readonly commitTx: (messages: readonly StoredMessage[], sessions: readonly SessionRecord[]) => void;
+  private readonly pruneTx: (keep: number, olderThan: number, work: number) => PruneStep;
 
-  /** Opens (creating) the database; sessions left open by a crash count as ended now. */
-  constructor(path: string, now = Date.now(), sync: DbSync = "normal") {
-    this.db = new Database(path, { create: true, strict: true });
-    this.db.run("PRAGMA journal_mode = WAL");
-    this.db.run(`PRAGMA synchronous = ${sync.toUpperCase()}`);
-    this.db.run("PRAGMA busy_timeout = 5000");
-    this.db.run(SCHEMA);
-    this.db.run("UPDATE sessions SET ended_at = ? WHERE ended_at IS NULL", [now]);
+  /**
+   * Opens (creating) the database; sessions left open by a crash count as ended now. Throws
+   * DatabaseInUse when another process (or store) has the file open, and DatabaseDamaged when
+   * PRAGMA quick_check finds it damaged: run unless the previous server closed it cleanly and it
+   * has not changed since. Refusing writes nothing to the file.
+   */
+  constructor(
+    readonly path: string,
+    now = Date.now(),
+    sync: DbSync = "normal",
+  ) {
+    const inMemory = path === ":memory:" || path === "";
+    this.lock = inMemory
+      ? undefined
+      : new ProcessLock(`${existsSync(path) ? realpathSync(path) : path}.lock`, path);
+    try {
+      const clean = this.lock?.previousClean;
+      const stamp = stampOf(path);
+      const trusted =
+        clean !== undefined && stamp !== undefined && sameStamp(clean, stamp) && !walHasFrames(path);
+      const check = !inMemory && !trusted;
+      const t0 = performance.now();
+      if (check) readAhead(path);
+      this.db = new Database(path, { create: true, strict: true });
+      try {
+        this.db.run("PRAGMA busy_timeout = 5000");
+        if (check) {
+          const problems = quickCheck(this.db);
+          if (problems !== undefined) throw new DatabaseDamaged(path, problems);
+          this.checkMs = performance.now() - t0;
+        }
+        this.db.run("PRAGMA journal_mode = WAL");
+        this.db.run(`PRAGMA synchronous = ${sync.toUpperCase()}`);
+        this.db.run(SCHEMA);
+        this.db.run("UPDATE sessions SET ended_at = ? WHERE ended_at IS NULL", [now]);
+      } catch (err) {
+        this.db.close();
+        throw err;
+      }
+    } catch (err) {
+      this.lock?.release(undefined);
+      if (isDamage(err)) throw new DatabaseDamaged(path, `SQLite: ${(err as Error).message}`);
+      throw err;
+    }
     this.q = {
       lastSeq: this.db.query("SELECT max(seq) AS seq FROM messages WHERE room = ?"),
+      firstSeq: this.db.query("SELECT min(seq) AS seq FROM messages WHERE room = ?"),
+      roomFrom: this.db.query("SELECT room FROM messages WHERE room >= ? ORDER BY room LIMIT 1"),
+      roomAfter: this.db.query("SELECT room FROM messages WHERE room > ? ORDER BY room LIMIT 1"),
+      newestAt: this.db.query("SELECT seq FROM messages WHERE room = ? ORDER BY seq DESC LIMIT 1 OFFSET ?"),
+      oldest: this.db.query(
+        "SELECT seq, sent_at FROM messages WHERE room = ? AND seq < ? ORDER BY seq LIMIT ?",
+      ),
+      deleteUpTo: this.db.query("DELETE FROM messages WHERE room = ? AND seq <= ?"),
       before: this.db.query(
         "SELECT room, seq, nick, text, sent_at FROM messages WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
       ),
@@ -107,18 +369,31 @@ export class SqliteStore implements ChatStore {
       }
       for (const s of sessions) this.q.upsertSession.run(s.id, s.room, s.nick, s.endedAt);
     });
+    this.pruneTx = this.db.transaction((keep, olderThan, work) => this.pruneRooms(keep, olderThan, work));
   }
 
   lastSeq(room: string): number {
-    return this.q.lastSeq.get(room)?.seq ?? 0;
+    try {
+      return this.q.lastSeq.get(room)?.seq ?? 0;
+    } catch (err) {
+      throw this.failed(err);
+    }
   }
 
   before(room: string, before: number, limit: number): Page {
-    return this.page(this.q.before.all(room, before, limit + 1), limit);
+    try {
+      return this.page(this.q.before.all(room, before, limit + 1), limit);
+    } catch (err) {
+      throw this.failed(err);
+    }
   }
 
   after(room: string, after: number, limit: number): Page {
-    return this.page(this.q.after.all(room, after, limit + 1), limit);
+    try {
+      return this.page(this.q.after.all(room, after, limit + 1), limit);
+    } catch (err) {
+      throw this.failed(err);
+    }
   }
 
   /** Rows come newest first with one extra to tell whether more exist. */
@@ -131,7 +406,11 @@ export class SqliteStore implements ChatStore {
 
   commit(messages: readonly StoredMessage[], sessions: readonly SessionRecord[]): void {
     if (messages.length === 0 && sessions.length === 0) return;
-    this.commitTx(messages, sessions);
+    try {
+      this.commitTx(messages, sessions);
+    } catch (err) {
+      throw this.failed(err);
+    }
   }
 
   loadSession(id: string): SessionRecord | undefined {
@@ -147,7 +426,92 @@ export class SqliteStore implements ChatStore {
     this.q.dropSessions.run(endedBefore);
   }
 
+  prune(keepPerRoom: number, olderThanMs: number): number {
+    return this.pruneStep(keepPerRoom, olderThanMs, Number.POSITIVE_INFINITY).deleted;
+  }
+
+  /**
+   * Rooms in name order, from where the last unfinished step with the same arguments stopped. A
+   * step is one transaction: rows of many rooms share pages, each then written once.
+   */
+  pruneStep(keepPerRoom: number, olderThanMs: number, work: number): PruneStep {
+    if (keepPerRoom <= 0 && olderThanMs <= 0) return { deleted: 0, done: true };
+    try {
+      // Unbounded (prune): a transaction per DELETE of PRUNE_CHUNK rows, so none grows huge.
+      if (!Number.isFinite(work)) return this.pruneRooms(keepPerRoom, olderThanMs, work);
+      return this.pruneTx(keepPerRoom, olderThanMs, work);
+    } catch (err) {
+      throw this.failed(err);
+    }
+  }
+
+  private pruneRooms(keepPerRoom: number, olderThanMs: number, work: number): PruneStep {
+    const at = this.pruneAt;
+    const from = at && at.keep === keepPerRoom && at.olderThan === olderThanMs ? at.room : "";
+    this.pruneAt = undefined;
+    let deleted = 0;
+    let used = 0;
+    for (let room = this.q.roomFrom.get(from)?.room; room !== undefined; ) {
+      // Looking at a room is one unit; each step deletes at least a row of one, so it moves on.
+      const budget = Math.max(1, work - used - 1);
+      const n = this.pruneRoom(room, keepPerRoom, olderThanMs, budget);
+      deleted += n;
+      used += 1 + n;
+      const next = n < budget ? this.q.roomAfter.get(room)?.room : room;
+      if (next !== undefined && used >= work) {
+        this.pruneAt = { keep: keepPerRoom, olderThan: olderThanMs, room: next };
+        return { deleted, done: false };
+      }
+      room = next;
+    }
+    return { deleted, done: true };
+  }
+
+  /** Deletes from the oldest while a message is beyond the newest `keep` or older than `olderThan`. */
+  private pruneRoom(room: string, keep: number, olderThan: number, budget: number): number {
+    const newest = this.q.lastSeq.get(room)?.seq;
+    if (newest === null || newest === undefined) return 0;
+    // Every message below `bound` is beyond the newest `keep`. Seqs are unique, so a room whose
+    // span of seqs is within `keep` has no more than `keep` messages.
+    let bound = 0;
+    if (keep > 0 && newest - (this.q.firstSeq.get(room)?.seq ?? newest) + 1 > keep) {
+      bound = this.q.newestAt.get(room, keep - 1)?.seq ?? 0;
+    }
+    if (bound === 0 && olderThan <= 0) return 0;
+    let deleted = 0;
+    // Reads grow from a few rows: most rooms have nothing to delete, and their oldest row says so.
+    for (let read = 16; deleted < budget; read = Math.min(read * 4, PRUNE_CHUNK)) {
+      const n = Math.min(read, budget - deleted);
+      // The newest message is never a candidate: the room's seq must survive a restart.
+      const rows = this.q.oldest.all(room, newest, n);
+      let k = 0;
+      for (const r of rows) {
+        if (r.seq >= bound && !(olderThan > 0 && r.sent_at < olderThan)) break;
+        k++;
+      }
+      if (k > 0) deleted += this.q.deleteUpTo.run(room, (rows[k - 1] as { seq: number }).seq).changes;
+      if (k < n) break;
+    }
+    return deleted;
+  }
+
+  /** Closes the database, then the lock, recording a clean close unless storage failed meanwhile. */
   close(): void {
-    this.db.close();
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.db.close();
+    } finally {
+      if (this.lock) {
+        const clean = !this.suspect && !walHasFrames(this.path) && synced(this.path);
+        this.lock.release(clean ? stampOf(this.path) : undefined);
+      }
+    }
+  }
+
+  /** A storage error: anything but a broken constraint may have come from a damaged file. */
+  private failed(err: unknown): unknown {
+    if (!sqliteCode(err)?.startsWith("SQLITE_CONSTRAINT")) this.suspect = true;
+    return err;
   }
 }

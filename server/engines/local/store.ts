@@ -25,6 +25,13 @@ export interface SessionRecord {
   endedAt: number | null;
 }
 
+/** What one step of pruning did. */
+export interface PruneStep {
+  deleted: number;
+  /** Nothing is left to delete for these arguments (as of this step). */
+  done: boolean;
+}
+
 export interface ChatStore {
   /** Newest stored seq of a room, 0 when it has none. */
   lastSeq(room: string): number;
@@ -42,6 +49,18 @@ export interface ChatStore {
   recentClientIds(session: string, room: string, limit: number): Array<[string, number]>;
   /** Forgets sessions that ended before `endedBefore`. */
   dropSessions(endedBefore: number): void;
+  /**
+   * Retention: deletes each room's messages from the oldest on, for as long as a message is beyond
+   * the room's newest `keepPerRoom` (when > 0) or was sent before `olderThanMs` (when > 0). The
+   * newest message of a room is never deleted, so its lastSeq survives a restart, and what a room
+   * keeps is one unbroken run of seqs: its history just starts later. Returns the rows deleted.
+   */
+  prune(keepPerRoom: number, olderThanMs: number): number;
+  /**
+   * `prune` a bounded step at a time: about `work` units at most (a row deleted or a room looked at
+   * is one). Steps with the same arguments go on where the last stopped; `done` once nothing is left.
+   */
+  pruneStep(keepPerRoom: number, olderThanMs: number, work: number): PruneStep;
   close(): void;
 }
 
