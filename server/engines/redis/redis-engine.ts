@@ -142,13 +142,13 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
       inflight: this.inflight,
       log: this.log,
       resync: (room, why) => this.sink.resync(room, why),
-      unregistered: () => this.inflight.track(this.presence.beat()),
+      unregistered: () => this.beatNow(),
     });
     // Redis answers again: beat at once (the others may be waiting to call this process dead), and put
     // right what was lost or ran late meanwhile, now and once more when whatever a dropped connection
     // left in Redis's buffers has surely run.
     this.link.onRecovered(() => {
-      this.inflight.track(this.presence.beat());
+      this.beatNow();
       this.later(0, () => this.reconcile());
       this.later(Math.max(1000, 2 * timeoutMs), () => this.reconcile());
     });
@@ -349,6 +349,12 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
         .reconcile()
         .catch((err) => this.log.log("warn", "redis_reconcile_failed", describeError(err))),
     );
+  }
+
+  /** A heartbeat out of turn; a failure is the timer's next beat's to retry. */
+  private beatNow(): void {
+    if (this.stopped) return;
+    this.inflight.track(this.presence.beat().catch(() => {}));
   }
 
   private later(ms: number, fn: () => void): void {
