@@ -61,7 +61,7 @@ export class ChatClient extends Emitter<ClientEvents> {
   private resumeToken: string | undefined;
   private id: string | undefined;
   /** The newest seq this client has seen, and in which room. */
-  private seen: { room: string; seq: number } | undefined;
+  private seen: { room: string; seq: number; epoch: string | undefined } | undefined;
   /** The `since` the open socket asked for; undefined asks for a fresh view. */
   private sinceSent: number | undefined;
   /** Who asked for each pending `who`: the person (true) or the heartbeat (false). */
@@ -282,13 +282,22 @@ export class ChatClient extends Emitter<ClientEvents> {
 
   private onWelcome(w: Welcome): void {
     const since = this.sinceSent;
-    const resumed = this.resumeToken !== undefined && w.resumeToken === this.resumeToken;
-    // A gap the server could not fill, or a server whose room restarted from nothing, starts the view over.
+    // The server hands out a new token on every resume, keeping its first part (the session's id).
+    const resumed =
+      this.resumeToken !== undefined && sessionOf(w.resumeToken) === sessionOf(this.resumeToken);
+    // A gap the server could not fill, or a room whose history was lost or reset (a new epoch, or
+    // fewer messages than we saw), starts the view over.
+    const newEpoch = w.epoch !== undefined && this.seen?.epoch !== undefined && w.epoch !== this.seen.epoch;
     const reset =
-      since === undefined || this.seen?.room !== w.room || w.historyTruncated || w.lastSeq < since;
+      since === undefined ||
+      this.seen?.room !== w.room ||
+      w.historyTruncated ||
+      w.lastSeq < since ||
+      newEpoch;
     const previous = reset ? 0 : since;
     const missed: ChatMessage[] = reset ? [] : w.history.filter((m) => m.seq > previous);
-    this.seen = { room: w.room, seq: Math.max(previous, w.lastSeq, w.history.at(-1)?.seq ?? 0) };
+    const seq = Math.max(previous, w.lastSeq, w.history.at(-1)?.seq ?? 0);
+    this.seen = { room: w.room, seq, epoch: w.epoch };
     this.targetRoom = w.room;
     this.currentNick = w.nick;
     this.id = w.connectionId;
@@ -372,4 +381,10 @@ export class ChatClient extends Emitter<ClientEvents> {
 function check(msg: ClientMessage): DecodeError | undefined {
   const decoded = decodeClientMessage(encode(msg));
   return decoded.ok ? undefined : decoded.error;
+}
+
+/** The part of a resume token that names the session (`SID.SECRET`); an opaque token is its own. */
+function sessionOf(token: string): string {
+  const dot = token.indexOf(".");
+  return dot === -1 ? token : token.slice(0, dot);
 }

@@ -34,6 +34,11 @@ export const Welcome = z.strictObject({
   historyTruncated: z.boolean(),
   lastSeq: Count,
   resumeToken: Name,
+  /**
+   * The room's history generation: it changes when the room's history was lost or reset (a store
+   * started afresh), so a client that saw other seqs under another epoch starts its view over.
+   */
+  epoch: Name.optional(),
 });
 export type Welcome = z.infer<typeof Welcome>;
 

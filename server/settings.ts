@@ -240,13 +240,15 @@ export const SETTINGS: Settings = {
     env: "RETENTION_MAX_MESSAGES",
     ...integer(0, 1_000_000_000),
     default: 0,
-    meaning: "messages kept per room, the newest; older ones are deleted by the hourly sweep; `0` keeps all",
+    meaning:
+      "messages kept per room, the newest; older ones are deleted by the sweep that runs every minute; `0` keeps all",
   },
   retentionMaxAgeDays: {
     env: "RETENTION_MAX_AGE_DAYS",
     ...decimal(0, 100_000),
     default: 0,
-    meaning: "messages older than this many days are deleted by the hourly sweep; `0` keeps them",
+    meaning:
+      "messages older than this many days are deleted by the sweep that runs every minute; `0` keeps them",
   },
   trustedProxies: {
     env: "TRUSTED_PROXIES",

@@ -227,6 +227,29 @@ describe("ChatClient on a live server", () => {
     expect(aliceSaw.map((m) => m.text).at(-1)).toBe("after");
   });
 
+  it("starts its view over when the server's history was lost, even with more messages than it saw", async () => {
+    const first = tempDb();
+    let server = serve(first);
+    const port = server.server.port as number;
+    const alice = await connected(
+      client(server.url, { nick: "alice", backoff: { baseMs: 1000 }, random: () => 1 }),
+    );
+    for (let i = 1; i <= 2; i++) await say(alice, `old ${i}`);
+    await server.stop();
+    await until(() => alice.state.status === "waiting", "alice to notice the drop");
+    // The same port, a new database: the room's seqs start again, under a new epoch.
+    server = serve(tempDb(), port);
+    const bob = await connected(client(server.url, { nick: "bob" }));
+    for (let i = 1; i <= 3; i++) await say(bob, `new ${i}`);
+    const back = await next(alice, "welcome", () => true, 5000);
+    expect(back.message.epoch).toBeDefined();
+    // lastSeq (3) is past what alice saw (2): only the epoch tells her those are other messages.
+    expect(back.message.lastSeq).toBeGreaterThan(2);
+    expect(back.reset).toBe(true);
+    // Nothing of the new history is taken for messages alice missed from the old one.
+    expect(back.missed).toEqual([]);
+  });
+
   it("delivers messages written while the server was down exactly once, in order", async () => {
     const db = tempDb();
     let server = serve(db);

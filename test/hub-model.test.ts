@@ -164,6 +164,10 @@ class Resume implements Cmd {
     connect(r, this.slot, this.hub, { room: src.room, resume: token });
     await check(m, r);
     if (stale) expect(stale.closedWith).toBe(4001);
+    // Every resume hands out a new token; the old one stops working.
+    const rotated = tokenOf(r, this.slot);
+    expect(rotated).not.toBe(token);
+    (m.clients[this.slot] as ModelClient).token = rotated;
   }
   toString = () => `resume(${this.slot}@${this.hub} <- ${this.from})`;
 }

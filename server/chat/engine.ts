@@ -26,6 +26,8 @@ export type RoomEntry =
 
 /** A room as of one log position: what a replica starts from. */
 export interface RoomSnapshot {
+  /** The room's history generation (see the welcome's `epoch`); new when its history was lost. */
+  epoch?: string | undefined;
   lastSeq: number;
   lastN: number;
   /** Nicknames of everyone in the room, on every process. */
@@ -50,6 +52,8 @@ export interface EnterRequest {
   wanted?: string | undefined;
   /** Nickname fixed by an access token: a session with another nickname is not resumed. */
   fixedNick?: string | undefined;
+  /** The client address, for the per-address cap on resumable sessions. */
+  client?: string | undefined;
 }
 
 /** A claim: the nickname and session the connection holds, and the log entry of its join. */

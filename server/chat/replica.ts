@@ -21,6 +21,7 @@ export class Replica<C = unknown> {
   /** Number of the last log entry applied. */
   lastN = 0;
   lastSeq = 0;
+  epoch: string | undefined;
   /** nickKey -> nick of everyone in the room, on every process. */
   readonly users = new Map<string, string>();
   /** This process's connections in the room, by connection id. */
@@ -61,6 +62,7 @@ export class Replica<C = unknown> {
   applySnapshot(s: RoomSnapshot): void {
     this.lastSeq = s.lastSeq;
     this.lastN = s.lastN;
+    this.epoch = s.epoch;
     this.users.clear();
     for (const nick of s.users) this.users.set(nickKey(nick), nick);
     this.recent = this.keepsRecent ? s.recent.slice(-RECENT_MESSAGES) : [];

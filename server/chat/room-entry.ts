@@ -47,7 +47,13 @@ export class RoomEntry {
     };
     replica.whenLoaded((loadErr) => {
       if (loadErr !== undefined) return giveUp(loadErr);
-      const req: EnterRequest = { room, resume: opts.resume, wanted: opts.wanted, fixedNick: conn.fixedNick };
+      const req: EnterRequest = {
+        room,
+        resume: opts.resume,
+        wanted: opts.wanted,
+        fixedNick: conn.fixedNick,
+        client: conn.client,
+      };
       engine.enter(conn, req, (err, claim) => {
         if (err !== undefined && err !== null) return giveUp(err);
         if (!claim) return giveUp(new Error("the engine answered no claim"));
@@ -110,6 +116,7 @@ export class RoomEntry {
       historyTruncated: page.more,
       lastSeq: replica.lastSeq,
       resumeToken: conn.session,
+      ...(replica.epoch === undefined ? {} : { epoch: replica.epoch }),
     });
     // A welcome with `since` may carry 500 messages: it counts against the client's history budget.
     if (since !== undefined) this.d.budgets.chargeHistory(conn, data.length, this.d.now());

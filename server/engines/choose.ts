@@ -41,6 +41,7 @@ export function createEngine(config: Config, deps: EngineDeps): Engine<Connectio
     store: deps.store ?? openStore(config, deps.log),
     resumeTtlMs: limits.resumeTtlMs,
     dedupeWindow: limits.dedupeWindow,
+    maxSessionsPerClient: config.maxSessionsPerIp,
     schedule,
     log: deps.log,
     metrics: deps.metrics,

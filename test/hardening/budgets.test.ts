@@ -160,3 +160,27 @@ describe("history budget per address", () => {
     expect(texts.some((m) => m.type === "error" && m.code === "rate_limited")).toBe(true);
   });
 });
+
+describe("resumable sessions per address", () => {
+  it("keeps at most MAX_SESSIONS_PER_IP, forgetting the oldest ended ones first", async () => {
+    const srv = startTestServer({ MAX_SESSIONS_PER_IP: "3", TRUSTED_PROXIES: "127.0.0.1" });
+    const tokens: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const c = await connect(srv.url, { room: "r", nick: `n${i}` });
+      tokens.push(c.welcome.resumeToken);
+      await c.close();
+    }
+    // Another address's sessions are its own.
+    const elsewhere = await connect(srv.url, { room: "r", nick: "far", headers: ELSEWHERE });
+    // Newest first: resuming one that was forgotten makes a new session, which counts too.
+    const nicks: string[] = [];
+    for (const resume of [...tokens].reverse()) {
+      const c = await connect(srv.url, { room: "r", resume });
+      nicks.push(c.welcome.nick);
+      await c.close();
+    }
+    expect(nicks.slice(0, 3)).toEqual(["n4", "n3", "n2"]);
+    expect(nicks.slice(3).some((n) => n === "n0" || n === "n1")).toBe(false);
+    expect(elsewhere.closeCode).toBeUndefined();
+  });
+});

@@ -104,10 +104,10 @@ export class Model {
   }
 }
 
-/** Keeps only the fields the model predicts: ids and tokens are the server's own. */
+/** Keeps only the fields the model predicts: ids, tokens and epochs are the server's own. */
 export function comparable(msg: ServerMessage): Partial<ServerMessage> {
   if (msg.type === "welcome") {
-    const { connectionId: _c, resumeToken: _r, protocol: _p, ...rest } = msg;
+    const { connectionId: _c, resumeToken: _r, protocol: _p, epoch: _e, ...rest } = msg;
     return rest;
   }
   if (msg.type === "error") return { type: "error", code: msg.code, ...(msg.id ? { id: msg.id } : {}) };

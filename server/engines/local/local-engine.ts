@@ -4,6 +4,7 @@
  * the end of the turn, then delivered in order. Synchronous: every callback runs before it returns.
  */
 import { firstFreeNick, LIMITS, nickKey, type PresenceEvent } from "../../../protocol";
+import { monotonicNow } from "../../chat/clock";
 import type {
   Claim,
   Done,
@@ -28,6 +29,8 @@ export interface LocalEngineDeps {
   store: ChatStore;
   resumeTtlMs: number;
   dedupeWindow: number;
+  /** Resumable sessions one client address may hold (unlimited when absent). */
+  maxSessionsPerClient?: number | undefined;
   now?: () => number;
   /** Runs the flush after the current turn; the server passes setImmediate. */
   schedule?: (fn: () => void) => void;
@@ -49,7 +52,9 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
   private readonly store: ChatStore;
   private readonly sessions: LocalSessions<C>;
   private readonly rooms = new Map<string, LocalRoom<C>>();
+  /** For expiry (monotonic); `wallNow` stamps messages. Tests inject one clock for both. */
   private readonly now: () => number;
+  private readonly wallNow: () => number;
   private readonly log: Logger;
   private readonly resumeTtlMs: number;
   private readonly writer: LocalWriter<C>;
@@ -61,9 +66,14 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
 
   constructor(deps: LocalEngineDeps) {
     this.store = deps.store;
-    this.sessions = new LocalSessions(deps.store, deps.dedupeWindow, deps.resumeTtlMs);
+    this.sessions = new LocalSessions(deps.store, {
+      window: deps.dedupeWindow,
+      resumeTtlMs: deps.resumeTtlMs,
+      maxPerClient: deps.maxSessionsPerClient ?? Number.POSITIVE_INFINITY,
+    });
     this.resumeTtlMs = deps.resumeTtlMs;
-    this.now = deps.now ?? Date.now;
+    this.now = deps.now ?? monotonicNow;
+    this.wallNow = deps.now ?? Date.now;
     this.log = deps.log ?? silentLogger;
     this.schedule = deps.schedule ?? ((fn) => setTimeout(fn, 0));
     this.retention = deps.retention;
@@ -95,6 +105,7 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
       if (room.outbox.length > 0) this.flush(false);
       room.followed = true;
       snapshot = {
+        epoch: this.store.epoch(),
         lastSeq: room.committedSeq,
         lastN: room.n,
         users: [...room.claims.values()].map((c) => c.nick),
@@ -143,7 +154,7 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
         : undefined;
       // A connection moving to another room keeps its session (and so its resume token).
       const own = conn.session === "" ? undefined : this.sessions.get(conn.session);
-      const session = resumed ?? own ?? this.sessions.create(room.name);
+      const session = resumed ?? own ?? this.sessions.create(room.name, req.client ?? "");
       const held = resumed ? room.claims.get(nickKey(resumed.nick)) : undefined;
       let nick: string;
       let at: number;
@@ -159,11 +170,13 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
         room.claims.set(nickKey(nick), { connId: conn.id, nick });
         at = this.writer.append(room, { kind: "presence", event: { event: "join", nick }, at: now });
       }
+      // Every resume gets a new token: the one it came with stops working.
+      if (resumed) this.sessions.rotate(resumed);
       session.connId = conn.id;
       session.endedAt = null;
       this.sessions.track(session, room.name, nick);
       this.writer.wake();
-      claim = { nick, session: session.id, at };
+      claim = { nick, session: session.token, at };
     } catch (err) {
       done(err);
       return;
@@ -210,8 +223,8 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
       seq: room.nextSeq++,
       nick: conn.nick,
       text,
-      sentAt: this.now(),
-      session: session.id,
+      sentAt: this.wallNow(),
+      session: session.sid,
       clientId: id ?? null,
     };
     const chat: PendingChat<C> = { msg, from: conn, id, dupes: [], session, key };
@@ -287,7 +300,7 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
   private prune(): void {
     const r = this.retention;
     if (!r || this.pruning || (r.maxMessages <= 0 && r.maxAgeMs <= 0)) return;
-    const olderThan = r.maxAgeMs > 0 ? this.now() - r.maxAgeMs : 0;
+    const olderThan = r.maxAgeMs > 0 ? this.wallNow() - r.maxAgeMs : 0;
     this.pruning = true;
     let total = 0;
     const step = () => {

@@ -24,8 +24,15 @@ export interface SentRef<C> {
 }
 
 export interface LocalSession<C> {
-  /** The resume token itself: 192 random bits. */
-  readonly id: string;
+  /**
+   * The resume token: `SID.SECRET`. The SID part (128 random bits) names the session for good and
+   * is what its stored messages carry; the secret part (128 bits) changes on every resume, so a
+   * token seen once (in a URL, a proxy's log) stops working as soon as its owner comes back.
+   */
+  token: string;
+  readonly sid: string;
+  /** The client address that made it, for the per-address cap. */
+  readonly client: string;
   room: string;
   nick: string;
   /** The connection that holds it now, if any. */
@@ -39,50 +46,100 @@ export function sentKey(room: string, id: string): string {
   return `${room}\u0000${id}`;
 }
 
+/** The stable part of a token (a token from before rotation existed is its own SID). */
+export function sidOf(token: string): string {
+  const dot = token.indexOf(".");
+  return dot === -1 ? token : token.slice(0, dot);
+}
+
+export interface SessionLimits {
+  window: number;
+  resumeTtlMs: number;
+  /** Resumable sessions one client address may hold; the oldest ended ones go first. */
+  maxPerClient: number;
+}
+
 export class LocalSessions<C> {
-  private readonly byId = new Map<string, LocalSession<C>>();
+  private readonly byToken = new Map<string, LocalSession<C>>();
+  /** Sessions by their stable id: a token whose session lives on under a newer token is dead. */
+  private readonly bySid = new Map<string, LocalSession<C>>();
+  /** Per client address, its sessions in the order they were made. */
+  private readonly byClient = new Map<string, Set<LocalSession<C>>>();
   /** Changed since the last write. */
   readonly dirty = new Set<LocalSession<C>>();
+  /** Tokens that no longer work (rotated or evicted), written as expired at the next write. */
+  private retired: SessionRecord[] = [];
 
   constructor(
     private readonly store: ChatStore,
-    private readonly window: number,
-    private readonly resumeTtlMs: number,
+    private readonly limits: SessionLimits,
   ) {}
 
-  get(id: string): LocalSession<C> | undefined {
-    return this.byId.get(id);
+  get(token: string): LocalSession<C> | undefined {
+    return this.byToken.get(token);
   }
 
-  create(room: string): LocalSession<C> {
+  /** Changes waiting to be written. */
+  get pending(): number {
+    return this.dirty.size + this.retired.length;
+  }
+
+  create(room: string, client: string): LocalSession<C> {
+    const sid = randomToken(16);
     const session: LocalSession<C> = {
-      id: randomToken(),
+      token: `${sid}.${randomToken(16)}`,
+      sid,
+      client,
       room,
       nick: "",
       connId: null,
       endedAt: null,
       sent: new Map(),
     };
-    this.byId.set(session.id, session);
+    this.byToken.set(session.token, session);
+    this.bySid.set(sid, session);
+    this.track(session, room, "");
+    this.admit(session);
     return session;
+  }
+
+  /** A new secret for a resumed session: the token it was resumed with stops working. */
+  rotate(session: LocalSession<C>): void {
+    this.byToken.delete(session.token);
+    this.retire(session.token, session);
+    session.token = `${session.sid}.${randomToken(16)}`;
+    this.byToken.set(session.token, session);
+    this.dirty.add(session);
   }
 
   /** The session behind `token` if it may be resumed in `room` now (from storage after a restart). */
   resumable(token: string, room: string, now: number, fixedNick?: string): LocalSession<C> | undefined {
-    let session = this.byId.get(token);
+    let session = this.byToken.get(token);
     if (!session) {
+      if (this.bySid.has(sidOf(token)) || this.retired.some((r) => r.id === token)) return undefined;
       const record = this.store.loadSession(token);
       if (!record) return undefined;
-      session = { ...record, endedAt: record.endedAt ?? now, connId: null, sent: new Map() };
-      const ids = this.store.recentClientIds(token, record.room, this.window);
+      const sid = sidOf(token);
+      session = {
+        token,
+        sid,
+        client: "",
+        room: record.room,
+        nick: record.nick,
+        endedAt: record.endedAt ?? now,
+        connId: null,
+        sent: new Map(),
+      };
+      const ids = this.store.recentClientIds(sid, record.room, this.limits.window);
       for (let i = ids.length - 1; i >= 0; i--) {
         const [id, seq] = ids[i] as [string, number];
         session.sent.set(sentKey(record.room, id), { seq });
       }
-      this.byId.set(token, session);
+      this.byToken.set(token, session);
+      this.bySid.set(sid, session);
     }
     if (session.room !== room) return undefined;
-    if (session.connId === null && now - (session.endedAt ?? 0) > this.resumeTtlMs) return undefined;
+    if (session.connId === null && now - (session.endedAt ?? 0) > this.limits.resumeTtlMs) return undefined;
     if (fixedNick !== undefined && nickKey(session.nick) !== nickKey(fixedNick)) return undefined;
     return session;
   }
@@ -103,24 +160,65 @@ export class LocalSessions<C> {
   remember(session: LocalSession<C>, key: string, ref: SentRef<C>): void {
     session.sent.delete(key);
     session.sent.set(key, ref);
-    while (session.sent.size > this.window) {
+    while (session.sent.size > this.limits.window) {
       const oldest = session.sent.keys().next().value;
       if (oldest === undefined) break;
       session.sent.delete(oldest);
     }
   }
 
+  /** What to write now, and a call to make once it is written. */
+  take(): { records: SessionRecord[]; written: () => void } {
+    const sessions = [...this.dirty];
+    const retired = this.retired;
+    return {
+      records: [...retired, ...sessions.map(toRecord)],
+      written: () => {
+        for (const s of sessions) this.dirty.delete(s);
+        this.retired = this.retired.filter((r) => !retired.includes(r));
+      },
+    };
+  }
+
   /** Forgets sessions whose resume window has passed. */
   sweep(cutoff: number): void {
-    for (const [id, s] of this.byId) {
+    for (const [token, s] of this.byToken) {
       if (s.connId === null && s.endedAt !== null && s.endedAt < cutoff && !this.dirty.has(s)) {
-        this.byId.delete(id);
+        this.byToken.delete(token);
+        this.bySid.delete(s.sid);
+        this.byClient.get(s.client)?.delete(s);
       }
     }
+    for (const [client, set] of this.byClient) if (set.size === 0) this.byClient.delete(client);
     this.store.dropSessions(cutoff);
+  }
+
+  /** Counts the session against its client's cap, forgetting that client's oldest ended session past it. */
+  private admit(session: LocalSession<C>): void {
+    let set = this.byClient.get(session.client);
+    if (!set) {
+      set = new Set();
+      this.byClient.set(session.client, set);
+    }
+    set.add(session);
+    if (set.size <= this.limits.maxPerClient) return;
+    for (const old of set) {
+      if (old.connId !== null || old === session) continue;
+      set.delete(old);
+      this.byToken.delete(old.token);
+      this.bySid.delete(old.sid);
+      this.dirty.delete(old);
+      this.retire(old.token, old);
+      return;
+    }
+  }
+
+  /** The token stops working: it is written as a session that ended at the epoch (long expired). */
+  private retire(token: string, s: LocalSession<C>): void {
+    this.retired.push({ id: token, room: s.room, nick: s.nick, endedAt: 0 });
   }
 }
 
 export function toRecord<C>(s: LocalSession<C>): SessionRecord {
-  return { id: s.id, room: s.room, nick: s.nick, endedAt: s.endedAt };
+  return { id: s.token, room: s.room, nick: s.nick, endedAt: s.endedAt };
 }

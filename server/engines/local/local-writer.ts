@@ -8,7 +8,7 @@ import type { EngineConn, EngineSink, RoomEntry } from "../../chat/engine";
 import { describeError, type Logger } from "../../chat/log";
 import type { Metrics } from "../../chat/metrics";
 import type { LocalRoom, Queued } from "./local-room";
-import { type LocalSessions, type PendingChat, toRecord } from "./local-sessions";
+import type { LocalSessions, PendingChat } from "./local-sessions";
 import type { ChatStore, StoredMessage } from "./store";
 
 /** A log entry other than a chat, before it gets its number. */
@@ -88,8 +88,8 @@ export class LocalWriter<C extends EngineConn> {
   }
 
   private flushRooms(force: boolean): void {
-    const sessions = this.d.sessions.dirty;
-    if (this.dirty.size === 0 && sessions.size === 0) return;
+    const sessions = this.d.sessions;
+    if (this.dirty.size === 0 && sessions.pending === 0) return;
     const batch: Array<[LocalRoom<C>, Array<Queued<C>>]> = [];
     for (const room of this.dirty) {
       batch.push([room, room.outbox]);
@@ -103,14 +103,14 @@ export class LocalWriter<C extends EngineConn> {
     const now = this.d.now();
     const sinceWrite = now - this.sessionsWrittenAt;
     const writeSessions = messages.length > 0 || force || sinceWrite >= SESSION_WRITE_MS;
-    if (!writeSessions && sessions.size > 0) this.later(SESSION_WRITE_MS - sinceWrite);
-    const written = writeSessions ? [...sessions] : [];
+    if (!writeSessions && sessions.pending > 0) this.later(SESSION_WRITE_MS - sinceWrite);
+    const written = writeSessions ? sessions.take() : { records: [], written: () => {} };
     let stored = true;
-    if (messages.length > 0 || written.length > 0) {
+    if (messages.length > 0 || written.records.length > 0) {
       try {
-        this.d.store.commit(messages, written.map(toRecord));
+        this.d.store.commit(messages, written.records);
         this.d.metrics.storeCommits++;
-        for (const s of written) sessions.delete(s);
+        written.written();
         this.sessionsWrittenAt = now;
       } catch (err) {
         stored = false;

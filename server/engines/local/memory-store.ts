@@ -1,4 +1,6 @@
 /** An in-memory ChatStore with the same contract as SQLite's, for model tests and fault injection. */
+
+import { randomToken } from "../../chat/tokens";
 import type { ChatStore, Page, PruneStep, SessionRecord, StoredMessage } from "./store";
 import { toChatMessage } from "./store";
 
@@ -84,6 +86,12 @@ export class MemoryStore implements ChatStore {
       deleted += k;
     }
     return { deleted, done: true };
+  }
+
+  private readonly generation = randomToken(9);
+
+  epoch(): string {
+    return this.generation;
   }
 
   close(): void {}

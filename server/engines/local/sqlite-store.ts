@@ -7,6 +7,7 @@ import { Database, type Statement } from "bun:sqlite";
 import { closeSync, existsSync, fsyncSync, openSync, readSync, realpathSync, statSync } from "node:fs";
 import { freemem } from "node:os";
 import type { ChatMessage } from "../../../protocol";
+import { randomToken } from "../../chat/tokens";
 import type { ChatStore, Page, PruneStep, SessionRecord, StoredMessage } from "./store";
 
 interface Row {
@@ -39,6 +40,7 @@ CREATE TABLE IF NOT EXISTS sessions (
   nick TEXT NOT NULL,
   ended_at INTEGER
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 `;
 
 /**
@@ -323,6 +325,7 @@ export class SqliteStore implements ChatStore {
         this.db.run("PRAGMA journal_mode = WAL");
         this.db.run(`PRAGMA synchronous = ${sync.toUpperCase()}`);
         this.db.run(SCHEMA);
+        this.db.run("INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)", [randomToken(9)]);
         this.db.run("UPDATE sessions SET ended_at = ? WHERE ended_at IS NULL", [now]);
       } catch (err) {
         this.db.close();
@@ -496,6 +499,11 @@ export class SqliteStore implements ChatStore {
   }
 
   /** Closes the database, then the lock, recording a clean close unless storage failed meanwhile. */
+  epoch(): string {
+    const row = this.db.query("SELECT value FROM meta WHERE key = 'epoch'").get() as { value: string } | null;
+    return row?.value ?? "";
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

@@ -61,6 +61,11 @@ export interface ChatStore {
    * is one). Steps with the same arguments go on where the last stopped; `done` once nothing is left.
    */
   pruneStep(keepPerRoom: number, olderThanMs: number, work: number): PruneStep;
+  /**
+   * This store's history generation: made once with the store, so a store started afresh (a new
+   * or deleted database file, a memory store) has another, and clients that saw its old seqs reset.
+   */
+  epoch(): string;
   close(): void;
 }
 

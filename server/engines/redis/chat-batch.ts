@@ -15,6 +15,7 @@ import { describeError, type Logger } from "../../chat/log";
 import type { Metrics } from "../../chat/metrics";
 import type { Inflight } from "./inflight";
 import type { RoomScripts } from "./room-scripts";
+import { sidOf } from "./session-token";
 
 interface PendingChat<C> {
   conn: C;
@@ -52,7 +53,7 @@ export class ChatBatch<C extends EngineConn> {
     const head = `{"type":"chat","room":${JSON.stringify(room)},"seq":`;
     const tail = `,"nick":${JSON.stringify(conn.nick)},"text":${JSON.stringify(text)},"sentAt":"${sentAt}"}`;
     const batch = this.pending.get(room) ?? [];
-    batch.push({ conn, id, args: [conn.session, id ?? "", head, tail] });
+    batch.push({ conn, id, args: [sidOf(conn.session), id ?? "", head, tail] });
     this.pending.set(room, batch);
     this.wake();
   }

@@ -16,6 +16,7 @@ import { describeError, type Logger } from "../../chat/log";
 import type { Inflight } from "./inflight";
 import type { RedisLink } from "./redis-link";
 import type { HeldEntry, RoomScripts } from "./room-scripts";
+import { sidOf } from "./session-token";
 
 interface Held<C> {
   conn: C;
@@ -117,7 +118,7 @@ export class Claims<C extends EngineConn> {
       this.unindex(conn.id, room);
     }
     const nick = mine ? h.nick : conn.nick;
-    this.queueLeave(conn.id, room, nickKey(nick), mine ? h.session : conn.session, ending);
+    this.queueLeave(conn.id, room, nickKey(nick), mine ? h.session : sidOf(conn.session), ending);
   }
 
   /** Brings every room of this process in agreement with its connections (runs once at a time). */

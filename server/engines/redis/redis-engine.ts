@@ -35,6 +35,7 @@ import { RedisHistory } from "./redis-history";
 import { RedisLink, RedisUnavailable } from "./redis-link";
 import { clusterRooms } from "./room-list";
 import { type ClaimReply, RoomScripts } from "./room-scripts";
+import { secretOf, sidOf } from "./session-token";
 import { StreamFollower } from "./stream-follower";
 import { BLOCK_MS } from "./stream-reader";
 
@@ -182,17 +183,34 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
   enter(conn: C, req: EnterRequest, done: Done<Claim>): void {
     this.run(async () => {
       await this.ready;
-      let token = conn.session;
+      // A session is `sid` in Redis; its token `sid.secret` gets a new secret on every resume.
+      let token = conn.session === "" ? "" : sidOf(conn.session);
+      let fresh = false;
       let wanted = req.wanted;
+      let secret = conn.session === "" ? "" : secretOf(conn.session);
       if (req.resume !== undefined && token === "") {
-        const s = await this.scripts.session(req.resume);
+        const sid = sidOf(req.resume);
+        const s = await this.scripts.session(sid);
         const fixedOk = req.fixedNick === undefined || s.key === nickKey(req.fixedNick);
-        if (s.room === req.room && s.nick && fixedOk) {
-          token = req.resume;
+        const next = randomToken(16);
+        if (
+          s.room === req.room &&
+          s.nick &&
+          fixedOk &&
+          s.secret !== null &&
+          s.secret === secretOf(req.resume) &&
+          (await this.scripts.rotate(sid, s.secret, next))
+        ) {
+          token = sid;
+          secret = next;
           wanted = s.nick;
         }
       }
-      if (token === "") token = randomToken();
+      if (token === "") {
+        token = randomToken(16);
+        secret = randomToken(16);
+        fresh = true;
+      }
       this.claims.claiming(conn, req.room);
       let reply: ClaimReply;
       try {
@@ -206,8 +224,10 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
         this.claims.enterFailed(conn, req.room, token, false);
         throw new Error(`no free variant of ${wanted}`);
       }
+      // A new session's hash exists once claimed: its first secret goes in now, before anyone has it.
+      if (fresh) await this.scripts.rotate(token, "", secret);
       this.claims.entered(conn, req.room, reply[1], token);
-      return { nick: reply[1], session: token, at: Number(reply[2]) };
+      return { nick: reply[1], session: `${token}.${secret}`, at: Number(reply[2]) };
     }, done);
   }
 
@@ -230,7 +250,7 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
   rename(conn: C, room: string, nick: string, done: Done<RenameOutcome>): void {
     this.batch.flush();
     const from = conn.nick;
-    const call = this.scripts.rename(room, conn.id, nickKey(from), nickKey(nick), nick, conn.session);
+    const call = this.scripts.rename(room, conn.id, nickKey(from), nickKey(nick), nick, sidOf(conn.session));
     this.run(async () => {
       try {
         const outcome = await call.reply;

@@ -4,7 +4,7 @@
  */
 import { LIMITS } from "../../../protocol";
 import { type Call, type RedisLink, runScript, scriptCall } from "./redis-link";
-import { CHAT, CLAIM, GUEST, LEAVE, RECONCILE, RENAME, SNAPSHOT, TYPING } from "./scripts";
+import { CHAT, CLAIM, GUEST, LEAVE, RECONCILE, RENAME, ROTATE, SNAPSHOT, TYPING } from "./scripts";
 
 /** What the snapshot script returns: seq, n, last stream id, user entries, newest chats descending. */
 export type SnapshotReply = [number, number, string, string[], string[]];
@@ -14,11 +14,12 @@ export type RenameReply = "ok" | "taken" | "gone";
 /** A claim's outcome: joined ('j') or took over its own session's entry ('r'), or no candidate free. */
 export type ClaimReply = [kind: "j" | "r", nick: string, at: number] | [kind: "full"];
 
-/** Where a session stands in Redis: its room, nickname and nickname key; nulls once it expired. */
+/** Where a session stands in Redis: its room, nickname, nickname key and token secret; nulls once it expired. */
 export interface SessionEntry {
   room: string | null;
   nick: string | null;
   key: string | null;
+  secret: string | null;
 }
 
 /** One connection of this process in a room, as RECONCILE takes it (session "" while its claim is in flight). */
@@ -52,14 +53,24 @@ export class RoomScripts {
     return (await runScript(this.link, SNAPSHOT, [this.prefix, room, LIMITS.sinceMax])) as SnapshotReply;
   }
 
-  async session(token: string): Promise<SessionEntry> {
-    const [room = null, nick = null, key = null] = (await this.link.send("HMGET", [
-      `${this.prefix}sess:${token}`,
+  /** `sid`: the session's stable id (the first part of its resume token). */
+  async session(sid: string): Promise<SessionEntry> {
+    const [room = null, nick = null, key = null, secret = null] = (await this.link.send("HMGET", [
+      `${this.prefix}sess:${sid}`,
       "room",
       "nick",
       "key",
+      "secret",
     ])) as Array<string | null>;
-    return { room, nick, key };
+    return { room, nick, key, secret };
+  }
+
+  /**
+   * Swaps the session's token secret `from` for `to`, only if `from` is still it: of two resumes
+   * with one token, one wins. `from` "" sets the first secret of a new session. True when swapped.
+   */
+  async rotate(sid: string, from: string, to: string): Promise<boolean> {
+    return (await runScript(this.link, ROTATE, [this.prefix, sid, from, to])) === 1;
   }
 
   /** Claims the first free of `candidates` ([nickKey, nick] pairs), or takes over the session's own entry. */

@@ -345,3 +345,15 @@ else redis.call('SREM', P .. 'proc:' .. proc .. ':rooms', room) end
 recount(room)
 return out
 `;
+
+/**
+ * ARGV: P, sid, from, to. A session's resume token is `sid.secret`; the secret lives in its hash.
+ * Sets it to `to` only if it is `from` now (`from` '' for a session that has none yet). Returns 1 if set.
+ */
+export const ROTATE = `
+local k = ARGV[1] .. 'sess:' .. ARGV[2]
+local cur = redis.call('HGET', k, 'secret')
+if (cur or '') ~= ARGV[3] then return 0 end
+redis.call('HSET', k, 'secret', ARGV[4])
+return 1
+`;

@@ -6,6 +6,7 @@ import { ChatHub } from "../../../server/chat/hub";
 import { chatLimits } from "../../../server/chat/limits";
 import { DEFAULT_CONFIG } from "../../../server/config";
 import { RedisEngine, type RedisEngineOptions } from "../../../server/engines/redis/redis-engine";
+import { sidOf } from "../../../server/engines/redis/session-token";
 import { FakeNet, type FakePeer } from "../../support/fake-net";
 import { usersFrom } from "../../support/user-list";
 
@@ -83,9 +84,9 @@ export class RedisView {
       .sort();
   }
 
-  /** Milliseconds left before a session key expires: -1 none, -2 no such key. */
+  /** Milliseconds left before a session key expires: -1 none, -2 no such key (by token or its SID). */
   async sessionTtl(token: string): Promise<number> {
-    return (await this.client.send("PTTL", [`${this.prefix}sess:${token}`])) as number;
+    return (await this.client.send("PTTL", [`${this.prefix}sess:${sidOf(token)}`])) as number;
   }
 
   /** Every session key (not its ids) and its PTTL. */
