@@ -241,14 +241,14 @@ export const SETTINGS: Settings = {
     ...integer(0, 1_000_000_000),
     default: 0,
     meaning:
-      "messages kept per room, the newest; older ones are deleted by the sweep that runs every minute; `0` keeps all",
+      "messages kept per room, the newest; older ones are deleted by the sweep that runs every minute (over Redis, as chats are stored); `0` keeps all",
   },
   retentionMaxAgeDays: {
     env: "RETENTION_MAX_AGE_DAYS",
     ...decimal(0, 100_000),
     default: 0,
     meaning:
-      "messages older than this many days are deleted by the sweep that runs every minute; `0` keeps them",
+      "messages older than this many days are deleted by the sweep that runs every minute (SQLite only); `0` keeps them",
   },
   trustedProxies: {
     env: "TRUSTED_PROXIES",

@@ -32,6 +32,7 @@ export function createEngine(config: Config, deps: EngineDeps): Engine<Connectio
       dedupeWindow: limits.dedupeWindow,
       presenceTtlMs: config.presenceTtlSeconds * 1000,
       commandTimeoutMs: config.redisCommandTimeoutMs,
+      retentionMaxMessages: config.retentionMaxMessages,
       schedule,
       log: deps.log,
       metrics: deps.metrics,

@@ -43,6 +43,8 @@ export interface RedisEngineOptions {
   url: string;
   resumeTtlMs: number;
   dedupeWindow: number;
+  /** Messages kept in each room's history (0: all); trimmed as chats are stored. */
+  retentionMaxMessages?: number | undefined;
   /** Key prefix, so several chats (or tests) can share one Redis. */
   prefix?: string;
   /** A process whose heartbeat is this old is dead: its users leave every room. */
@@ -105,7 +107,11 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
     });
     this.inflight = new Inflight(this.log);
     const maxLen = String(o.streamMaxLen ?? 10_000);
-    const limits = { resumeTtlMs: o.resumeTtlMs, dedupeWindow: o.dedupeWindow };
+    const limits = {
+      resumeTtlMs: o.resumeTtlMs,
+      dedupeWindow: o.dedupeWindow,
+      retentionMaxMessages: o.retentionMaxMessages ?? 0,
+    };
     this.scripts = new RoomScripts(this.link, this.prefix, maxLen, this.procId, limits);
     this.history_ = new RedisHistory(this.link, this.prefix);
     const base = { log: this.log, inflight: this.inflight, metrics, now };
@@ -124,6 +130,7 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
         for (const e of entries) if (e.kind === "replaced") this.claims.replaced(room, e.conn);
         this.sink.deliver(room, entries);
       },
+      resync: (room, why) => this.sink.resync(room, why),
     });
     this.presence = new ProcessPresence({
       ...base,
@@ -165,9 +172,10 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
     const follow = this.follower.start(room);
     this.run(async () => {
       await this.ready;
-      const [lastSeq, lastN, lastId, users, recent] = await this.scripts.snapshot(room);
-      this.follower.loaded(follow, lastId);
+      const [lastSeq, lastN, lastId, users, recent, epoch] = await this.scripts.snapshot(room);
+      this.follower.loaded(follow, lastId, lastN);
       return {
+        epoch,
         lastSeq,
         lastN,
         users: users.map((entry) => entry.split("|").slice(3).join("|")),

@@ -7,7 +7,7 @@ import { type Call, type RedisLink, runScript, scriptCall } from "./redis-link";
 import { CHAT, CLAIM, GUEST, LEAVE, RECONCILE, RENAME, ROTATE, SNAPSHOT, TYPING } from "./scripts";
 
 /** What the snapshot script returns: seq, n, last stream id, user entries, newest chats descending. */
-export type SnapshotReply = [number, number, string, string[], string[]];
+export type SnapshotReply = [number, number, string, string[], string[], string];
 
 export type RenameReply = "ok" | "taken" | "gone";
 
@@ -45,7 +45,7 @@ export class RoomScripts {
     private readonly prefix: string,
     private readonly maxLen: string,
     private readonly procId: string,
-    private readonly limits: { resumeTtlMs: number; dedupeWindow: number },
+    private readonly limits: { resumeTtlMs: number; dedupeWindow: number; retentionMaxMessages: number },
   ) {}
 
   /** The room's counters, users and newest chats, consistent with one stream position. */
@@ -90,7 +90,14 @@ export class RoomScripts {
 
   /** Stores a batch of chats, each as [session, clientId or "", head, tail]; one seq each (negative: a repeat). */
   async chats(room: string, messages: Array<[string, string, string, string]>): Promise<number[]> {
-    return (await this.onRoom(CHAT, room, this.limits.dedupeWindow, ...messages.flat())) as number[];
+    const { dedupeWindow, retentionMaxMessages } = this.limits;
+    return (await this.onRoom(
+      CHAT,
+      room,
+      dedupeWindow,
+      retentionMaxMessages,
+      ...messages.flat(),
+    )) as number[];
   }
 
   /**

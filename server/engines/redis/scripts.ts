@@ -70,14 +70,15 @@ end
 `;
 
 /**
- * ARGV: P, room, maxlen, window, then per message: session, clientId ('' for none), head, tail.
+ * ARGV: P, room, maxlen, window, keep (messages kept in the room's history; 0: all), then per
+ * message: session, clientId ('' for none), head, tail.
  * Stores each message (seq = HINCRBY) unless the session already sent that id in that room.
  * Returns one number per message: its new seq, or minus the seq it got the first time.
  */
 export const CHAT = `${PRELUDE}
-local room, maxlen, window = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local room, maxlen, window, keep = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local out = {}
-for i = 5, #ARGV, 4 do
+for i = 6, #ARGV, 4 do
   local sess, cid, head, tail = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local ref = room .. '\\0' .. cid
   local seen = false
@@ -99,18 +100,23 @@ for i = 5, #ARGV, 4 do
     out[#out + 1] = seq
   end
 end
+-- Retention by count: the newest keep stay (0 keeps all); the newest one always does.
+if keep > 0 then redis.call('ZREMRANGEBYRANK', rk(room, 'msgs'), 0, -(keep + 1)) end
 return out
 `;
 
-/** ARGV: P, room, recent. Returns {seq, n, lastStreamId, userValues, newest `recent` chats descending}. */
+/** ARGV: P, room, recent. Returns {seq, n, lastStreamId, userValues, newest `recent` chats descending, epoch}. */
 export const SNAPSHOT = `${PRELUDE}
 local room, recent = ARGV[2], tonumber(ARGV[3])
-local m = redis.call('HMGET', rk(room, 'meta'), 'seq', 'n')
+-- The room's history generation: made with its meta hash, so a Redis that lost its data makes a new one.
+local t = redis.call('TIME')
+redis.call('HSETNX', rk(room, 'meta'), 'epoch', t[1] .. '-' .. t[2])
+local m = redis.call('HMGET', rk(room, 'meta'), 'seq', 'n', 'epoch')
 local last = redis.call('XREVRANGE', rk(room, 'log'), '+', '-', 'COUNT', 1)
 local lastId = '0-0'
 if #last > 0 then lastId = last[1][1] end
 return {tonumber(m[1] or 0), tonumber(m[2] or 0), lastId, redis.call('HVALS', rk(room, 'users')),
-  redis.call('ZREVRANGE', rk(room, 'msgs'), 0, recent - 1)}
+  redis.call('ZREVRANGE', rk(room, 'msgs'), 0, recent - 1), m[3]}
 `;
 
 /**

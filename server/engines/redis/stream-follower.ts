@@ -15,6 +15,8 @@ export interface Follow {
   room: string;
   key: string;
   lastId: string | null;
+  /** Number of the last entry delivered: one not above it means the room's log started over. */
+  lastN: number;
 }
 
 export interface FollowerDeps {
@@ -24,6 +26,8 @@ export interface FollowerDeps {
   inflight: Inflight;
   log: Logger;
   deliver: (room: string, entries: RoomEntry[]) => void;
+  /** The room's log can no longer be followed from here: its members come back. */
+  resync: (room: string, why: string) => void;
 }
 
 export class StreamFollower {
@@ -34,14 +38,15 @@ export class StreamFollower {
 
   /** A room is being loaded: it is followed from the id its snapshot gives (`loaded`). */
   start(room: string): Follow {
-    const follow: Follow = { room, key: roomKey(this.d.prefix, room, "log"), lastId: null };
+    const follow: Follow = { room, key: roomKey(this.d.prefix, room, "log"), lastId: null, lastN: 0 };
     this.byKey.set(follow.key, follow);
     return follow;
   }
 
-  loaded(follow: Follow, lastId: string): void {
+  loaded(follow: Follow, lastId: string, lastN: number): void {
     if (this.byKey.get(follow.key) !== follow) return;
     follow.lastId = lastId;
+    follow.lastN = lastN;
     this.wake();
   }
 
@@ -86,8 +91,18 @@ export class StreamFollower {
     const entries: RoomEntry[] = [];
     for (const [id, flat] of raw) {
       if (!streamIdAfter(id, follow.lastId)) continue;
+      const entry = toEntry(entryFields(flat));
+      if (entry.n <= follow.lastN) {
+        // Newer in the stream but not in number: Redis lost the room (a restart without its data)
+        // and it started over. Its members here come back with `since` and meet a new epoch.
+        if (entries.length > 0) this.d.deliver(follow.room, entries);
+        this.byKey.delete(follow.key);
+        this.d.resync(follow.room, `the room's log started over at entry ${entry.n}`);
+        return;
+      }
       follow.lastId = id;
-      entries.push(toEntry(entryFields(flat)));
+      follow.lastN = entry.n;
+      entries.push(entry);
     }
     if (entries.length > 0) this.d.deliver(follow.room, entries);
   }

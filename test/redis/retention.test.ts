@@ -1,0 +1,40 @@
+/** RETENTION_MAX_MESSAGES over Redis: a room's history keeps its newest messages, and seqs go on. */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
+import type { ChatMessage } from "../../protocol";
+import { closeAllClients, connect } from "../support/test-client";
+import { startTestServerOn, stopAllServers } from "../support/test-server";
+import { RedisProcess, redisAvailable } from "./support/redis-server";
+
+const available = redisAvailable();
+let redis: RedisProcess | undefined;
+beforeAll(async () => {
+  if (available) redis = await RedisProcess.start();
+});
+afterEach(async () => {
+  await closeAllClients();
+  await stopAllServers();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+describe.skipIf(!available)("retention over Redis", () => {
+  it("keeps the newest RETENTION_MAX_MESSAGES of a room, in history and over HTTP", async () => {
+    const srv = startTestServerOn(
+      { kind: "redis", url: (redis as RedisProcess).url },
+      { RETENTION_MAX_MESSAGES: "5", RATE_LIMIT: "0" },
+    );
+    const ann = await connect(srv.url, { room: "kept", nick: "ann" });
+    await ann.post("m", 8);
+    ann.send({ type: "history", limit: 50 });
+    const page = await ann.next("history");
+    expect(page.messages.map((m) => m.seq)).toEqual([4, 5, 6, 7, 8]);
+    expect(page.hasMore).toBe(false);
+    const res = await fetch(new URL("/api/rooms/kept/messages?limit=50", srv.url));
+    const body = (await res.json()) as { messages: ChatMessage[] };
+    expect(body.messages.map((m) => m.seq)).toEqual([4, 5, 6, 7, 8]);
+    await ann.post("n", 1);
+    ann.send({ type: "history", limit: 50 });
+    expect((await ann.next("history")).messages.map((m) => m.seq)).toEqual([5, 6, 7, 8, 9]);
+  });
+});
