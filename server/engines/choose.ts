@@ -33,6 +33,7 @@ export function createEngine(config: Config, deps: EngineDeps): Engine<Connectio
       presenceTtlMs: config.presenceTtlSeconds * 1000,
       commandTimeoutMs: config.redisCommandTimeoutMs,
       retentionMaxMessages: config.retentionMaxMessages,
+      maxSessionsPerClient: config.maxSessionsPerIp,
       schedule,
       log: deps.log,
       metrics: deps.metrics,

@@ -45,3 +45,19 @@ describe("close codes in /metrics", () => {
     expect(closes.sort()).toEqual(['chat_closes_total{code="4001"} 1', 'chat_closes_total{code="other"} 4']);
   });
 });
+
+describe("the lockfile", () => {
+  it("lists every optional platform package, so `npm install` on a fresh clone leaves it unchanged", async () => {
+    const lock = (await Bun.file(new URL("../../package-lock.json", import.meta.url)).json()) as {
+      packages: Record<string, { optionalDependencies?: Record<string, string> }>;
+    };
+    const missing: string[] = [];
+    for (const [path, pkg] of Object.entries(lock.packages)) {
+      for (const dep of Object.keys(pkg.optionalDependencies ?? {})) {
+        const nested = `${path ? `${path}/` : ""}node_modules/${dep}`;
+        if (!(nested in lock.packages) && !(`node_modules/${dep}` in lock.packages)) missing.push(dep);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+});

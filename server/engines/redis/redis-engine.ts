@@ -43,6 +43,8 @@ export interface RedisEngineOptions {
   url: string;
   resumeTtlMs: number;
   dedupeWindow: number;
+  /** Resumable sessions one client address may hold (unlimited when absent). */
+  maxSessionsPerClient?: number | undefined;
   /** Messages kept in each room's history (0: all); trimmed as chats are stored. */
   retentionMaxMessages?: number | undefined;
   /** Key prefix, so several chats (or tests) can share one Redis. */
@@ -72,6 +74,7 @@ export class RedisUnreachable extends Error {
 export class RedisEngine<C extends EngineConn> implements Engine<C> {
   /** This process in Redis: its heartbeat key and the owner field of its users. */
   readonly procId = randomToken(9);
+  private readonly maxSessionsPerClient: number | undefined;
   readonly ready: Promise<void>;
   private sink!: EngineSink<C>;
   private readonly link: RedisLink;
@@ -107,6 +110,7 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
     });
     this.inflight = new Inflight(this.log);
     const maxLen = String(o.streamMaxLen ?? 10_000);
+    this.maxSessionsPerClient = o.maxSessionsPerClient;
     const limits = {
       resumeTtlMs: o.resumeTtlMs,
       dedupeWindow: o.dedupeWindow,
@@ -233,7 +237,11 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
         throw new Error(`no free variant of ${wanted}`);
       }
       // A new session's hash exists once claimed: its first secret goes in now, before anyone has it.
-      if (fresh) await this.scripts.rotate(token, "", secret);
+      if (fresh) {
+        await this.scripts.rotate(token, "", secret);
+        if (this.maxSessionsPerClient !== undefined && req.client)
+          await this.scripts.capSessions(req.client, token, Date.now(), this.maxSessionsPerClient);
+      }
       this.claims.entered(conn, req.room, reply[1], token);
       return { nick: reply[1], session: `${token}.${secret}`, at: Number(reply[2]) };
     }, done);

@@ -4,7 +4,18 @@
  */
 import { LIMITS } from "../../../protocol";
 import { type Call, type RedisLink, runScript, scriptCall } from "./redis-link";
-import { CHAT, CLAIM, GUEST, LEAVE, RECONCILE, RENAME, ROTATE, SNAPSHOT, TYPING } from "./scripts";
+import {
+  CHAT,
+  CLAIM,
+  GUEST,
+  LEAVE,
+  RECONCILE,
+  RENAME,
+  ROTATE,
+  SESSION_CAP,
+  SNAPSHOT,
+  TYPING,
+} from "./scripts";
 
 /** What the snapshot script returns: seq, n, last stream id, user entries, newest chats descending. */
 export type SnapshotReply = [number, number, string, string[], string[], string];
@@ -63,6 +74,12 @@ export class RoomScripts {
       "secret",
     ])) as Array<string | null>;
     return { room, nick, key, secret };
+  }
+
+  /** Counts a new session against its client address's cap; resolves to the ended sessions forgotten. */
+  async capSessions(client: string, sid: string, now: number, cap: number): Promise<number> {
+    const keep = this.limits.resumeTtlMs + 24 * 3600_000;
+    return (await runScript(this.link, SESSION_CAP, [this.prefix, client, sid, now, cap, keep])) as number;
   }
 
   /**

@@ -363,3 +363,33 @@ if (cur or '') ~= ARGV[3] then return 0 end
 redis.call('HSET', k, 'secret', ARGV[4])
 return 1
 `;
+
+/**
+ * ARGV: P, client, sid, now ms, cap, keep ms. Counts a new session against its client address: past
+ * `cap`, that address's oldest ended sessions (their keys expiring) are forgotten at once; live ones
+ * stay. The per-address set itself expires `keep` ms after its last new session.
+ */
+export const SESSION_CAP = `
+local P, client, sid, now, cap, keep = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local z = P .. 'client:' .. client .. ':sess'
+redis.call('ZADD', z, now, sid)
+redis.call('PEXPIRE', z, keep)
+local excess = redis.call('ZCARD', z) - cap
+if excess <= 0 then return 0 end
+local forgotten = 0
+for _, s in ipairs(redis.call('ZRANGE', z, 0, excess + 99)) do
+  if excess <= 0 then break end
+  local k = P .. 'sess:' .. s
+  local ttl = redis.call('PTTL', k)
+  if ttl == -2 then
+    redis.call('ZREM', z, s)
+    excess = excess - 1
+  elseif ttl > 0 then
+    redis.call('DEL', k, k .. ':ids', k .. ':idq')
+    redis.call('ZREM', z, s)
+    excess = excess - 1
+    forgotten = forgotten + 1
+  end
+end
+return forgotten
+`;
