@@ -88,7 +88,9 @@ function decodeWith<S extends z.ZodType>(schema: S, frame: Frame, wellFormed: bo
   if (typeof (parsed as { type?: unknown }).type !== "string") {
     return fail("bad_message", "frame must have a string field `type`", id);
   }
-  if (wellFormed) {
+  // The frame's own text is well-formed (a WebSocket checks its UTF-8), so a lone surrogate can only
+  // come from a `\u` escape: without one, the fields need no look.
+  if (wellFormed && (frame.includes("\\u") || !isWellFormed(frame))) {
     const field = illFormedField(parsed);
     if (field !== undefined) {
       const where = isWellFormed(field) ? `${cut(field, 40)}: ` : "";
