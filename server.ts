@@ -234,20 +234,12 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
 }
 
 if (import.meta.main) {
-  let running: RunningServer;
-  try {
-    const config = loadConfig(process.env, process.argv.slice(2));
-    running = startServer(config);
-    // Several processes over Redis: say "listening" only once this one is registered there.
-    await running.ready;
-  } catch (err) {
-    if (err instanceof RedisUnreachable) console.error(`configuration error: REDIS_URL: ${err.message}`);
-    else console.error(err instanceof ConfigError ? `configuration error: ${err.message}` : err);
-    process.exit(1);
-  }
-  console.log(`listening on ${running.url.origin}`);
+  let running: RunningServer | undefined;
+  // Handlers first: a supervisor may signal as soon as it reads "listening", and without a handler
+  // the default action would kill the process with nothing flushed.
   const shutdown = (signal: string) => {
     console.log(JSON.stringify({ t: new Date().toISOString(), level: "info", event: "shutdown", signal }));
+    if (!running) process.exit(0);
     running.stop().then(
       () => process.exit(0),
       () => process.exit(1),
@@ -262,4 +254,15 @@ if (import.meta.main) {
   process.on("unhandledRejection", (err) =>
     console.error(JSON.stringify({ level: "error", event: "unhandled_rejection", ...describeError(err) })),
   );
+  try {
+    const config = loadConfig(process.env, process.argv.slice(2));
+    running = startServer(config);
+    // Several processes over Redis: say "listening" only once this one is registered there.
+    await running.ready;
+  } catch (err) {
+    if (err instanceof RedisUnreachable) console.error(`configuration error: REDIS_URL: ${err.message}`);
+    else console.error(err instanceof ConfigError ? `configuration error: ${err.message}` : err);
+    process.exit(1);
+  }
+  console.log(`listening on ${running.url.origin}`);
 }

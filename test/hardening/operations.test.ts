@@ -61,3 +61,26 @@ describe("the lockfile", () => {
     expect(missing).toEqual([]);
   });
 });
+
+describe("a signal right after start", () => {
+  it("is a graceful stop (exit 0), even when it comes the moment `listening` is printed", async () => {
+    const codes: Array<number | null> = [];
+    for (let i = 0; i < 5; i++) {
+      const proc = Bun.spawn([process.execPath, "server.ts"], {
+        env: { ...process.env, PORT: "0", HOST: "127.0.0.1", DB_PATH: ":memory:" },
+        stdout: "pipe",
+        stderr: "ignore",
+      });
+      const reader = proc.stdout.getReader();
+      let seen = "";
+      while (!seen.includes("listening on")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        seen += new TextDecoder().decode(value);
+      }
+      proc.kill("SIGTERM");
+      codes.push(await proc.exited);
+    }
+    expect(codes).toEqual([0, 0, 0, 0, 0]);
+  }, 20_000);
+});
