@@ -6,3 +6,4 @@ export * from "./limits";
 export * from "./names";
 export * from "./query";
 export * from "./server-messages";
+export * as v2 from "./v2";
