@@ -22,11 +22,14 @@ const FIELD_CODES: Record<string, ErrorCode> = {
   room: "room_invalid",
 };
 
+/** Typed text that is too long is too_large (v1's chat text, v2's topic and reason too); a long id is bad_message. */
+const TYPED_TEXT = new Set(["text", "topic", "reason"]);
+
 function issueCode(issue: z.core.$ZodIssue): ErrorCode {
   const own = (issue as { params?: { code?: ErrorCode } }).params?.code;
   if (own) return own;
   const field = issue.path[0];
-  if (issue.code === "too_big" && field === "text") return "too_large";
+  if (issue.code === "too_big" && typeof field === "string" && TYPED_TEXT.has(field)) return "too_large";
   // A name that is there but breaks its rule has its own code; a missing or mistyped one is bad_message.
   const judged = issue.code !== "unrecognized_keys" && issue.code !== "invalid_type";
   if (typeof field === "string" && judged && FIELD_CODES[field]) {
@@ -73,7 +76,16 @@ function fail(code: ErrorCode, message: string, id?: string): { ok: false; error
   return { ok: false, error: id === undefined ? { code, message } : { code, message, id } };
 }
 
-function decodeWith<S extends z.ZodType>(schema: S, frame: Frame, wellFormed: boolean): Decoded<z.infer<S>> {
+/**
+ * One frame against `schema`: binary, JSON, an object with a string `type`, lone surrogates (when
+ * `wellFormed`: frames from clients), then the schema; a typed result, never a throw. Both protocol
+ * versions decode through it.
+ */
+export function decodeWith<S extends z.ZodType>(
+  schema: S,
+  frame: Frame,
+  wellFormed: boolean,
+): Decoded<z.infer<S>> {
   if (typeof frame !== "string") return fail("bad_frame", "binary frames are not accepted; send JSON text");
   let parsed: unknown;
   try {

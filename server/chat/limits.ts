@@ -1,4 +1,5 @@
 /** The limits the chat core enforces, taken from the configuration (server/config.ts holds the defaults). */
+import type { Config } from "../settings";
 import type { RateLimits } from "./rate-limit";
 
 export interface ChatLimits extends RateLimits {
@@ -22,23 +23,24 @@ export interface ChatLimits extends RateLimits {
   historyBytesBurst: number;
 }
 
-/** The configuration fields the limits come from (a subset of server/config.ts's Config). */
-export interface LimitSettings {
-  rateLimit: number;
-  rateBurst: number;
-  controlRateLimit: number;
-  controlRateBurst: number;
-  frameRateLimit: number;
-  frameRateBurst: number;
-  floodCloseAfter: number;
-  slowConsumerBytes: number;
-  presenceBatchMs: number;
-  presenceBatchMinMembers: number;
-  resumeTtlSeconds: number;
-  bufferedBytesPerIp: number;
-  historyBytesPerSecond: number;
-  historyBytesBurst: number;
-}
+/** The configuration fields the limits come from (a type only: the core reads no configuration). */
+export type LimitSettings = Pick<
+  Config,
+  | "rateLimit"
+  | "rateBurst"
+  | "controlRateLimit"
+  | "controlRateBurst"
+  | "frameRateLimit"
+  | "frameRateBurst"
+  | "floodCloseAfter"
+  | "slowConsumerBytes"
+  | "presenceBatchMs"
+  | "presenceBatchMinMembers"
+  | "resumeTtlSeconds"
+  | "bufferedBytesPerIp"
+  | "historyBytesPerSecond"
+  | "historyBytesBurst"
+>;
 
 /** Not a setting: a retry comes soon after its original, and 1,000 covers any client's outbox. */
 export const DEDUPE_WINDOW = 1000;

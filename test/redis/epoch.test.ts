@@ -3,28 +3,21 @@
  * process following the room notices the log started over and sends its members back (1011), and
  * they meet the new epoch in their welcome, so clients start their view over instead of mixing seqs.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
+import { afterEach, describe, expect, it } from "bun:test";
 import { RedisClient } from "bun";
 import { closeAllClients, connect } from "../support/test-client";
 import { startTestServerOn, stopAllServers } from "../support/test-server";
-import { RedisProcess, redisAvailable } from "./support/redis-server";
+import { privateRedis } from "./support/redis-server";
 
-const available = redisAvailable();
-let redis: RedisProcess | undefined;
-beforeAll(async () => {
-  if (available) redis = await RedisProcess.start();
-});
+const redis = privateRedis();
 afterEach(async () => {
   await closeAllClients();
   await stopAllServers();
 });
-afterAll(async () => {
-  await redis?.stop();
-});
 
-describe.skipIf(!available)("a room whose Redis lost its data", () => {
+describe.skipIf(!redis.available)("a room whose Redis lost its data", () => {
   it("gets a new epoch, and its members here are sent back to meet it", async () => {
-    const url = (redis as RedisProcess).url;
+    const url = redis.url();
     const srv = startTestServerOn({ kind: "redis", url });
     const ann = await connect(srv.url, { room: "lost", nick: "ann" });
     await ann.post("old", 3);

@@ -1,27 +1,20 @@
 /** RETENTION_MAX_MESSAGES over Redis: a room's history keeps its newest messages, and seqs go on. */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
+import { afterEach, describe, expect, it } from "bun:test";
 import type { ChatMessage } from "../../protocol";
 import { closeAllClients, connect } from "../support/test-client";
 import { startTestServerOn, stopAllServers } from "../support/test-server";
-import { RedisProcess, redisAvailable } from "./support/redis-server";
+import { privateRedis } from "./support/redis-server";
 
-const available = redisAvailable();
-let redis: RedisProcess | undefined;
-beforeAll(async () => {
-  if (available) redis = await RedisProcess.start();
-});
+const redis = privateRedis();
 afterEach(async () => {
   await closeAllClients();
   await stopAllServers();
 });
-afterAll(async () => {
-  await redis?.stop();
-});
 
-describe.skipIf(!available)("retention over Redis", () => {
+describe.skipIf(!redis.available)("retention over Redis", () => {
   it("keeps the newest RETENTION_MAX_MESSAGES of a room, in history and over HTTP", async () => {
     const srv = startTestServerOn(
-      { kind: "redis", url: (redis as RedisProcess).url },
+      { kind: "redis", url: redis.url() },
       { RETENTION_MAX_MESSAGES: "5", RATE_LIMIT: "0" },
     );
     const ann = await connect(srv.url, { room: "kept", nick: "ann" });

@@ -1,27 +1,20 @@
 /** MAX_SESSIONS_PER_IP over Redis: an address keeps at most that many resumable sessions, the oldest ended ones going first. */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
+import { afterEach, describe, expect, it } from "bun:test";
 import { closeAllClients, connect } from "../support/test-client";
 import { startTestServerOn, stopAllServers } from "../support/test-server";
 import { eventually } from "../support/timing";
-import { RedisProcess, redisAvailable } from "./support/redis-server";
+import { privateRedis } from "./support/redis-server";
 
-const available = redisAvailable();
-let redis: RedisProcess | undefined;
-beforeAll(async () => {
-  if (available) redis = await RedisProcess.start();
-});
+const redis = privateRedis();
 afterEach(async () => {
   await closeAllClients();
   await stopAllServers();
 });
-afterAll(async () => {
-  await redis?.stop();
-});
 
-describe.skipIf(!available)("resumable sessions per address, over Redis", () => {
+describe.skipIf(!redis.available)("resumable sessions per address, over Redis", () => {
   it("keeps at most MAX_SESSIONS_PER_IP, forgetting the oldest ended ones first", async () => {
     const srv = startTestServerOn(
-      { kind: "redis", url: (redis as RedisProcess).url },
+      { kind: "redis", url: redis.url() },
       { MAX_SESSIONS_PER_IP: "3", TRUSTED_PROXIES: "127.0.0.1" },
     );
     const tokens: string[] = [];

@@ -2,6 +2,8 @@
  * A private redis-server per test file: a free port on loopback, a temporary directory, killed after.
  * Without /usr/bin/redis-server the Redis tests are skipped with a message, unless CI is set.
  */
+
+import { afterAll, beforeAll } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -114,4 +116,23 @@ export class RedisProcess {
       client.close();
     }
   }
+}
+
+/**
+ * A test file's private redis-server: started before its tests, stopped after; skipped (or a failure
+ * under CI) without redis-server. `url()` is for use inside the tests.
+ */
+export function privateRedis(options: { appendonly?: boolean } = {}): {
+  available: boolean;
+  url: () => string;
+} {
+  const available = redisAvailable();
+  let redis: RedisProcess | undefined;
+  beforeAll(async () => {
+    if (available) redis = await RedisProcess.start(options);
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+  return { available, url: () => (redis as RedisProcess).url };
 }
