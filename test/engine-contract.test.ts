@@ -110,6 +110,10 @@ class RecordingSink implements EngineSink<EngineConn> {
     this.resyncs.push({ room, why });
   }
 
+  evict(conn: EngineConn, why: string): void {
+    this.losses.push(`${conn.id}: ${why}`);
+  }
+
   lost(why: string): void {
     this.losses.push(why);
   }

@@ -92,6 +92,8 @@ export interface EngineSink<C extends EngineConn> {
   resync(room: string, why: string): void;
   /** Every claim of this process is gone (presumed dead): every connection must come back. */
   lost(why: string): void;
+  /** This connection's claim is gone (its nickname taken meanwhile): it alone must come back. */
+  evict(conn: C, why: string): void;
 }
 
 /**

@@ -209,6 +209,11 @@ export class ChatHub {
           this.connections.resync(conn, why);
         }
       },
+      evict: (conn, why) => {
+        if (conn.state === "closed") return;
+        conn.claimed = false;
+        this.connections.resync(conn, why);
+      },
     };
   }
 

@@ -25,15 +25,15 @@ interface Held<C> {
   session: string;
 }
 
-export interface ClaimsDeps {
+export interface ClaimsDeps<C extends EngineConn> {
   link: RedisLink;
   scripts: RoomScripts;
   prefix: string;
   procId: string;
   inflight: Inflight;
   log: Logger;
-  /** A room where a connection of this process lost its nickname to someone else: its members here resync. */
-  resync: (room: string, why: string) => void;
+  /** A connection of this process lost its claim (its nickname taken meanwhile): it alone comes back. */
+  evict: (conn: C, why: string) => void;
   /** Redis does not list this process (swept): it must register again before it claims anything. */
   unregistered: () => void;
 }
@@ -60,7 +60,7 @@ export class Claims<C extends EngineConn> {
     this.wakeSleepers = resolve;
   });
 
-  constructor(private readonly d: ClaimsDeps) {}
+  constructor(private readonly d: ClaimsDeps<C>) {}
 
   /** Leaves retrying, for tests and metrics. */
   get pendingLeaves(): number {
@@ -152,7 +152,7 @@ export class Claims<C extends EngineConn> {
     for (const room of this.byRoom.keys()) rooms.add(room);
     const all = [...rooms];
     let removed = 0;
-    const resyncs = new Set<string>();
+    const evicted: C[] = [];
     for (let i = 0; i < all.length && !this.stopped; i += RECONCILE_BATCH) {
       // Each room's connections are taken and sent in one go: whatever this process sends later
       // (a claim, a rename, a leave) runs after it in Redis.
@@ -184,13 +184,13 @@ export class Claims<C extends EngineConn> {
           } else if (note.what === "r") {
             this.replaced(room, note.conn);
           } else if (note.what === "t") {
-            resyncs.add(room);
+            evicted.push(h.conn);
           }
         }
       }
     }
     if (removed > 0) this.d.log.log("info", "redis_stale_users_removed", { removed });
-    for (const room of resyncs) this.d.resync(room, "its nickname was taken while this server was cut off");
+    for (const conn of evicted) this.d.evict(conn, "its nickname was taken while this server was cut off");
   }
 
   /** The connections of this process in `room`, as RECONCILE takes them. */

@@ -153,7 +153,7 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
       procId: this.procId,
       inflight: this.inflight,
       log: this.log,
-      resync: (room, why) => this.sink.resync(room, why),
+      evict: (conn, why) => this.sink.evict(conn, why),
       unregistered: () => this.beatNow(),
     });
     // Redis answers again: beat at once (the others may be waiting to call this process dead), and put
