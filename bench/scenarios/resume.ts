@@ -50,6 +50,8 @@ export async function runResume(
     );
     await connectAll(pool, t, perWorker, { timeoutMs: 30_000, what: "clients" });
     await pool.all({ cmd: "close", timeoutMs: 5000 }, 10_000);
+    // A client whose close the server has not handled yet would still see the first missed messages.
+    await serverEmpty(target.hostname, target.port);
 
     const writerSpecs = Array.from({ length: rooms }, (_, k) => ({ room: room(k), nick: `writer${k}` }));
     const w = await writers.all<ConnectResult>(
@@ -124,4 +126,20 @@ export async function runResume(
       },
     };
   });
+}
+
+/** Waits (up to 10 s) until the server's /healthz counts no connection; a server without one is not waited for. */
+async function serverEmpty(hostname: string, port: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`http://${hostname}:${port}/healthz`);
+      if (!res.ok) return;
+      const { connections } = (await res.json()) as { connections?: number };
+      if (typeof connections !== "number" || connections === 0) return;
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
