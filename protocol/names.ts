@@ -42,6 +42,41 @@ const KEYS_MAX = 10_000;
 const NUMBER_TAIL = /-([ol2-9]+)$/;
 const digits = (tail: string) => tail.replace(/o/g, "0").replace(/l/g, "1");
 
+const ASCII_NAME = /^[\w.-]*$/;
+
+/** The look-alike key of each ASCII name character, worked out once. */
+const ASCII_KEYS = new Map<number, string>();
+
+/**
+ * An ASCII name's look-alike key a character at a time: every step of the key (folding, NFKD, the
+ * confusable map) works per code point and none of them joins characters, so the key of the name is
+ * the keys of its characters put together; most names are ASCII, and this makes no garbage.
+ */
+function asciiLookAlikeKey(nick: string): string {
+  let out = "";
+  for (let i = 0; i < nick.length; i++) {
+    const c = nick.charCodeAt(i);
+    let k = ASCII_KEYS.get(c);
+    if (k === undefined) {
+      k = lookAlikeKey(nick[i] as string);
+      ASCII_KEYS.set(c, k);
+    }
+    out += k;
+  }
+  return out;
+}
+
+function keyOf(lookAlike: string): string {
+  return NUMBER_TAIL.test(lookAlike)
+    ? lookAlike.replace(NUMBER_TAIL, (_, tail: string) => `-${digits(tail)}`)
+    : lookAlike;
+}
+
+/** nickKey without its ASCII shortcut and memo: what the shortcut must agree with (tests use it). */
+export function nickKeyByTables(nick: string): string {
+  return keyOf(lookAlikeKey(nick));
+}
+
 /**
  * Uniqueness key: two nicknames are the same name when they look the same, that is when they agree
  * after case folding and the confusable skeleton of UTS #39 (`ann`, `Ann`, Cyrillic `аnn`, fullwidth
@@ -54,16 +89,16 @@ const digits = (tail: string) => tail.replace(/o/g, "0").replace(/l/g, "1");
  * claim script takes it to be.
  */
 export function nickKey(nick: string): string {
+  // ASCII names (most names) cost a few table lookups: no memo to hold them.
+  if (ASCII_NAME.test(nick)) return keyOf(asciiLookAlikeKey(nick));
   let key = KEYS.get(nick);
   if (key === undefined) {
-    key = lookAlikeKey(nick).replace(NUMBER_TAIL, (_, tail: string) => `-${digits(tail)}`);
+    key = keyOf(lookAlikeKey(nick));
     if (KEYS.size >= KEYS_MAX) KEYS.clear();
     KEYS.set(nick, key);
   }
   return key;
 }
-
-const ASCII_NAME = /^[\w.-]*$/;
 
 /** compareNicks' case folds of names that are not plain ASCII, as user lists sort the same names again. */
 const FOLDS = new Map<string, string>();

@@ -22,6 +22,7 @@ import {
   LIMITS,
   NickName,
   nickKey,
+  nickKeyByTables,
   parseConnectQuery,
   RoomName,
   type ServerMessage,
@@ -1072,6 +1073,17 @@ describe("isValidNick", () => {
 });
 
 describe("nickKey", () => {
+  it("gives an ASCII name, character by character, the key the tables give the whole name", () => {
+    const name = fc.stringMatching(/^[A-Za-z0-9_.-]{1,32}$/);
+    fc.assert(
+      fc.property(name, (s) => nickKey(s) === nickKeyByTables(s)),
+      { numRuns: 2000 },
+    );
+    for (const s of ["rn", "m", "cl", "d", "0O", "l1I", "guest-10", "ann-2", "vv", "w"]) {
+      expect(nickKey(s)).toBe(nickKeyByTables(s));
+    }
+  });
+
   it("makes ann, Ann, Cyrillic аnn, fullwidth ａｎｎ and mathematical 𝐚𝐧𝐧 one name", () => {
     const groups = [
       ["ann", "Ann", "ANN", "\u0430nn", "ａｎｎ", "ＡＮＮ", "𝐚𝐧𝐧", "𝐀𝐍𝐍"],
