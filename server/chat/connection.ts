@@ -23,7 +23,8 @@ export class Connection implements EngineConn {
   lastTypingAt = Number.NEGATIVE_INFINITY;
   /** Waiting for the engine (a claim, a rename): later frames wait too, so they apply in order. */
   busy = false;
-  deferred: ClientMessage[] = [];
+  /** Made when first needed: most connections never defer a frame (memory per idle connection). */
+  deferred: ClientMessage[] | undefined;
   /**
    * Chats sent before its welcome and not yet stored, and the newest seq those got: the welcome waits
    * until the replica has them, so it carries every chat its connection sent before it.
@@ -31,7 +32,7 @@ export class Connection implements EngineConn {
   unsettledChats = 0;
   awaitSeq = 0;
   /** Acks owed before its welcome: sent right after it, as the welcome carries their chats. */
-  lateAcks: Array<{ id: string; seq: number }> = [];
+  lateAcks: Array<{ id: string; seq: number }> | undefined;
   readonly limits: ConnectionLimits;
 
   constructor(

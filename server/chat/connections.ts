@@ -90,8 +90,12 @@ export class Connections {
   ack(conn: Connection, id: string, seq: number): void {
     if (conn.state === "closed") return;
     this.d.metrics.acks++;
-    if (conn.state === "pending") conn.lateAcks.push({ id, seq });
-    else this.send(conn, { type: "ack", id, seq });
+    if (conn.state !== "pending") {
+      this.send(conn, { type: "ack", id, seq });
+      return;
+    }
+    if (conn.lateAcks === undefined) conn.lateAcks = [];
+    conn.lateAcks.push({ id, seq });
   }
 
   /** Takes a token at `gate`, or answers `rate_limited`; a connection that keeps going is closed. */
@@ -138,7 +142,7 @@ export class Connections {
     this.leaveRoom(conn, ending);
     conn.state = "closed";
     conn.busy = false;
-    conn.deferred = [];
+    conn.deferred = undefined;
     this.open.delete(conn);
     this.d.budgets.remove(conn);
   }

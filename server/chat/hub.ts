@@ -225,13 +225,16 @@ export class ChatHub {
   private handle(conn: Connection, msg: ClientMessage): void {
     const waits =
       conn.busy ||
-      (conn.state === "pending" && (conn.deferred.length > 0 || msg.type === "nick" || msg.type === "join"));
+      (conn.state === "pending" &&
+        ((conn.deferred?.length ?? 0) > 0 || msg.type === "nick" || msg.type === "join"));
     if (waits) {
-      if (conn.deferred.length >= MAX_DEFERRED) {
+      if (conn.deferred === undefined) conn.deferred = [];
+      const deferred = conn.deferred;
+      if (deferred.length >= MAX_DEFERRED) {
         this.connections.closePeer(conn, CLOSE.policy, "too many messages while waiting");
         return;
       }
-      conn.deferred.push(msg);
+      deferred.push(msg);
       return;
     }
     const replica = conn.replica;
@@ -269,7 +272,8 @@ export class ChatHub {
     if (conn.state === "closed") return;
     conn.busy = false;
     const frames = conn.deferred;
-    conn.deferred = [];
+    if (frames === undefined) return;
+    conn.deferred = undefined;
     for (const msg of frames) {
       if ((conn.state as string) === "closed") return;
       try {

@@ -121,8 +121,8 @@ export class RoomEntry {
     // A welcome with `since` may carry 500 messages: it counts against the client's history budget.
     if (since !== undefined) this.d.budgets.chargeHistory(conn, data.length, this.d.now());
     this.d.connections.sendRaw(conn, data);
-    const late = conn.lateAcks;
-    conn.lateAcks = [];
+    const late = conn.lateAcks ?? [];
+    conn.lateAcks = undefined;
     for (const { id, seq } of late) this.d.connections.send(conn, { type: "ack", id, seq });
     this.d.unblock(conn);
   }
