@@ -90,7 +90,7 @@ class RecordingSink implements EngineSink<EngineConn> {
   readonly commits: Commit[] = [];
   readonly failures: Array<{ conn: string; id: string | undefined }> = [];
   readonly resyncs: Array<{ room: string; why: string }> = [];
-  readonly losses: string[] = [];
+  readonly evictions: string[] = [];
 
   deliver(room: string, entries: readonly RoomEntry[]): void {
     const log = this.logs.get(room) ?? [];
@@ -111,11 +111,7 @@ class RecordingSink implements EngineSink<EngineConn> {
   }
 
   evict(conn: EngineConn, why: string): void {
-    this.losses.push(`${conn.id}: ${why}`);
-  }
-
-  lost(why: string): void {
-    this.losses.push(why);
+    this.evictions.push(`${conn.id}: ${why}`);
   }
 
   /** Everything delivered for `room`, from entry `from` (an index into the log) on. */
@@ -172,10 +168,10 @@ function contract(
     afterEach(async () => {
       await h.stop();
       // No test here provokes one: a stray failure, resync or loss would otherwise hide in a pass.
-      expect({ failed: h.sink.failures, resyncs: h.sink.resyncs, lost: h.sink.losses }).toEqual({
+      expect({ failed: h.sink.failures, resyncs: h.sink.resyncs, evicted: h.sink.evictions }).toEqual({
         failed: [],
         resyncs: [],
-        lost: [],
+        evicted: [],
       });
     });
 

@@ -90,8 +90,6 @@ export interface EngineSink<C extends EngineConn> {
   failed(conn: C, id: string | undefined): void;
   /** This process lost track of a room: its members here must come back with `since`. */
   resync(room: string, why: string): void;
-  /** Every claim of this process is gone (presumed dead): every connection must come back. */
-  lost(why: string): void;
   /** This connection's claim is gone (its nickname taken meanwhile): it alone must come back. */
   evict(conn: C, why: string): void;
 }

@@ -203,12 +203,6 @@ export class ChatHub {
         const replica = this.replicas.get(room);
         if (replica) this.delivery.resync(replica, why);
       },
-      lost: (why) => {
-        for (const conn of this.connections.all()) {
-          conn.claimed = false;
-          this.connections.resync(conn, why);
-        }
-      },
       evict: (conn, why) => {
         if (conn.state === "closed") return;
         conn.claimed = false;
