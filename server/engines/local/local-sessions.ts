@@ -3,7 +3,7 @@
  * the client references already stored (dedupe), and which changes still have to be written.
  */
 import { nickKey } from "../../../protocol";
-import { randomToken } from "../../chat/tokens";
+import { newTokenPart, sidOf, tokenOf } from "../../chat/tokens";
 import type { ChatStore, SessionRecord, StoredMessage } from "./store";
 
 /** A queued chat waiting for its commit; retries of its id wait with it. */
@@ -46,12 +46,6 @@ export function sentKey(room: string, id: string): string {
   return `${room}\u0000${id}`;
 }
 
-/** The stable part of a token (a token from before rotation existed is its own SID). */
-export function sidOf(token: string): string {
-  const dot = token.indexOf(".");
-  return dot === -1 ? token : token.slice(0, dot);
-}
-
 export interface SessionLimits {
   window: number;
   resumeTtlMs: number;
@@ -85,9 +79,9 @@ export class LocalSessions<C> {
   }
 
   create(room: string, client: string): LocalSession<C> {
-    const sid = randomToken(16);
+    const sid = newTokenPart();
     const session: LocalSession<C> = {
-      token: `${sid}.${randomToken(16)}`,
+      token: tokenOf(sid, newTokenPart()),
       sid,
       client,
       room,
@@ -107,7 +101,7 @@ export class LocalSessions<C> {
   rotate(session: LocalSession<C>): void {
     this.byToken.delete(session.token);
     this.retire(session.token, session);
-    session.token = `${session.sid}.${randomToken(16)}`;
+    session.token = tokenOf(session.sid, newTokenPart());
     this.byToken.set(session.token, session);
     this.dirty.add(session);
   }

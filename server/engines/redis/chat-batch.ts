@@ -13,9 +13,9 @@
 import type { EngineConn, EngineSink } from "../../chat/engine";
 import { describeError, type Logger } from "../../chat/log";
 import type { Metrics } from "../../chat/metrics";
+import { sidOf } from "../../chat/tokens";
 import type { Inflight } from "./inflight";
 import type { RoomScripts } from "./room-scripts";
-import { sidOf } from "./session-token";
 
 interface PendingChat<C> {
   conn: C;

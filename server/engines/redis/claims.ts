@@ -13,10 +13,10 @@
 import { nickKey } from "../../../protocol";
 import type { EngineConn } from "../../chat/engine";
 import { describeError, type Logger } from "../../chat/log";
+import { sidOf } from "../../chat/tokens";
 import type { Inflight } from "./inflight";
 import type { RedisLink } from "./redis-link";
 import type { HeldEntry, RoomScripts } from "./room-scripts";
-import { sidOf } from "./session-token";
 
 interface Held<C> {
   conn: C;

@@ -26,7 +26,7 @@ import type {
 } from "../../chat/engine";
 import { describeError, type Logger, silentLogger } from "../../chat/log";
 import { Metrics } from "../../chat/metrics";
-import { randomToken } from "../../chat/tokens";
+import { newTokenPart, randomToken, secretOf, sidOf, tokenOf } from "../../chat/tokens";
 import { ChatBatch } from "./chat-batch";
 import { Claims } from "./claims";
 import { Inflight } from "./inflight";
@@ -35,7 +35,6 @@ import { RedisHistory } from "./redis-history";
 import { RedisLink, RedisUnavailable } from "./redis-link";
 import { clusterRooms } from "./room-list";
 import { type ClaimReply, RoomScripts } from "./room-scripts";
-import { secretOf, sidOf } from "./session-token";
 import { StreamFollower } from "./stream-follower";
 import { BLOCK_MS } from "./stream-reader";
 
@@ -204,7 +203,7 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
         const sid = sidOf(req.resume);
         const s = await this.scripts.session(sid);
         const fixedOk = req.fixedNick === undefined || s.key === nickKey(req.fixedNick);
-        const next = randomToken(16);
+        const next = newTokenPart();
         if (
           s.room === req.room &&
           s.nick &&
@@ -219,8 +218,8 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
         }
       }
       if (token === "") {
-        token = randomToken(16);
-        secret = randomToken(16);
+        token = newTokenPart();
+        secret = newTokenPart();
         fresh = true;
       }
       this.claims.claiming(conn, req.room);
@@ -243,7 +242,7 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
           await this.scripts.capSessions(req.client, token, Date.now(), this.maxSessionsPerClient);
       }
       this.claims.entered(conn, req.room, reply[1], token);
-      return { nick: reply[1], session: `${token}.${secret}`, at: Number(reply[2]) };
+      return { nick: reply[1], session: tokenOf(token, secret), at: Number(reply[2]) };
     }, done);
   }
 

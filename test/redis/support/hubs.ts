@@ -4,9 +4,9 @@ import type { ClientMessage } from "../../../protocol";
 import type { Connection } from "../../../server/chat/connection";
 import { ChatHub } from "../../../server/chat/hub";
 import { chatLimits } from "../../../server/chat/limits";
+import { sidOf } from "../../../server/chat/tokens";
 import { DEFAULT_CONFIG } from "../../../server/config";
 import { RedisEngine, type RedisEngineOptions } from "../../../server/engines/redis/redis-engine";
-import { sidOf } from "../../../server/engines/redis/session-token";
 import { FakeNet, type FakePeer } from "../../support/fake-net";
 import { usersFrom } from "../../support/user-list";
 
