@@ -16,6 +16,7 @@ import type { ChatStore } from "./server/engines/local/store";
 import { RedisUnreachable } from "./server/engines/redis/redis-engine";
 import { Heartbeat } from "./server/heartbeat";
 import { type HttpContext, refuse, routeHttp } from "./server/http";
+import { Identities } from "./server/identity";
 import { ConnectRate, IpLimit } from "./server/ip-limit";
 import { browserPage } from "./server/page";
 import { type Admitted, admit } from "./server/upgrade";
@@ -31,7 +32,10 @@ export interface RunningServer {
   readonly url: URL;
   readonly hub: ChatHub;
   readonly server: Server<SocketData>;
-  /** Resolves once the engine can serve (at once for SQLite; once registered in Redis). */
+  /**
+   * Resolves once the engine can serve (at once for SQLite; once registered in Redis) and the key of
+   * v2 identity tokens is loaded.
+   */
   readonly ready: Promise<void>;
   /** Flushes pending writes, closes every socket with 1001 and lets the engine go. */
   stop(): Promise<void>;
@@ -81,7 +85,17 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
       },
     },
   });
-  const http: HttpContext = { hub, startedAt, page: browserPage };
+  // v2 identity tokens exist only without AUTH_SECRET (with it, the access token names the user).
+  const identities = auth ? undefined : new Identities(config.identitySecret, hub.ready, hub);
+  const ready = identities ? Promise.all([hub.ready, identities.ready]).then(() => undefined) : hub.ready;
+  // Whoever awaits `ready` sees a failure; a server nobody awaits (tests) must not leave it unhandled.
+  ready.catch(() => undefined);
+  const http: HttpContext = {
+    hub,
+    startedAt,
+    page: browserPage,
+    admin: { token: config.adminToken, hub, log },
+  };
   const gate = {
     config,
     auth,
@@ -92,6 +106,8 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
     log,
     load: () => hub.connectionCount + upgrading,
     stopping: () => stopping,
+    identities,
+    users: hub,
   };
 
   async function upgrade(req: Request, url: URL, srv: Server<SocketData>): Promise<Response | undefined> {
@@ -165,14 +181,16 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
         open(ws) {
           try {
             heartbeat.heard(ws, monotonicNow());
+            const v2 = ws.data.v2;
             ws.data.conn = hub.open(new BunPeer(ws), {
               ...ws.data.params,
               fixedNick: ws.data.fixedNick,
               client: ws.data.client,
+              v2,
             });
             log.log("debug", "conn_open", {
               conn: ws.data.conn.id,
-              room: ws.data.params.room,
+              ...(v2 ? { protocol: 2, user: v2.userId, room: v2.room } : { room: ws.data.params.room }),
               ip: ws.data.ip,
             });
             armExpiry(ws);
@@ -220,7 +238,7 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
     url,
     hub,
     server,
-    ready: hub.ready,
+    ready,
     async stop() {
       if (stopping) return;
       stopping = true;

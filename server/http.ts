@@ -1,5 +1,9 @@
-/** The plain HTTP routes: health, metrics, rooms and message history as JSON. */
-import { isValidRoom, LIMITS, normalizeRoom, parseSeqParam, type RefusalCode } from "../protocol";
+/**
+ * The plain HTTP routes: health, metrics, rooms and message history as JSON, and the admin API
+ * (admin.ts). Direct rooms (`~...`, protocol v2) are never listed nor served here.
+ */
+import { isValidRoom, LIMITS, normalizeRoom, parseSeqParam, type RefusalCode, v2 } from "../protocol";
+import { type AdminContext, routeAdmin } from "./admin";
 import { monotonicNow } from "./chat/clock";
 import type { ChatHub } from "./chat/hub";
 
@@ -8,6 +12,7 @@ export interface HttpContext {
   startedAt: number;
   /** The browser page; served at `/`. */
   page: () => Response | Promise<Response>;
+  admin: AdminContext;
 }
 
 const JSON_HEADERS = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" };
@@ -27,6 +32,8 @@ export function refuse(
 const MESSAGES_ROUTE = /^\/api\/rooms\/([^/]+)\/messages$/;
 
 export function routeHttp(req: Request, url: URL, ctx: HttpContext): Response | Promise<Response> {
+  const admin = routeAdmin(req, url.pathname, ctx.admin);
+  if (admin) return admin;
   if (req.method !== "GET" && req.method !== "HEAD") {
     return refuse(405, "method_not_allowed", `${req.method} is not supported here`);
   }
@@ -61,8 +68,10 @@ async function metrics(ctx: HttpContext): Promise<Response> {
   return new Response(text, { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
 }
 
+/** Public rooms only: a direct room's name (and that it is in use) is its two users' business. */
 async function rooms(ctx: HttpContext): Promise<Response> {
-  return json(await ctx.hub.roomList());
+  const list = await ctx.hub.roomList();
+  return json(list.filter((r) => !r.room.startsWith(v2.DIRECT_ROOM_PREFIX)));
 }
 
 async function messages(rawRoom: string, query: URLSearchParams, hub: ChatHub): Promise<Response> {
@@ -72,6 +81,7 @@ async function messages(rawRoom: string, query: URLSearchParams, hub: ChatHub): 
   } catch {
     return refuse(400, "room_invalid", "room is not valid percent-encoding");
   }
+  if (room.startsWith(v2.DIRECT_ROOM_PREFIX)) return refuse(404, "not_found", "no such room here");
   if (!isValidRoom(room))
     return refuse(400, "room_invalid", `room must be 1-${LIMITS.roomMax} letters, digits, _ - or .`);
   let before = Number.MAX_SAFE_INTEGER;

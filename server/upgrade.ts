@@ -1,14 +1,27 @@
 /**
  * The checks a WebSocket upgrade passes before the chat sees it: shutdown and capacity, the query,
- * the Origin, the access token and the per-address limit. Each refusal is plain HTTP with a typed body.
+ * the Origin, the access token (or, in protocol v2 without one, the identity token) and the
+ * per-address limit. Each refusal is plain HTTP with a typed body. `v=2` in the query asks for
+ * protocol v2; without it (or with `v=1`) the upgrade is v1's, checked exactly as before v2 existed.
  */
-import { type ConnectParams, parseConnectQuery, type RefusalCode } from "../protocol";
+import {
+  type ConnectParams,
+  isValidNick,
+  LIMITS,
+  normalizeNick,
+  normalizeRoom,
+  parseConnectQuery,
+  type RefusalCode,
+  v2,
+} from "../protocol";
 import type { TokenAuthority } from "./auth";
+import type { V2Open } from "./chat/hub";
 import type { Logger } from "./chat/log";
 import type { Metrics } from "./chat/metrics";
 import { addressKey, type ClientAddresses } from "./client-address";
 import type { Config } from "./config";
 import { refuse } from "./http";
+import type { Identities } from "./identity";
 import type { ConnectRate, IpLimit } from "./ip-limit";
 import { originAllowed, requestScheme } from "./origin";
 
@@ -20,6 +33,17 @@ export interface Admitted {
   client: string;
   fixedNick: string | undefined;
   tokenExpiresAt: number | undefined;
+  /**
+   * Present exactly for a protocol v2 connection: its user; the identity token when the user was
+   * minted at this upgrade (the welcome hands it out); whether it moderates; the nickname it asks for
+   * (or its access token fixes) and the room `room=` adds, both normalized, when given.
+   */
+  v2?: V2Open;
+}
+
+/** The core's answer to whether an identity token's user may connect (known and not revoked). */
+export interface UserDirectory {
+  userExists(userId: string): Promise<boolean>;
 }
 
 export interface UpgradeGate {
@@ -33,6 +57,70 @@ export interface UpgradeGate {
   /** Open connections plus upgrades under way. */
   load: () => number;
   stopping: () => boolean;
+  /** Protocol v2's identity tokens: present exactly when there is no AUTH_SECRET (`auth`). */
+  identities: Identities | undefined;
+  users: UserDirectory;
+}
+
+/** The query of a v2 upgrade: `room` and `nick` are optional; `since` and `resume` are v1's only. */
+interface QueryV2 {
+  room?: string;
+  nick?: string;
+  token?: string;
+  identity?: string;
+}
+
+type ParsedV2 = { ok: true; value: QueryV2 } | { ok: false; error: { code: RefusalCode; message: string } };
+
+/** Empty parameters count as absent, as in v1. */
+function param(query: URLSearchParams, name: string): string | undefined {
+  const v = query.get(name);
+  return v === null || v === "" ? undefined : v;
+}
+
+/** The protocol version asked for: 1 without `v`, undefined for a version that does not exist. */
+export function requestedVersion(query: URLSearchParams): 1 | 2 | undefined {
+  const v = param(query, "v");
+  if (v === undefined || v === "1") return 1;
+  return v === "2" ? 2 : undefined;
+}
+
+/** Checks the query of a v2 upgrade: the room by v2's rules (direct rooms included), the nick by v1's. */
+export function parseConnectQueryV2(query: URLSearchParams): ParsedV2 {
+  const value: QueryV2 = {};
+  const rawRoom = param(query, "room");
+  if (rawRoom !== undefined) {
+    const room = normalizeRoom(rawRoom);
+    if (!v2.isValidRoomV2(room)) {
+      return {
+        ok: false,
+        error: {
+          code: "room_invalid",
+          message: `room must be 1-${LIMITS.roomMax} letters, digits, _ - or .`,
+        },
+      };
+    }
+    value.room = room;
+  }
+  const rawNick = param(query, "nick");
+  if (rawNick !== undefined) {
+    const nick = normalizeNick(rawNick);
+    if (!isValidNick(nick)) {
+      return {
+        ok: false,
+        error: {
+          code: "nick_invalid",
+          message: `nick must be 1-${LIMITS.nickMax} letters, digits, _ - or ., not mixing scripts`,
+        },
+      };
+    }
+    value.nick = nick;
+  }
+  const token = param(query, "token");
+  if (token !== undefined) value.token = token;
+  const identity = param(query, "identity");
+  if (identity !== undefined) value.identity = identity;
+  return { ok: true, value };
 }
 
 /**
@@ -72,6 +160,9 @@ export async function admit(
   };
   const early = busy();
   if (early) return early;
+  const version = requestedVersion(url.searchParams);
+  if (version === undefined) return refuseWith(400, "bad_request", "v must be 1 or 2");
+  if (version === 2) return admitV2(gate, req, url, ip, client, refuseWith, busy);
   const parsed = parseConnectQuery(url.searchParams);
   if (!parsed.ok) return refuseWith(400, parsed.error.code, parsed.error.message);
   const scheme = requestScheme(req.headers.get("x-forwarded-proto"), url);
@@ -96,6 +187,70 @@ export async function admit(
   if (!gate.perIp.acquire(client))
     return refuseWith(503, "server_busy", "too many connections from your address");
   return { ok: true, value: { params: parsed.value, ip, client, fixedNick, tokenExpiresAt } };
+}
+
+type Refuser = (status: number, code: RefusalCode, message: string) => { ok: false; response: Response };
+
+/**
+ * The rest of a v2 upgrade, after the checks v1 shares (rate, capacity): the query, the Origin, then
+ * who the user is (the access token's `sub` or `nick`; else the identity token's user, who must
+ * exist and not be revoked; else a new user), then capacity again and the per-address limit.
+ */
+async function admitV2(
+  gate: UpgradeGate,
+  req: Request,
+  url: URL,
+  ip: string,
+  client: string,
+  refuseWith: Refuser,
+  busy: () => { ok: false; response: Response } | undefined,
+): Promise<{ ok: true; value: Admitted } | { ok: false; response: Response }> {
+  const parsed = parseConnectQueryV2(url.searchParams);
+  if (!parsed.ok) return refuseWith(400, parsed.error.code, parsed.error.message);
+  const query = parsed.value;
+  const scheme = requestScheme(req.headers.get("x-forwarded-proto"), url);
+  if (
+    !originAllowed(req.headers.get("origin"), req.headers.get("host"), gate.config.allowedOrigins, scheme)
+  ) {
+    return refuseWith(403, "forbidden", "this Origin may not connect");
+  }
+  let fixedNick: string | undefined;
+  let tokenExpiresAt: number | undefined;
+  let who: V2Open;
+  if (gate.auth) {
+    const token = query.token;
+    const verified = token === undefined ? undefined : await gate.auth.verifyUser(token, Date.now() / 1000);
+    if (!verified?.ok)
+      return refuseWith(401, "unauthorized", verified ? verified.reason : "a token is required");
+    fixedNick = verified.claims.nick;
+    tokenExpiresAt = verified.claims.exp * 1000;
+    who = { userId: verified.userId, mod: verified.claims.mod === true, fixedNick: true };
+  } else {
+    const identities = gate.identities;
+    if (!identities) throw new Error("no identity tokens and no access tokens: the gate is misconfigured");
+    if (query.identity !== undefined) {
+      const userId = await identities.verify(query.identity);
+      if (userId === undefined) return refuseWith(401, "unauthorized", "the identity token is not valid");
+      if (!(await gate.users.userExists(userId)))
+        return refuseWith(401, "unauthorized", "the identity token's user is unknown or revoked");
+      who = { userId, mod: false };
+    } else {
+      const minted = await identities.mint();
+      who = { userId: minted.userId, identityToken: minted.identityToken, mod: false };
+    }
+  }
+  const nick = fixedNick ?? query.nick;
+  if (nick !== undefined) who.nick = nick;
+  if (query.room !== undefined) who.room = query.room;
+  // Checked again: others may have connected while the user was being checked.
+  const late = busy();
+  if (late) return late;
+  if (!gate.perIp.acquire(client))
+    return refuseWith(503, "server_busy", "too many connections from your address");
+  // v1's params stay for the core's ConnectParams shape: the room (if any) and the wanted nick.
+  const params: ConnectParams = { room: query.room ?? "" };
+  if (nick !== undefined) params.nick = nick;
+  return { ok: true, value: { params, ip, client, fixedNick, tokenExpiresAt, v2: who } };
 }
 
 /** RFC 6455 4.2.1: `Upgrade: websocket` and a `Connection` header holding the token `Upgrade`. */
