@@ -1,12 +1,14 @@
 /** An in-memory ChatStore with the same contract as SQLite's, for model tests and fault injection. */
 
 import { randomToken } from "../../chat/tokens";
+import { MemoryUsers } from "./memory-users";
 import type { ChatStore, Page, PruneStep, SessionRecord, StoredMessage } from "./store";
 import { toChatMessage } from "./store";
 
 export class MemoryStore implements ChatStore {
   private readonly rooms = new Map<string, StoredMessage[]>();
   private readonly sessions = new Map<string, SessionRecord>();
+  readonly users = new MemoryUsers((room) => this.rooms.get(room));
 
   lastSeq(room: string): number {
     const list = this.rooms.get(room);
@@ -37,6 +39,7 @@ export class MemoryStore implements ChatStore {
       const list = this.rooms.get(m.room) ?? [];
       list.push({ ...m });
       this.rooms.set(m.room, list);
+      this.users.posted(m);
     }
     for (const s of sessions) this.sessions.set(s.id, { ...s });
   }
@@ -70,7 +73,7 @@ export class MemoryStore implements ChatStore {
   pruneStep(keepPerRoom: number, olderThanMs: number, work: number): PruneStep {
     if (keepPerRoom <= 0 && olderThanMs <= 0) return { deleted: 0, done: true };
     let deleted = 0;
-    for (const list of this.rooms.values()) {
+    for (const [room, list] of this.rooms) {
       const beyond = keepPerRoom > 0 ? list.length - keepPerRoom : 0;
       let k = 0;
       // Never the newest: the room's seq must survive.
@@ -78,14 +81,21 @@ export class MemoryStore implements ChatStore {
         const old = olderThanMs > 0 && (list[k] as StoredMessage).sentAt < olderThanMs;
         if (k >= beyond && !old) break;
         if (deleted + k >= work) {
-          list.splice(0, k);
+          this.drop(room, list, k);
           return { deleted: deleted + k, done: false };
         }
       }
-      list.splice(0, k);
+      this.drop(room, list, k);
       deleted += k;
     }
     return { deleted, done: true };
+  }
+
+  /** Deletes a room's oldest `k` messages, and their mentions. */
+  private drop(room: string, list: StoredMessage[], k: number): void {
+    if (k === 0) return;
+    list.splice(0, k);
+    this.users.pruned(room, (list[0] as StoredMessage).seq);
   }
 
   private readonly generation = randomToken(9);

@@ -6,9 +6,17 @@
 import { Database, type Statement } from "bun:sqlite";
 import { closeSync, existsSync, fsyncSync, openSync, readSync, realpathSync, statSync } from "node:fs";
 import { freemem } from "node:os";
-import type { ChatMessage } from "../../../protocol";
+import type { Post } from "../../chat/engine";
 import { randomToken } from "../../chat/tokens";
-import type { ChatStore, Page, PruneStep, SessionRecord, StoredMessage } from "./store";
+import { SqliteUsers, USERS_SCHEMA } from "./sqlite-users";
+import {
+  type ChatStore,
+  type Page,
+  type PruneStep,
+  type SessionRecord,
+  type StoredMessage,
+  withV2,
+} from "./store";
 
 interface Row {
   room: string;
@@ -16,6 +24,11 @@ interface Row {
   nick: string;
   text: string;
   sent_at: number;
+  user_id: string | null;
+  kind: string | null;
+  reply_to: number | null;
+  /** A JSON list of nicks. */
+  mentions: string | null;
 }
 
 const SCHEMA = `
@@ -29,6 +42,11 @@ CREATE TABLE IF NOT EXISTS messages (
   sent_at INTEGER NOT NULL,
   session TEXT NOT NULL,
   client_id TEXT,
+  -- v2 (NULL for a v1 post); a database from before v2 gets them from migrateMessages.
+  user_id TEXT,
+  kind TEXT,
+  reply_to INTEGER,
+  mentions TEXT,
   UNIQUE (room, seq)
 );
 -- No index by session: it cost more than the insert itself (random keys). Dedupe after a restart
@@ -41,7 +59,52 @@ CREATE TABLE IF NOT EXISTS sessions (
   ended_at INTEGER
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+-- The v2 users a post mentions, for their counts; written with the post, pruned with it.
+CREATE TABLE IF NOT EXISTS mentions (
+  room TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (user_id, room, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS mentions_by_room ON mentions (room, seq);
 `;
+
+/** The columns v2 added to `messages`, for databases made before them. */
+const V2_COLUMNS = [
+  ["user_id", "TEXT"],
+  ["kind", "TEXT"],
+  ["reply_to", "INTEGER"],
+  ["mentions", "TEXT"],
+] as const;
+
+/** Adds the columns `messages` lacks (a database from before v2); its rows get NULL: v1 posts. */
+function migrateMessages(db: Database): void {
+  const have = new Set(
+    db
+      .query<{ name: string }, []>("PRAGMA table_info(messages)")
+      .all()
+      .map((c) => c.name),
+  );
+  for (const [name, type] of V2_COLUMNS) {
+    if (!have.has(name)) db.run(`ALTER TABLE messages ADD COLUMN ${name} ${type}`);
+  }
+}
+
+type InsertArgs = [
+  room: string,
+  seq: number,
+  nick: string,
+  text: string,
+  sentAt: number,
+  session: string,
+  clientId: string | null,
+  userId: string | null,
+  kind: string | null,
+  replyTo: number | null,
+  mentions: string | null,
+];
+
+const SELECT_POST = "SELECT room, seq, nick, text, sent_at, user_id, kind, reply_to, mentions FROM messages";
 
 /**
  * SQLite's `synchronous` in WAL mode. Every value keeps an acked message through a crash of the
@@ -247,8 +310,8 @@ function quickCheck(db: Database): string | undefined {
   return `PRAGMA quick_check: ${problems[0]}${more}`;
 }
 
-function toChat(r: Row): ChatMessage {
-  return {
+function toPost(r: Row): Post {
+  const post: Post = {
     type: "chat",
     room: r.room,
     seq: r.seq,
@@ -256,11 +319,14 @@ function toChat(r: Row): ChatMessage {
     text: r.text,
     sentAt: new Date(r.sent_at).toISOString(),
   };
+  if (r.user_id === null) return post;
+  return withV2(post, r.user_id, r.kind, r.reply_to, r.mentions === null ? null : JSON.parse(r.mentions));
 }
 
 export class SqliteStore implements ChatStore {
   /** Protected so a test subclass can reach the connection (PRAGMA max_page_count makes it really full). */
   protected readonly db: Database;
+  readonly users: SqliteUsers;
   /**
    * How long PRAGMA quick_check took at open, in ms; undefined when it was not run: in memory, or
    * when the previous server closed the file cleanly and nothing changed it since.
@@ -280,9 +346,11 @@ export class SqliteStore implements ChatStore {
     newestAt: Statement<{ seq: number }, [string, number]>;
     oldest: Statement<{ seq: number; sent_at: number }, [string, number, number]>;
     deleteUpTo: Statement<unknown, [string, number]>;
+    deleteMentionsUpTo: Statement<unknown, [string, number]>;
     before: Statement<Row, [string, number, number]>;
     after: Statement<Row, [string, number, number]>;
-    insert: Statement<unknown, [string, number, string, string, number, string, string | null]>;
+    insert: Statement<unknown, InsertArgs>;
+    insertMention: Statement<unknown, [string, string, number]>;
     upsertSession: Statement<unknown, [string, string, string, number | null]>;
     session: Statement<{ id: string; room: string; nick: string; ended_at: number | null }, [string]>;
     clientIds: Statement<{ client_id: string; seq: number }, [string, number, string, number]>;
@@ -290,6 +358,8 @@ export class SqliteStore implements ChatStore {
   };
   private readonly commitTx: (messages: readonly StoredMessage[], sessions: readonly SessionRecord[]) => void;
   private readonly pruneTx: (keep: number, olderThan: number, work: number) => PruneStep;
+  /** Deletes a room's messages up to a seq, and their mentions with them; answers the messages deleted. */
+  private readonly deleteTx: (room: string, upTo: number) => number;
 
   /**
    * Opens (creating) the database; sessions left open by a crash count as ended now. Throws
@@ -325,6 +395,8 @@ export class SqliteStore implements ChatStore {
         this.db.run("PRAGMA journal_mode = WAL");
         this.db.run(`PRAGMA synchronous = ${sync.toUpperCase()}`);
         this.db.run(SCHEMA);
+        migrateMessages(this.db);
+        this.db.run(USERS_SCHEMA);
         this.db.run("INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)", [randomToken(9)]);
         this.db.run("UPDATE sessions SET ended_at = ? WHERE ended_at IS NULL", [now]);
       } catch (err) {
@@ -346,15 +418,14 @@ export class SqliteStore implements ChatStore {
         "SELECT seq, sent_at FROM messages WHERE room = ? AND seq < ? ORDER BY seq LIMIT ?",
       ),
       deleteUpTo: this.db.query("DELETE FROM messages WHERE room = ? AND seq <= ?"),
-      before: this.db.query(
-        "SELECT room, seq, nick, text, sent_at FROM messages WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
-      ),
-      after: this.db.query(
-        "SELECT room, seq, nick, text, sent_at FROM messages WHERE room = ? AND seq > ? ORDER BY seq DESC LIMIT ?",
-      ),
+      deleteMentionsUpTo: this.db.query("DELETE FROM mentions WHERE room = ? AND seq <= ?"),
+      before: this.db.query(`${SELECT_POST} WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?`),
+      after: this.db.query(`${SELECT_POST} WHERE room = ? AND seq > ? ORDER BY seq DESC LIMIT ?`),
       insert: this.db.query(
-        "INSERT INTO messages (room, seq, nick, text, sent_at, session, client_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO messages (room, seq, nick, text, sent_at, session, client_id, user_id, kind, reply_to, mentions) " +
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       ),
+      insertMention: this.db.query("INSERT OR IGNORE INTO mentions (room, user_id, seq) VALUES (?, ?, ?)"),
       upsertSession: this.db.query(
         "INSERT INTO sessions (id, room, nick, ended_at) VALUES (?, ?, ?, ?) " +
           "ON CONFLICT (id) DO UPDATE SET room = excluded.room, nick = excluded.nick, ended_at = excluded.ended_at",
@@ -368,11 +439,32 @@ export class SqliteStore implements ChatStore {
     };
     this.commitTx = this.db.transaction((messages, sessions) => {
       for (const m of messages) {
-        this.q.insert.run(m.room, m.seq, m.nick, m.text, m.sentAt, m.session, m.clientId);
+        const mentions = m.mentions;
+        this.q.insert.run(
+          m.room,
+          m.seq,
+          m.nick,
+          m.text,
+          m.sentAt,
+          m.session,
+          m.clientId,
+          m.userId ?? null,
+          m.kind ?? null,
+          m.replyTo ?? null,
+          mentions == null || mentions.length === 0 ? null : JSON.stringify(mentions),
+        );
+        if (m.mentionIds) {
+          for (const id of m.mentionIds) if (id !== m.userId) this.q.insertMention.run(m.room, id, m.seq);
+        }
       }
       for (const s of sessions) this.q.upsertSession.run(s.id, s.room, s.nick, s.endedAt);
     });
     this.pruneTx = this.db.transaction((keep, olderThan, work) => this.pruneRooms(keep, olderThan, work));
+    this.deleteTx = this.db.transaction((room, upTo) => {
+      this.q.deleteMentionsUpTo.run(room, upTo);
+      return this.q.deleteUpTo.run(room, upTo).changes;
+    });
+    this.users = new SqliteUsers(this.db, (err) => this.failed(err));
   }
 
   lastSeq(room: string): number {
@@ -404,7 +496,7 @@ export class SqliteStore implements ChatStore {
     const more = rows.length > limit;
     const kept = more ? rows.slice(0, limit) : rows;
     kept.reverse();
-    return { messages: kept.map(toChat), more };
+    return { messages: kept.map(toPost), more };
   }
 
   commit(messages: readonly StoredMessage[], sessions: readonly SessionRecord[]): void {
@@ -492,7 +584,7 @@ export class SqliteStore implements ChatStore {
         if (r.seq >= bound && !(olderThan > 0 && r.sent_at < olderThan)) break;
         k++;
       }
-      if (k > 0) deleted += this.q.deleteUpTo.run(room, (rows[k - 1] as { seq: number }).seq).changes;
+      if (k > 0) deleted += this.deleteTx(room, (rows[k - 1] as { seq: number }).seq);
       if (k < n) break;
     }
     return deleted;

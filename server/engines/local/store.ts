@@ -1,10 +1,35 @@
 /** What the chat logic needs from durable storage; SQLite and in-memory implementations stand behind it. */
-import type { ChatMessage } from "../../../protocol";
-import type { Page } from "../../chat/engine";
+import type { Done, Page, Post } from "../../chat/engine";
+import type { UserStore } from "../../chat/users";
 
 export type { Page };
 
-/** One chat message as stored: the wire fields plus who sent it, for dedupe across reconnects. */
+/** What a store keeps of v2's users: the core's UserStore but for `publish` (one process tells itself). */
+export type UserTables = Omit<UserStore, "publish">;
+
+/**
+ * Runs `run` and hands its result, or what it threw (through `failed`), to `done`: at once, and once
+ * only (a throw from `done` itself is not caught). How the local stores answer UserTables calls.
+ */
+export function answer<T>(
+  done: Done<T>,
+  run: () => T,
+  failed: (err: unknown) => unknown = (err) => err,
+): void {
+  let value: T;
+  try {
+    value = run();
+  } catch (err) {
+    done(failed(err));
+    return;
+  }
+  done(undefined, value);
+}
+
+/**
+ * One chat message as stored: the wire fields plus who sent it, for dedupe across reconnects, and
+ * what a v2 author adds (absent or null for a v1 post).
+ */
 export interface StoredMessage {
   room: string;
   seq: number;
@@ -14,6 +39,14 @@ export interface StoredMessage {
   sentAt: number;
   session: string;
   clientId: string | null;
+  /** The v2 author. */
+  userId?: string | null | undefined;
+  kind?: "action" | null | undefined;
+  replyTo?: number | null | undefined;
+  /** The nicks the post names, as the wire shows them. */
+  mentions?: string[] | null | undefined;
+  /** Ids of the v2 users it mentions, for their counts (the author's own is ignored). Not on the wire. */
+  mentionIds?: string[] | null | undefined;
 }
 
 /** A resumable session: the nickname a resume token reclaims, and in which room. */
@@ -33,6 +66,8 @@ export interface PruneStep {
 }
 
 export interface ChatStore {
+  /** v2's users, memberships, read markers and direct rooms, kept as durably as the messages. */
+  readonly users: UserTables;
   /** Newest stored seq of a room, 0 when it has none. */
   lastSeq(room: string): number;
   /** The newest `limit` messages with `seq < before`, ascending; `more` when older ones exist. */
@@ -69,8 +104,8 @@ export interface ChatStore {
   close(): void;
 }
 
-export function toChatMessage(m: StoredMessage): ChatMessage {
-  return {
+export function toChatMessage(m: StoredMessage): Post {
+  const post: Post = {
     type: "chat",
     room: m.room,
     seq: m.seq,
@@ -78,4 +113,23 @@ export function toChatMessage(m: StoredMessage): ChatMessage {
     text: m.text,
     sentAt: new Date(m.sentAt).toISOString(),
   };
+  return m.userId == null ? post : withV2(post, m.userId, m.kind, m.replyTo, m.mentions);
+}
+
+/**
+ * Adds a v2 post's fields to `post`, each only when it has a value: a v1 post gets no keys at all,
+ * so its JSON stays v1's. An empty list of mentions counts as none.
+ */
+export function withV2(
+  post: Post,
+  userId: string,
+  kind: string | null | undefined,
+  replyTo: number | null | undefined,
+  mentions: readonly string[] | null | undefined,
+): Post {
+  post.userId = userId;
+  if (kind === "action") post.kind = kind;
+  if (replyTo != null) post.replyTo = replyTo;
+  if (mentions != null && mentions.length > 0) post.mentions = [...mentions];
+  return post;
 }
