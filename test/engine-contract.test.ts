@@ -1,4 +1,5 @@
 // One contract, run against every engine: what the chat core relies on from LocalEngine and RedisEngine alike.
+
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "bun:test";
 import { type ChatMessage, LIMITS, type PresenceEvent } from "../protocol";
 import type {
@@ -13,6 +14,7 @@ import type {
   RoomEntry,
   RoomSnapshot,
 } from "../server/chat/engine";
+import type { UserEvent } from "../server/chat/users";
 import { LocalEngine } from "../server/engines/local/local-engine";
 import { MemoryStore } from "../server/engines/local/memory-store";
 import { RedisEngine } from "../server/engines/redis/redis-engine";
@@ -91,6 +93,11 @@ class RecordingSink implements EngineSink<EngineConn> {
   readonly failures: Array<{ conn: string; id: string | undefined }> = [];
   readonly resyncs: Array<{ room: string; why: string }> = [];
   readonly evictions: string[] = [];
+  readonly userEvents: Array<{ userId: string; event: UserEvent }> = [];
+
+  user(userId: string, event: UserEvent): void {
+    this.userEvents.push({ userId, event });
+  }
 
   deliver(room: string, entries: readonly RoomEntry[]): void {
     const log = this.logs.get(room) ?? [];
@@ -221,8 +228,9 @@ function contract(
 
     describe("load", () => {
       it("gives an unused room an empty snapshot and delivers nothing for it", async () => {
-        const { epoch, ...rest } = await load("lobby");
+        const { epoch, owners, ...rest } = await load("lobby");
         expect(rest).toEqual({ lastSeq: 0, lastN: 0, users: [], recent: [] });
+        expect([...(owners ?? [])]).toEqual([]);
         // A room's history generation stays what it was from one load to the next.
         h.engine.unload("lobby");
         expect((await load("lobby")).epoch).toBe(epoch);

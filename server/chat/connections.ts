@@ -13,6 +13,7 @@ import type { Metrics } from "./metrics";
 import { safely } from "./peer";
 import type { Gate } from "./rate-limit";
 import type { Replicas } from "./replicas";
+import type { UsersHere } from "./v2/user-conn";
 
 /** A send this large also checks the sender's client share of unsent bytes (small ones need not). */
 const LARGE_SEND_BYTES = 4096;
@@ -25,6 +26,7 @@ export interface ConnectionsDeps {
   limits: ChatLimits;
   log: Logger;
   now: () => number;
+  usersHere: UsersHere;
 }
 
 export class Connections {
@@ -115,7 +117,9 @@ export class Connections {
   }
 
   /** Takes a connection out of its room for good (`ending`: its session's expiry starts) and closes it. */
-  evict(conn: Connection, code: number, reason: string, ending = true): void {
+  evict(target: Connection, code: number, reason: string, ending = true): void {
+    // A v2 membership cannot go alone: its whole connection does (and comes back with sync).
+    const conn = target.owner ?? target;
     this.detach(conn, ending);
     this.closePeer(conn, code, reason);
   }
@@ -131,15 +135,25 @@ export class Connections {
     this.evict(stale, CLOSE.replaced, "replaced by a resumed session", false);
   }
 
-  dropSlowReader(conn: Connection): void {
+  dropSlowReader(target: Connection): void {
+    const conn = target.owner ?? target;
     if (conn.state === "closed") return;
     this.d.log.log("warn", "slow_consumer_closed", { conn: conn.id, room: conn.replica?.name });
     this.evict(conn, CLOSE.policy, "too slow to keep up");
   }
 
-  /** Takes a connection out of its room and this process for good. */
+  /** Takes a connection out of its room (a v2 one out of all of its rooms) and this process for good. */
   detach(conn: Connection, ending: boolean): void {
     this.leaveRoom(conn, ending);
+    const user = conn.v2;
+    if (user !== undefined && conn.owner === undefined) {
+      for (const member of user.rooms.values()) {
+        this.leaveRoom(member, ending);
+        member.state = "closed";
+      }
+      user.rooms.clear();
+      this.d.usersHere.remove(user.userId, conn);
+    }
     conn.state = "closed";
     conn.busy = false;
     conn.deferred = undefined;
@@ -151,7 +165,7 @@ export class Connections {
   leaveRoom(conn: Connection, ending: boolean): void {
     const replica = conn.replica;
     if (!replica) return;
-    replica.members.delete(conn.id);
+    if (replica.members.delete(conn.id) && conn.owner !== undefined) replica.v2Members--;
     if (conn.subscribed) safely(() => conn.peer.unsubscribe(conn.subscribed as string), this.d.log);
     conn.subscribed = null;
     conn.replica = null;

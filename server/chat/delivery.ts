@@ -13,6 +13,7 @@ import type { Logger } from "./log";
 import type { Metrics } from "./metrics";
 import type { Fanout } from "./peer";
 import { safely } from "./peer";
+import { v1Wire, v2Wire } from "./posts";
 import type { Replica } from "./replica";
 import type { Replicas } from "./replicas";
 
@@ -51,7 +52,7 @@ export class Delivery {
       switch (e.kind) {
         case "presence":
           if (replica.held.length === 0) replica.heldSince = e.at ?? this.d.now();
-          replica.applyPresence(e.event);
+          replica.applyPresence(e.event, e.userId);
           replica.held.push(e.event);
           continue;
         case "chat":
@@ -61,7 +62,7 @@ export class Delivery {
             return;
           }
           replica.applyChat(e.msg);
-          this.publish(replica, e.wire ?? encode(e.msg));
+          this.publishPost(replica, e);
           this.payAcks(replica, e.msg.seq);
           break;
         case "typing":
@@ -173,9 +174,19 @@ export class Delivery {
     }
   }
 
+  /** To both versions' topics, as far as each has members here. */
   private publish(replica: Replica<Connection>, data: string): void {
     if (replica.members.size === 0) return;
-    this.d.fanout.publish(replica.topic, data);
+    if (replica.members.size > replica.v2Members) this.d.fanout.publish(replica.topic, data);
+    if (replica.v2Members > 0) this.d.fanout.publish(replica.topicV2, data);
+    this.d.metrics.messagesOut += replica.members.size;
+  }
+
+  /** A post: each version's frame is made once, and only if someone here reads that version. */
+  private publishPost(replica: Replica<Connection>, e: RoomEntry & { kind: "chat" }): void {
+    if (replica.members.size === 0) return;
+    if (replica.members.size > replica.v2Members) this.d.fanout.publish(replica.topic, v1Wire(e.msg, e.wire));
+    if (replica.v2Members > 0) this.d.fanout.publish(replica.topicV2, v2Wire(e.msg));
     this.d.metrics.messagesOut += replica.members.size;
   }
 
@@ -187,13 +198,20 @@ export class Delivery {
     for (const { conn, id } of owed) this.d.connections.ack(conn, id, seq);
   }
 
+  /** To everyone in the room but the typer's own socket. */
   private typing(replica: Replica<Connection>, from: string, data: string): void {
     if (replica.members.size === 0) return;
     const typer = replica.members.get(from);
-    if (typer?.subscribed === replica.topic) {
-      safely(() => typer.peer.publishOthers(replica.topic, data), this.d.log);
-      this.d.metrics.messagesOut += replica.members.size - 1;
-    } else this.publish(replica, data);
+    const topics: Array<[string, boolean]> = [
+      [replica.topic, replica.members.size > replica.v2Members],
+      [replica.topicV2, replica.v2Members > 0],
+    ];
+    for (const [topic, wanted] of topics) {
+      if (!wanted) continue;
+      if (typer?.subscribed === topic) safely(() => typer.peer.publishOthers(topic, data), this.d.log);
+      else this.d.fanout.publish(topic, data);
+    }
+    this.d.metrics.messagesOut += replica.members.size - (typer ? 1 : 0);
   }
 
   /**

@@ -7,17 +7,42 @@
  * Callbacks, not promises: the local engine answers synchronously, so the hot path makes no promise.
  */
 import type { ChatMessage, PresenceEvent } from "../../protocol";
+import type { UserEvent, UserStore } from "./users";
+
+/**
+ * A post as stored and logged: v1's chat message, plus what v2 adds when its author is a v2 user
+ * (`userId`, `kind`, `replyTo`, and `mentions`: the nicks it names). Only posts.ts turns it into wire
+ * messages, so a v1 connection never sees a v2 field.
+ */
+export interface Post extends ChatMessage {
+  userId?: string | undefined;
+  kind?: "action" | undefined;
+  replyTo?: number | undefined;
+  mentions?: string[] | undefined;
+}
+
+/** What a v2 post adds, as `chat` is asked to store it. */
+export interface PostMeta {
+  userId: string;
+  kind?: "action" | undefined;
+  replyTo?: number | undefined;
+  /** The nicks the text names, and the ids of those of them that are v2 users (for their counts). */
+  mentions?: string[] | undefined;
+  mentionIds?: string[] | undefined;
+}
 
 /** One entry of a room's log. `n` numbers a room's entries 1, 2, 3, ... so a gap shows. */
 export type RoomEntry =
   | {
       n: number;
       kind: "chat";
-      msg: ChatMessage /** the encoded chat, when the engine has it */;
+      msg: Post;
+      /** The post encoded as it is stored (v2 fields included), when the engine has it. */
       wire?: string;
     }
   /** `at`: when it happened, if the engine knows (a big room's batch window starts there). */
-  | { n: number; kind: "presence"; event: PresenceEvent; at?: number }
+  /** `userId`: the v2 user the event is about (absent for a v1 connection). */
+  | { n: number; kind: "presence"; event: PresenceEvent; at?: number; userId?: string | undefined }
   | { n: number; kind: "typing" /** connection id of the typer */; from: string; wire: string }
   /** A resumed connection took over `conn`'s nickname; `conn` is closed with 4001 wherever it is. */
   | { n: number; kind: "replaced"; conn: string }
@@ -32,8 +57,10 @@ export interface RoomSnapshot {
   lastN: number;
   /** Nicknames of everyone in the room, on every process. */
   users: string[];
+  /** Of those, the v2 users: nick -> userId. */
+  owners?: ReadonlyMap<string, string> | undefined;
   /** The newest messages (up to LIMITS.sinceMax), ascending; empty from an engine with `pages`. */
-  recent: ChatMessage[];
+  recent: Post[];
 }
 
 /** The part of a connection an engine reads and writes. */
@@ -42,6 +69,8 @@ export interface EngineConn {
   /** The resume token of its session ("" before its first claim). */
   session: string;
   nick: string;
+  /** The v2 user it belongs to; absent on a v1 connection. */
+  userId?: string | undefined;
 }
 
 export interface EnterRequest {
@@ -54,6 +83,20 @@ export interface EnterRequest {
   fixedNick?: string | undefined;
   /** The client address, for the per-address cap on resumable sessions. */
   client?: string | undefined;
+  /**
+   * v2: the claim is the user's, shared by all its connections in the room (on every process): the
+   * first one logs the join, the last one to leave the leave. The nick is taken as it is (the core
+   * chose it free); held by anyone else, the claim fails with a NickTakenError.
+   */
+  user?: { userId: string; nick: string } | undefined;
+}
+
+/** A v2 user's nick is held in the room by someone else. */
+export class NickTakenError extends Error {
+  constructor(nick: string, room: string) {
+    super(`${nick} is taken in ${room}`);
+    this.name = "NickTakenError";
+  }
 }
 
 /** A claim: the nickname and session the connection holds, and the log entry of its join. */
@@ -67,7 +110,7 @@ export interface Claim {
 export type RenameOutcome = "ok" | "taken" | "gone";
 
 export interface Page {
-  messages: ChatMessage[];
+  messages: Post[];
   /** More messages exist beyond this page (older for `before`, newer-but-cut for `after`). */
   more: boolean;
 }
@@ -92,6 +135,8 @@ export interface EngineSink<C extends EngineConn> {
   resync(room: string, why: string): void;
   /** This connection's claim is gone (its nickname taken meanwhile): it alone must come back. */
   evict(conn: C, why: string): void;
+  /** Something every connection of a v2 user here must hear (see UserStore.publish). */
+  user(userId: string, event: UserEvent): void;
 }
 
 /**
@@ -108,6 +153,8 @@ export interface Engine<C extends EngineConn> {
   readonly ready: Promise<void>;
   /** Present when welcomes may read storage directly; else the core keeps the newest messages. */
   readonly pages?: WelcomePages | undefined;
+  /** Protocol v2's users, memberships and read markers. */
+  readonly users: UserStore;
   bind(sink: EngineSink<C>): void;
   /** Starts following a room; `done` gets the snapshot its log continues from. */
   load(room: string, done: Done<RoomSnapshot>): void;
@@ -118,7 +165,7 @@ export interface Engine<C extends EngineConn> {
   /** Gives up the connection's claim in `room`, if it still holds it; `ending`: its session's expiry starts. */
   leave(conn: C, room: string, ending: boolean): void;
   /** Stores a chat; it comes back through `deliver`, and `committed` or `failed`, in either order. */
-  chat(conn: C, room: string, text: string, id: string | undefined): void;
+  chat(conn: C, room: string, text: string, id: string | undefined, meta?: PostMeta): void;
   rename(conn: C, room: string, nick: string, done: Done<RenameOutcome>): void;
   /** Relays typing through the room's log (never stored). */
   typing(conn: C, room: string, wire: string): void;

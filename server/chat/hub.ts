@@ -11,6 +11,7 @@ import {
   LIMITS,
   normalizeNick,
   normalizeRoom,
+  v2,
 } from "../../protocol";
 import { ClientBudgets } from "./client-budgets";
 import { monotonicNow } from "./clock";
@@ -22,11 +23,19 @@ import type { ChatLimits } from "./limits";
 import { describeError, type Logger, silentLogger } from "./log";
 import { Metrics } from "./metrics";
 import type { Fanout, Peer } from "./peer";
+import { toV1 } from "./posts";
 import { gateOf } from "./rate-limit";
 import { Replicas } from "./replicas";
 import { Requests } from "./requests";
 import { RoomEntry } from "./room-entry";
 import { newConnectionId } from "./tokens";
+import { Memberships } from "./v2/memberships";
+import { UsersHere } from "./v2/user-conn";
+import { UserEntry, type V2Open } from "./v2/user-entry";
+import { UserRequests } from "./v2/user-requests";
+import { UserRooms } from "./v2/user-rooms";
+
+export type { V2Open };
 
 export interface HubDeps {
   engine: Engine<Connection>;
@@ -45,6 +54,8 @@ export interface OpenParams extends ConnectParams {
   client?: string | undefined;
   /** Nickname fixed by an access token: taken on connect, never changed with `nick`. */
   fixedNick?: string | undefined;
+  /** A v2 connection: its user, as the runtime identified it before the upgrade. */
+  v2?: V2Open | undefined;
 }
 
 type Frame = string | ArrayBuffer | ArrayBufferView;
@@ -66,6 +77,10 @@ export class ChatHub {
   private readonly entry: RoomEntry;
   private readonly requests: Requests;
   private readonly budgets: ClientBudgets;
+  private readonly usersHere = new UsersHere();
+  private readonly userEntry: UserEntry;
+  private readonly userRequests: UserRequests;
+  private readonly userRooms: UserRooms;
 
   constructor(deps: HubDeps) {
     this.engine = deps.engine;
@@ -79,7 +94,8 @@ export class ChatHub {
     this.replicas = new Replicas(engine);
     const replicas = this.replicas;
     this.budgets = new ClientBudgets(this.limits);
-    this.connections = new Connections({ ...base, replicas, budgets: this.budgets });
+    const usersHere = this.usersHere;
+    this.connections = new Connections({ ...base, replicas, budgets: this.budgets, usersHere });
     const connections = this.connections;
     const timer = deps.timer ?? ((fn, ms) => setTimeout(fn, ms));
     this.delivery = new Delivery({ ...base, replicas, connections, fanout: deps.fanout, timer });
@@ -91,6 +107,40 @@ export class ChatHub {
       connections,
       budgets: this.budgets,
       entry: this.entry,
+      unblock,
+    });
+    const users = engine.users;
+    const memberships = new Memberships({ ...base, replicas, connections });
+    this.userRequests = new UserRequests({
+      ...base,
+      users,
+      replicas,
+      connections,
+      budgets: this.budgets,
+      unblock,
+    });
+    const requests = this.userRequests;
+    const join = (conn: Connection, room: string) => this.userRooms.join(conn, room);
+    this.userEntry = new UserEntry({
+      ...base,
+      users,
+      replicas,
+      connections,
+      memberships,
+      usersHere,
+      unblock,
+      join,
+    });
+    const entry = this.userEntry;
+    this.userRooms = new UserRooms({
+      ...base,
+      users,
+      replicas,
+      connections,
+      memberships,
+      usersHere,
+      entry,
+      requests,
       unblock,
     });
     this.engine.bind(this.sink());
@@ -106,12 +156,43 @@ export class ChatHub {
     return this.engine.roomList();
   }
 
-  /** A room's stored messages for `GET /api/rooms/:room/messages`. */
+  /** A room's stored messages for `GET /api/rooms/:room/messages`, as v1 shows them. */
   history(room: string, before: number, limit: number): Promise<Page> {
     return new Promise((resolve, reject) =>
       this.engine.history(room, before, limit, (err, page) =>
-        err !== undefined && err !== null ? reject(err) : resolve(page as Page),
+        (err !== undefined && err !== null) || !page
+          ? reject(err)
+          : resolve({ messages: page.messages.map(toV1), more: page.more }),
       ),
+    );
+  }
+
+  /** The key identity tokens are signed with (when IDENTITY_SECRET does not give one). */
+  identityKey(): Promise<string> {
+    return new Promise((resolve, reject) =>
+      this.engine.users.identityKey((err, key) =>
+        err !== undefined && err !== null ? reject(err) : resolve(key as string),
+      ),
+    );
+  }
+
+  /** True when the v2 user exists and is not revoked. */
+  userExists(userId: string): Promise<boolean> {
+    return new Promise((resolve, reject) =>
+      this.engine.users.load(userId, (err, user) =>
+        err !== undefined && err !== null ? reject(err) : resolve(user !== undefined),
+      ),
+    );
+  }
+
+  /** Revokes a v2 user: its identity token stops working and its connections are closed. */
+  revokeUser(userId: string): Promise<boolean> {
+    return new Promise((resolve, reject) =>
+      this.engine.users.revoke(userId, (err, found) => {
+        if (err !== undefined && err !== null) return reject(err);
+        if (found) this.engine.users.publish(userId, { type: "revoked" });
+        resolve(found === true);
+      }),
     );
   }
 
@@ -121,6 +202,10 @@ export class ChatHub {
     conn.fixedNick = params.fixedNick;
     conn.client = params.client ?? "";
     this.connections.add(conn);
+    if (params.v2 !== undefined) {
+      this.userEntry.open(conn, params.v2);
+      return conn;
+    }
     this.entry.enter(conn, normalizeRoom(params.room), {
       since: params.since,
       resume: params.resume,
@@ -135,6 +220,15 @@ export class ChatHub {
     this.metrics.messagesIn++;
     try {
       if (!this.connections.admit(conn, "frame")) return;
+      if (conn.v2 !== undefined || conn.userId !== undefined) {
+        const decoded = v2.decodeClientMessageV2(frame);
+        if (!decoded.ok) {
+          this.connections.fail(conn, decoded.error.code, decoded.error.message, decoded.error.id);
+          return;
+        }
+        this.handleV2(conn, decoded.value);
+        return;
+      }
       const decoded = decodeClientMessage(frame);
       if (!decoded.ok) {
         this.connections.fail(conn, decoded.error.code, decoded.error.message, decoded.error.id);
@@ -203,6 +297,7 @@ export class ChatHub {
         const replica = this.replicas.get(room);
         if (replica) this.delivery.resync(replica, why);
       },
+      user: (userId, event) => this.userRooms.apply(userId, event),
       evict: (conn, why) => {
         if (conn.state === "closed") return;
         conn.claimed = false;
@@ -216,6 +311,63 @@ export class ChatHub {
    * Before its welcome, a rename or a move waits for it too (and what follows them), so the welcome
    * agrees with the name it shows; chats go ahead, and their acks follow the welcome.
    */
+  /** Frames wait while the connection waits for the engine or its welcome, as v1's do. */
+  private defer(conn: Connection, msg: ClientMessage | v2.ClientMessageV2): void {
+    if (conn.deferred === undefined) conn.deferred = [];
+    if (conn.deferred.length >= MAX_DEFERRED) {
+      this.connections.closePeer(conn, CLOSE.policy, "too many messages while waiting");
+      return;
+    }
+    conn.deferred.push(msg);
+  }
+
+  private handleV2(conn: Connection, msg: v2.ClientMessageV2): void {
+    if (conn.busy || conn.state === "pending") {
+      this.defer(conn, msg);
+      return;
+    }
+    const id = "id" in msg ? msg.id : undefined;
+    const gate = gateOf(msg.type);
+    if (gate === "control" && !this.connections.admit(conn, gate, id)) return;
+    if (gate === "chat" && !this.connections.admit(conn, gate, id)) return;
+    conn.limits.passed();
+    const r = this.userRequests;
+    switch (msg.type) {
+      case "chat":
+        r.chat(conn, msg);
+        return;
+      case "sync":
+        r.sync(conn, msg);
+        return;
+      case "history":
+        r.history(conn, msg);
+        return;
+      case "who":
+        r.who(conn, msg);
+        return;
+      case "typing":
+        r.typing(conn, msg);
+        return;
+      case "read":
+        r.read(conn, msg);
+        return;
+      case "nick":
+        r.nick(conn, msg, normalizeNick(msg.nick));
+        return;
+      case "join":
+        this.userRooms.join(conn, normalizeRoom(msg.room), msg.id);
+        return;
+      case "part":
+        this.userRooms.part(conn, msg);
+        return;
+      case "dm":
+        this.userRooms.dm(conn, msg, normalizeNick(msg.nick));
+        return;
+      default:
+        r.fail(conn, "bad_message", `${msg.type} is not supported by this server yet`, id);
+    }
+  }
+
   private handle(conn: Connection, msg: ClientMessage): void {
     const waits =
       conn.busy ||
@@ -271,7 +423,8 @@ export class ChatHub {
     for (const msg of frames) {
       if ((conn.state as string) === "closed") return;
       try {
-        this.handle(conn, msg);
+        if (conn.v2 !== undefined) this.handleV2(conn, msg as v2.ClientMessageV2);
+        else this.handle(conn, msg as ClientMessage);
       } catch (err) {
         this.log.log("error", "handler_failed", { conn: conn.id, ...describeError(err) });
       }

@@ -21,6 +21,8 @@ export interface ChatLimits extends RateLimits {
   /** History bytes one client address may read a second (0: unlimited), and at once. */
   historyBytesPerSecond: number;
   historyBytesBurst: number;
+  /** Rooms a v2 user may be a member of (direct rooms included). */
+  maxRoomsPerUser: number;
 }
 
 /** The configuration fields the limits come from (a type only: the core reads no configuration). */
@@ -40,6 +42,7 @@ export type LimitSettings = Pick<
   | "bufferedBytesPerIp"
   | "historyBytesPerSecond"
   | "historyBytesBurst"
+  | "maxRoomsPerUser"
 >;
 
 /** Not a setting: a retry comes soon after its original, and 1,000 covers any client's outbox. */
@@ -62,5 +65,6 @@ export function chatLimits(s: LimitSettings): ChatLimits {
     bufferedBytesPerClient: s.bufferedBytesPerIp,
     historyBytesPerSecond: s.historyBytesPerSecond,
     historyBytesBurst: s.historyBytesBurst,
+    maxRoomsPerUser: s.maxRoomsPerUser,
   };
 }

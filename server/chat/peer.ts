@@ -22,6 +22,10 @@ export function roomTopic(room: string): string {
   return `room:${room}`;
 }
 
+export function roomTopicV2(room: string): string {
+  return `room2:${room}`;
+}
+
 /** One peer's failure (a socket already gone) must never stop the work for the others. */
 export function safely(fn: () => void, log: Logger): void {
   try {

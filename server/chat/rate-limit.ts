@@ -44,11 +44,24 @@ export interface RateLimits {
 export type Gate = "frame" | "chat" | "control";
 
 /** Requests that cost a lookup or a broadcast, limited together by the control bucket. */
-const CONTROL_TYPES = new Set(["nick", "join", "history", "who"]);
+const CONTROL_TYPES = new Set([
+  "nick",
+  "join",
+  "history",
+  "who",
+  "part",
+  "dm",
+  "sync",
+  "read",
+  "kick",
+  "ban",
+]);
+/** v2's changes count as chat for the bucket. */
+const CHAT_TYPES = new Set(["chat", "edit", "delete", "react", "topic"]);
 
 /** The gate a decoded message passes after the frame gate, if any. */
 export function gateOf(type: string): Gate | undefined {
-  if (type === "chat") return "chat";
+  if (CHAT_TYPES.has(type)) return "chat";
   return CONTROL_TYPES.has(type) ? "control" : undefined;
 }
 

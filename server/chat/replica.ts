@@ -4,9 +4,9 @@
  * built from it at any moment agrees with everything published after that moment, which is what
  * keeps clients gapless.
  */
-import { type ChatMessage, compareNicks, LIMITS, nickKey, type PresenceEvent } from "../../protocol";
-import type { Page, RoomSnapshot } from "./engine";
-import { roomTopic } from "./peer";
+import { compareNicks, LIMITS, nickKey, type PresenceEvent } from "../../protocol";
+import type { Page, Post, RoomSnapshot } from "./engine";
+import { roomTopic, roomTopicV2 } from "./peer";
 
 /** Messages kept per room: enough to answer any `since` welcome without asking the engine. */
 export const RECENT_MESSAGES = LIMITS.sinceMax;
@@ -14,6 +14,8 @@ export const RECENT_MESSAGES = LIMITS.sinceMax;
 /** `C`: the members' type (the core's Connection), kept generic so the two modules do not import each other. */
 export class Replica<C = unknown> {
   readonly topic: string;
+  /** v2 connections get their own topic: a post's frame differs between the versions. */
+  readonly topicV2: string;
   /** Snapshot applied: log entries after `lastN` apply from now on. */
   loaded = false;
   /** Out of step with the log: replaced by a fresh replica on next use. */
@@ -24,8 +26,12 @@ export class Replica<C = unknown> {
   epoch: string | undefined;
   /** nickKey -> nick of everyone in the room, on every process. */
   readonly users = new Map<string, string>();
-  /** This process's connections in the room, by connection id. */
+  /** nickKey -> userId of the v2 users among them. */
+  readonly owners = new Map<string, string>();
+  /** This process's connections in the room, by connection id (a v2 connection's membership too). */
   readonly members = new Map<string, C>();
+  /** How many of `members` are v2 memberships (the rest are v1 connections). */
+  v2Members = 0;
   /** Connections in the room plus those on their way in; the replica is dropped at 0. */
   holds = 0;
   /** Work due once the entry `at` is applied and no presence is held (welcomes). */
@@ -41,7 +47,7 @@ export class Replica<C = unknown> {
   /** Called once the snapshot is in (or failed to come). */
   private onLoad: Array<(err: unknown) => void> = [];
   /** Ascending; trimmed to RECENT_MESSAGES lazily, so a busy room does not shift on every message. */
-  private recent: ChatMessage[] = [];
+  private recent: Post[] = [];
   private sorted: string[] | null = null;
 
   constructor(
@@ -50,6 +56,7 @@ export class Replica<C = unknown> {
     private readonly keepsRecent = true,
   ) {
     this.topic = roomTopic(name);
+    this.topicV2 = roomTopicV2(name);
   }
 
   /** Runs `fn` once the snapshot is in (at once if it is); `fn` gets the load error, if any. */
@@ -64,7 +71,9 @@ export class Replica<C = unknown> {
     this.lastN = s.lastN;
     this.epoch = s.epoch;
     this.users.clear();
+    this.owners.clear();
     for (const nick of s.users) this.users.set(nickKey(nick), nick);
+    if (s.owners) for (const [nick, userId] of s.owners) this.owners.set(nickKey(nick), userId);
     this.recent = this.keepsRecent ? s.recent.slice(-RECENT_MESSAGES) : [];
     this.sorted = null;
     this.loaded = true;
@@ -76,17 +85,35 @@ export class Replica<C = unknown> {
     this.settleLoad(err);
   }
 
-  applyPresence(e: PresenceEvent): void {
-    if (e.event === "join") this.users.set(nickKey(e.nick), e.nick);
-    else if (e.event === "leave") this.users.delete(nickKey(e.nick));
-    else {
-      this.users.delete(nickKey(e.from));
-      this.users.set(nickKey(e.nick), e.nick);
+  applyPresence(e: PresenceEvent, userId?: string): void {
+    if (e.event === "join") {
+      const key = nickKey(e.nick);
+      this.users.set(key, e.nick);
+      if (userId !== undefined) this.owners.set(key, userId);
+    } else if (e.event === "leave") {
+      const key = nickKey(e.nick);
+      this.users.delete(key);
+      this.owners.delete(key);
+    } else {
+      const from = nickKey(e.from);
+      const to = nickKey(e.nick);
+      const owner = this.owners.get(from);
+      this.users.delete(from);
+      this.owners.delete(from);
+      this.users.set(to, e.nick);
+      if (owner !== undefined) this.owners.set(to, owner);
     }
     this.sorted = null;
   }
 
-  applyChat(msg: ChatMessage): void {
+  /** The user holding `nick` here: a userId, "" for a v1 connection, undefined when nobody does. */
+  holder(nick: string): string | undefined {
+    const key = nickKey(nick);
+    if (!this.users.has(key)) return undefined;
+    return this.owners.get(key) ?? "";
+  }
+
+  applyChat(msg: Post): void {
     this.lastSeq = msg.seq;
     if (!this.keepsRecent) return;
     this.recent.push(msg);

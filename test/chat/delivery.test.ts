@@ -1,4 +1,5 @@
 /** Mirror tests of server/chat/delivery.ts: log entries applied in order and published, presence batched, acks after chats, resyncs, slow readers. */
+
 import { describe, expect, it } from "bun:test";
 import fc from "fast-check";
 import {
@@ -18,6 +19,7 @@ import { type ChatLimits, chatLimits } from "../../server/chat/limits";
 import { silentLogger } from "../../server/chat/log";
 import { Metrics } from "../../server/chat/metrics";
 import { Replicas } from "../../server/chat/replicas";
+import { UsersHere } from "../../server/chat/v2/user-conn";
 import { DEFAULT_CONFIG } from "../../server/config";
 import { FakeNet, type FakePeer } from "../support/fake-net";
 
@@ -80,7 +82,17 @@ function rig(
   const metrics = new Metrics();
   const replicas = new Replicas(engine);
   const budgets = new ClientBudgets(limits);
-  const connections = new Connections({ engine, replicas, budgets, metrics, limits, log: silentLogger, now });
+  const usersHere = new UsersHere();
+  const connections = new Connections({
+    engine,
+    replicas,
+    budgets,
+    metrics,
+    limits,
+    log: silentLogger,
+    now,
+    usersHere,
+  });
   const delivery = new Delivery({
     replicas,
     connections,

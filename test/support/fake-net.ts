@@ -1,5 +1,5 @@
 /** An in-memory stand-in for Bun's sockets and pub/sub topics, so the chat logic runs without a network. */
-import { decodeServerMessage, type ServerMessage } from "../../protocol";
+import { decodeServerMessage, type ServerMessage, v2 } from "../../protocol";
 import type { Fanout, Peer } from "../../server/chat/peer";
 
 export class FakePeer implements Peer {
@@ -9,10 +9,22 @@ export class FakePeer implements Peer {
   /** Called when the server closes this socket, as Bun's close handler would be. */
   onClose: (code: number) => void = () => {};
 
-  constructor(private readonly net: FakeNet) {}
+  /** What a v2 socket received (its frames are checked with v2's schemas). */
+  readonly inbox2: v2.ServerMessageV2[] = [];
+
+  constructor(
+    private readonly net: FakeNet,
+    readonly version: 1 | 2 = 1,
+  ) {}
 
   deliver(data: string): void {
     if (this.closedWith !== undefined) return;
+    if (this.version === 2) {
+      const d2 = v2.decodeServerMessageV2(data);
+      if (!d2.ok) throw new Error(`server sent an invalid v2 frame: ${d2.error.message}: ${data}`);
+      this.inbox2.push(d2.value);
+      return;
+    }
     const decoded = decodeServerMessage(data);
     if (!decoded.ok) throw new Error(`server sent an invalid frame: ${decoded.error.message}: ${data}`);
     this.inbox.push(decoded.value);
@@ -56,8 +68,8 @@ export class FakePeer implements Peer {
 export class FakeNet implements Fanout {
   private readonly topics = new Map<string, Set<FakePeer>>();
 
-  peer(): FakePeer {
-    return new FakePeer(this);
+  peer(version: 1 | 2 = 1): FakePeer {
+    return new FakePeer(this, version);
   }
 
   join(topic: string, peer: FakePeer): void {

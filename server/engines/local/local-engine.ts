@@ -13,15 +13,18 @@ import type {
   EngineSink,
   EnterRequest,
   Page,
+  PostMeta,
   RenameOutcome,
   RoomCount,
   RoomSnapshot,
   WelcomePages,
 } from "../../chat/engine";
+import { NickTakenError } from "../../chat/engine";
 import { describeError, type Logger, silentLogger } from "../../chat/log";
 import { Metrics } from "../../chat/metrics";
+import type { UserStore } from "../../chat/users";
 import { LocalRoom } from "./local-room";
-import { LocalSessions, type PendingChat, sentKey } from "./local-sessions";
+import { type LocalSession, LocalSessions, type PendingChat, sentKey } from "./local-sessions";
 import { LocalWriter } from "./local-writer";
 import type { ChatStore, StoredMessage } from "./store";
 
@@ -63,6 +66,12 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
   private pruning = false;
   private stopped = false;
   private guestCounter = 0;
+  readonly users: UserStore;
+  /** v2 users' sessions (for dedupe of their message ids): never resumable, never written as sessions. */
+  private readonly userSessions = new Map<string, LocalSession<C>>();
+  /** `userId NUL room` whose recent message ids were read back from storage. */
+  private readonly hydrated = new Set<string>();
+  private readonly dedupeWindow: number;
 
   constructor(deps: LocalEngineDeps) {
     this.store = deps.store;
@@ -72,6 +81,8 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
       maxPerClient: deps.maxSessionsPerClient ?? Number.POSITIVE_INFINITY,
     });
     this.resumeTtlMs = deps.resumeTtlMs;
+    this.dedupeWindow = deps.dedupeWindow;
+    this.users = this.makeUsers();
     this.now = deps.now ?? monotonicNow;
     this.wallNow = deps.now ?? Date.now;
     this.log = deps.log ?? silentLogger;
@@ -92,6 +103,30 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
     });
   }
 
+  /** The store's tables; `publish` reaches this process's connections of the user at once. */
+  private makeUsers(): UserStore {
+    const t = this.store.users;
+    return {
+      identityKey: (done) => t.identityKey(done),
+      create: (userId, nick, done) => t.create(userId, nick, done),
+      load: (userId, done) => t.load(userId, done),
+      nicks: (ids, done) => t.nicks(ids, done),
+      revoke: (userId, done) => t.revoke(userId, done),
+      rename: (userId, nick, done) => t.rename(userId, nick, done),
+      join: (userId, m, max, done) => t.join(userId, m, max, done),
+      part: (userId, room, done) => t.part(userId, room, done),
+      read: (userId, room, seq, done) => t.read(userId, room, seq, done),
+      counts: (userId, queries, cap, done) => {
+        // Counted from storage: what this turn queued is written first.
+        this.flush(false);
+        t.counts(userId, queries, cap, done);
+      },
+      directRoom: (a, b, name, done) => t.directRoom(a, b, name, done),
+      directPair: (room, done) => t.directPair(room, done),
+      publish: (userId, event) => this.sink.user(userId, event),
+    };
+  }
+
   bind(sink: EngineSink<C>): void {
     this.sink = sink;
   }
@@ -109,6 +144,7 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
         lastSeq: room.committedSeq,
         lastN: room.n,
         users: [...room.claims.values()].map((c) => c.nick),
+        owners: new Map([...room.userClaims].map(([userId, c]) => [c.nick, userId])),
         recent: [],
       };
     } catch (err) {
@@ -145,6 +181,10 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
   }
 
   enter(conn: C, req: EnterRequest, done: Done<Claim>): void {
+    if (req.user !== undefined) {
+      this.enterUser(conn, req.room, req.user, done);
+      return;
+    }
     let claim: Claim;
     try {
       const room = this.room(req.room);
@@ -184,9 +224,82 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
     done(undefined, claim);
   }
 
+  /** A v2 user's claim, shared by its connections: the first logs the join. */
+  private enterUser(conn: C, name: string, user: { userId: string; nick: string }, done: Done<Claim>): void {
+    let claim: Claim;
+    try {
+      const room = this.room(name);
+      const held = room.userClaims.get(user.userId);
+      if (held) {
+        held.holders.add(conn.id);
+        claim = { nick: held.nick, session: "", at: room.n };
+      } else {
+        const key = nickKey(user.nick);
+        if (room.claims.has(key)) throw new NickTakenError(user.nick, name);
+        room.claims.set(key, { connId: `u:${user.userId}`, nick: user.nick });
+        room.userClaims.set(user.userId, { nick: user.nick, holders: new Set([conn.id]) });
+        const event: PresenceEvent = { event: "join", nick: user.nick };
+        const at = this.writer.append(room, { kind: "presence", event, at: this.now(), userId: user.userId });
+        claim = { nick: user.nick, session: "", at };
+      }
+    } catch (err) {
+      done(err);
+      return;
+    }
+    done(undefined, claim);
+  }
+
+  /** The last of a v2 user's connections to leave logs the leave. */
+  private leaveUser(conn: C, room: LocalRoom<C>, userId: string): void {
+    const held = room.userClaims.get(userId);
+    if (!held?.holders.delete(conn.id) || held.holders.size > 0) return;
+    room.userClaims.delete(userId);
+    room.claims.delete(nickKey(held.nick));
+    const event: PresenceEvent = { event: "leave", nick: held.nick };
+    this.writer.append(room, { kind: "presence", event, at: this.now(), userId });
+  }
+
+  private renameUser(room: LocalRoom<C>, userId: string, nick: string): RenameOutcome {
+    const held = room.userClaims.get(userId);
+    if (!held) return "gone";
+    const key = nickKey(held.nick);
+    const newKey = nickKey(nick);
+    if (newKey !== key && room.claims.has(newKey)) return "taken";
+    if (held.nick === nick) return "ok";
+    room.claims.delete(key);
+    room.claims.set(newKey, { connId: `u:${userId}`, nick });
+    const event: PresenceEvent = { event: "nick", from: held.nick, nick };
+    held.nick = nick;
+    this.writer.append(room, { kind: "presence", event, at: this.now(), userId });
+    return "ok";
+  }
+
+  /** A v2 user's session: the ids its posts were sent with, for dedupe (read back from storage after a restart). */
+  private userSession(userId: string, room: string): LocalSession<C> {
+    let session = this.userSessions.get(userId);
+    if (!session) {
+      const sid = `u:${userId}`;
+      session = { token: "", sid, client: "", room, nick: "", connId: null, endedAt: null, sent: new Map() };
+      this.userSessions.set(userId, session);
+    }
+    const hydrated = `${userId}\u0000${room}`;
+    if (!this.hydrated.has(hydrated)) {
+      // First post of this user in this room since the start: its recent ids come from storage.
+      this.hydrated.add(hydrated);
+      for (const [id, seq] of this.store.recentClientIds(session.sid, room, this.dedupeWindow).reverse()) {
+        session.sent.set(sentKey(room, id), { seq });
+      }
+    }
+    return session;
+  }
+
   /** Only the claim's holder leaves; its session ends with it (as the Redis LEAVE script does). */
   leave(conn: C, name: string, ending: boolean): void {
     const room = this.rooms.get(name);
+    if (room && conn.userId !== undefined) {
+      this.leaveUser(conn, room, conn.userId);
+      return;
+    }
     const key = nickKey(conn.nick);
     const claim = room?.claims.get(key);
     if (!room || !claim || claim.connId !== conn.id) return;
@@ -203,9 +316,9 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
     }
   }
 
-  chat(conn: C, name: string, text: string, id: string | undefined): void {
+  chat(conn: C, name: string, text: string, id: string | undefined, meta?: PostMeta): void {
     const room = this.rooms.get(name);
-    const session = this.sessions.get(conn.session);
+    const session = meta ? this.userSession(meta.userId, name) : this.sessions.get(conn.session);
     if (!room || !session) {
       this.sink.failed(conn, id);
       return;
@@ -227,6 +340,13 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
       session: session.sid,
       clientId: id ?? null,
     };
+    if (meta) {
+      msg.userId = meta.userId;
+      if (meta.kind !== undefined) msg.kind = meta.kind;
+      if (meta.replyTo !== undefined) msg.replyTo = meta.replyTo;
+      if (meta.mentions !== undefined) msg.mentions = meta.mentions;
+      if (meta.mentionIds !== undefined) msg.mentionIds = meta.mentionIds;
+    }
     const chat: PendingChat<C> = { msg, from: conn, id, dupes: [], session, key };
     this.writer.appendChat(room, chat);
     if (key !== undefined) this.sessions.remember(session, key, { seq: msg.seq, pending: chat });
@@ -234,6 +354,10 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
 
   rename(conn: C, name: string, nick: string, done: Done<RenameOutcome>): void {
     const room = this.rooms.get(name);
+    if (room && conn.userId !== undefined) {
+      done(undefined, this.renameUser(room, conn.userId, nick));
+      return;
+    }
     const key = nickKey(conn.nick);
     const claim = room?.claims.get(key);
     if (!room || !claim || claim.connId !== conn.id) {

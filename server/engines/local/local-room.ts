@@ -21,6 +21,8 @@ export class LocalRoom<C> {
   n = 0;
   /** nickKey -> holder. */
   readonly claims = new Map<string, NickClaim>();
+  /** v2 users here: their nick and the connections that share their claim (see `claims`, held as `u:ID`). */
+  readonly userClaims = new Map<string, { nick: string; holders: Set<string> }>();
   outbox: Array<Queued<C>> = [];
   /** The last plain welcome page read, and the seq it was read up to. */
   latestPage: { upTo: number; page: Page } | undefined;

@@ -4,7 +4,7 @@
  * before it is stored; a failed write answers `internal` and the seqs are used again.
  */
 import type { PresenceEvent } from "../../../protocol";
-import type { EngineConn, EngineSink, RoomEntry } from "../../chat/engine";
+import type { EngineConn, EngineSink, Post, RoomEntry } from "../../chat/engine";
 import { describeError, type Logger } from "../../chat/log";
 import type { Metrics } from "../../chat/metrics";
 import type { LocalRoom, Queued } from "./local-room";
@@ -13,7 +13,7 @@ import type { ChatStore, StoredMessage } from "./store";
 
 /** A log entry other than a chat, before it gets its number. */
 export type Unnumbered =
-  | { kind: "presence"; event: PresenceEvent; at: number }
+  | { kind: "presence"; event: PresenceEvent; at: number; userId?: string | undefined }
   | { kind: "typing"; from: string; wire: string }
   | { kind: "replaced"; conn: string };
 
@@ -143,11 +143,21 @@ export class LocalWriter<C extends EngineConn> {
         continue;
       }
       const sentAt = this.iso(msg.sentAt);
-      entries.push({
-        n: q.n,
-        kind: "chat",
-        msg: { type: "chat", room: msg.room, seq: msg.seq, nick: msg.nick, text: msg.text, sentAt },
-      });
+      const post: Post = {
+        type: "chat",
+        room: msg.room,
+        seq: msg.seq,
+        nick: msg.nick,
+        text: msg.text,
+        sentAt,
+      };
+      if (msg.userId) {
+        post.userId = msg.userId;
+        if (msg.kind) post.kind = msg.kind;
+        if (msg.replyTo) post.replyTo = msg.replyTo;
+        if (msg.mentions) post.mentions = msg.mentions;
+      }
+      entries.push({ n: q.n, kind: "chat", msg: post });
     }
     sink.deliver(room.name, entries);
     for (const chat of settled) {

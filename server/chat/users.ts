@@ -1,0 +1,75 @@
+/**
+ * What protocol v2 keeps about users, as the chat core sees it: who they are (a stable id, one
+ * nickname), the rooms they are members of with a read marker in each, the direct rooms between two
+ * of them, and the counts of what they have not read. Each engine stores it durably (SQLite, memory,
+ * Redis) behind this interface; the rules (limits, who may join what, when a marker moves) live in
+ * the core. Callbacks, as the Engine's: the local store answers before it returns.
+ */
+import type { Done } from "./engine";
+
+/** One room of a user. */
+export interface Membership {
+  room: string;
+  /** The read marker: every post up to it counts as read. */
+  readSeq: number;
+  /** For a direct room: the other user's id. */
+  peer?: string | undefined;
+}
+
+export interface UserRecord {
+  userId: string;
+  nick: string;
+  /** In the order they were joined. */
+  rooms: Membership[];
+}
+
+/** What a count is asked for: posts after `readSeq` up to `upTo`, not by `userId` (the asker). */
+export interface CountQuery {
+  room: string;
+  readSeq: number;
+  upTo: number;
+}
+
+/** Exact up to `cap`: posts by others (not deleted) after the marker, and those that mention the user. */
+export interface Counts {
+  unread: number;
+  mentions: number;
+}
+
+export type JoinOutcome = "joined" | "member" | "full";
+
+/** Something every connection of one user must hear, on whichever process it is. */
+export type UserEvent =
+  | { type: "joined"; room: string; readSeq: number; peer?: string | undefined }
+  | { type: "parted"; room: string }
+  | { type: "read"; room: string; seq: number }
+  | { type: "nick"; nick: string }
+  | { type: "revoked" };
+
+export interface UserStore {
+  /** The key identity tokens are signed with: generated once and kept, unless configured. */
+  identityKey(done: Done<string>): void;
+  /** Makes a user; a user that exists is left as it is. */
+  create(userId: string, nick: string, done: Done<void>): void;
+  /** The user, or undefined when unknown or revoked. */
+  load(userId: string, done: Done<UserRecord | undefined>): void;
+  /** Nicknames of these users (those unknown are left out). */
+  nicks(userIds: readonly string[], done: Done<Map<string, string>>): void;
+  /** Revokes a user for good: its identity token stops working. False when it was unknown. */
+  revoke(userId: string, done: Done<boolean>): void;
+  rename(userId: string, nick: string, done: Done<void>): void;
+  /** Adds the room, with its marker at `readSeq`, unless the user has `max` rooms already. */
+  join(userId: string, m: Membership, max: number, done: Done<JoinOutcome>): void;
+  /** False when the user was not a member. */
+  part(userId: string, room: string, done: Done<boolean>): void;
+  /** Moves the marker to `seq` if that is forward; answers the stored marker. Undefined: not a member. */
+  read(userId: string, room: string, seq: number, done: Done<number | undefined>): void;
+  /** For each query, the counts of `userId`, each capped at `cap`. */
+  counts(userId: string, queries: readonly CountQuery[], cap: number, done: Done<Counts[]>): void;
+  /** The direct room of two users, made (named with `name`) the first time it is asked for. */
+  directRoom(a: string, b: string, name: () => string, done: Done<string>): void;
+  /** The two users of a direct room; undefined when there is no such room. */
+  directPair(room: string, done: Done<readonly [string, string] | undefined>): void;
+  /** Tells every process with connections of `userId` (this one included, through the sink). */
+  publish(userId: string, event: UserEvent): void;
+}
