@@ -10,17 +10,17 @@
  * an `error`, then one `ack` for the retry, always in that order. A chat without an id cannot be
  * retried safely: sent again, it is stored twice.
  */
-import type { EngineConn, EngineSink } from "../../chat/engine";
+import type { EngineConn, EngineSink, PostMeta } from "../../chat/engine";
 import { describeError, type Logger } from "../../chat/log";
 import type { Metrics } from "../../chat/metrics";
 import { sidOf } from "../../chat/tokens";
 import type { Inflight } from "./inflight";
-import type { RoomScripts } from "./room-scripts";
+import type { ChatArgs, RoomScripts } from "./room-scripts";
 
 interface PendingChat<C> {
   conn: C;
   id: string | undefined;
-  args: [string, string, string, string];
+  args: ChatArgs;
 }
 
 export interface ChatBatchDeps<C extends EngineConn> {
@@ -46,14 +46,30 @@ export class ChatBatch<C extends EngineConn> {
     return this.flushScheduled;
   }
 
-  /** Queues a chat from a connection in a room; it is stored at the next flush. */
-  add(conn: C, room: string, text: string, id: string | undefined): void {
+  /**
+   * Queues a chat from a connection in a room; it is stored at the next flush. A v2 post (`meta`)
+   * carries its fields after v1's, in the order v2's chat message has them.
+   */
+  add(conn: C, room: string, text: string, id: string | undefined, meta?: PostMeta): void {
     const sentAt = new Date(this.d.now()).toISOString();
     // The script puts the seq between head and tail: the stored JSON is exactly what clients get.
     const head = `{"type":"chat","room":${JSON.stringify(room)},"seq":`;
-    const tail = `,"nick":${JSON.stringify(conn.nick)},"text":${JSON.stringify(text)},"sentAt":"${sentAt}"}`;
+    let tail = `,"nick":${JSON.stringify(conn.nick)},"text":${JSON.stringify(text)},"sentAt":"${sentAt}"`;
+    if (meta) tail += v2Fields(meta);
+    tail += "}";
+    // A v2 user's ids are its own, whichever of its connections sends them (as the local engine's).
+    const args: ChatArgs = meta
+      ? [
+          `u:${meta.userId}`,
+          id ?? "",
+          head,
+          tail,
+          String(meta.mentionIds?.length ?? 0),
+          ...(meta.mentionIds ?? []),
+        ]
+      : [sidOf(conn.session), id ?? "", head, tail];
     const batch = this.pending.get(room) ?? [];
-    batch.push({ conn, id, args: [sidOf(conn.session), id ?? "", head, tail] });
+    batch.push({ conn, id, args });
     this.pending.set(room, batch);
     this.wake();
   }
@@ -96,4 +112,14 @@ export class ChatBatch<C extends EngineConn> {
       this.d.sink().committed(p.conn, room, p.id, Math.abs(seqs[i] ?? 0));
     });
   }
+}
+
+/** What a v2 post adds to the stored JSON: each field only when it applies (an empty mentions list is none). */
+function v2Fields(meta: PostMeta): string {
+  let out = `,"userId":${JSON.stringify(meta.userId)}`;
+  if (meta.kind === "action") out += `,"kind":"action"`;
+  if (meta.replyTo !== undefined) out += `,"replyTo":${meta.replyTo}`;
+  if (meta.mentions !== undefined && meta.mentions.length > 0)
+    out += `,"mentions":${JSON.stringify(meta.mentions)}`;
+  return out;
 }

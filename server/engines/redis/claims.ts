@@ -9,6 +9,8 @@
  *   removed, and its connections that Redis lost (swept while this process was presumed dead) claim
  *   their nicknames again. The engine runs it after Redis answers again, after this process was
  *   swept, and periodically.
+ * A v2 connection holds a share of its user's claim in the room (scripts.ts CLAIM_USER): its leave
+ * takes only that share back, and reconcile puts it back in the claim, or the claim itself.
  */
 import { nickKey } from "../../../protocol";
 import type { EngineConn } from "../../chat/engine";
@@ -23,6 +25,8 @@ interface Held<C> {
   room: string;
   nick: string;
   session: string;
+  /** v2: the user whose claim it shares. */
+  userId: string | undefined;
 }
 
 export interface ClaimsDeps<C extends EngineConn> {
@@ -73,27 +77,44 @@ export class Claims<C extends EngineConn> {
     this.index(conn.id, room);
   }
 
-  /** The claim succeeded: `conn` holds `nick` in `room` with `session`. */
-  entered(conn: C, room: string, nick: string, session: string): void {
+  /** The claim succeeded: `conn` holds `nick` in `room` with `session` (v2: a share of `userId`'s claim). */
+  entered(conn: C, room: string, nick: string, session: string, userId?: string): void {
     this.entering.delete(conn.id);
-    this.held.set(conn.id, { conn, room, nick, session });
+    this.held.set(conn.id, { conn, room, nick, session, userId });
     this.index(conn.id, room);
   }
 
   /**
    * The claim failed. `inDoubt`: a claim script was sent and not answered (it may still run, or
    * have run): a leave that ends the session goes right behind it, so no one is left claimed.
+   * `userId`: it was a v2 claim (its leave takes the connection's share back).
    */
-  enterFailed(conn: C, room: string, token: string, inDoubt: boolean): void {
+  enterFailed(conn: C, room: string, token: string, inDoubt: boolean, userId?: string): void {
     if (this.entering.get(conn.id) === room) this.entering.delete(conn.id);
     this.unindex(conn.id, room);
-    if (inDoubt) this.queueLeave(conn.id, room, "", token, true);
+    if (!inDoubt) return;
+    if (userId !== undefined) this.queueUserLeave(conn.id, room);
+    else this.queueLeave(conn.id, room, "", token, true);
   }
 
   /** A rename took effect in Redis. */
   renamed(connId: string, nick: string): void {
     const h = this.held.get(connId);
     if (h) h.nick = nick;
+  }
+
+  /** v2: user `userId` is `nick` in `room` now (its claim was renamed, by any of its connections). */
+  userRenamed(room: string, userId: string, nick: string): void {
+    for (const id of this.byRoom.get(room) ?? []) {
+      const h = this.held.get(id);
+      if (h && h.room === room && h.userId === userId) h.nick = nick;
+    }
+  }
+
+  /** v2: the user whose claim the connection shares in `room`, if it holds a share there. */
+  userOf(connId: string, room: string): string | undefined {
+    const h = this.held.get(connId);
+    return h && h.room === room ? h.userId : undefined;
   }
 
   /** The nickname the engine knows `conn` holds in `room`, if it holds one there. */
@@ -116,6 +137,10 @@ export class Claims<C extends EngineConn> {
     if (mine) {
       this.held.delete(conn.id);
       this.unindex(conn.id, room);
+    }
+    if ((mine ? h.userId : conn.userId) !== undefined) {
+      this.queueUserLeave(conn.id, room);
+      return;
     }
     const nick = mine ? h.nick : conn.nick;
     this.queueLeave(conn.id, room, nickKey(nick), mine ? h.session : sidOf(conn.session), ending);
@@ -199,18 +224,31 @@ export class Claims<C extends EngineConn> {
     for (const id of this.byRoom.get(room) ?? []) {
       const h = this.held.get(id);
       if (h && h.room === room)
-        out.push({ conn: id, session: h.session, key: nickKey(h.nick), nick: h.nick });
-      else if (this.entering.get(id) === room) out.push({ conn: id, session: "", key: "", nick: "" });
+        out.push({
+          conn: id,
+          session: h.session,
+          key: nickKey(h.nick),
+          nick: h.nick,
+          userId: h.userId ?? "",
+        });
+      else if (this.entering.get(id) === room)
+        out.push({ conn: id, session: "", key: "", nick: "", userId: "" });
     }
     return out;
   }
 
-  /** Chains a leave behind the connection's earlier ones; the first is sent now, in this turn. */
   private queueLeave(connId: string, room: string, key: string, token: string, ending: boolean): void {
+    this.chain(connId, room, () => this.d.scripts.leave(room, key, connId, token, ending));
+  }
+
+  private queueUserLeave(connId: string, room: string): void {
+    this.chain(connId, room, () => this.d.scripts.leaveUser(room, connId));
+  }
+
+  /** Chains a leave behind the connection's earlier ones; the first is sent now, in this turn. */
+  private chain(connId: string, room: string, send: () => Promise<void>): void {
     const prev = this.leaves.get(connId);
-    const next = prev
-      ? prev.then(() => this.land(room, key, connId, token, ending))
-      : this.land(room, key, connId, token, ending);
+    const next = prev ? prev.then(() => this.land(room, send)) : this.land(room, send);
     this.leaves.set(connId, next);
     this.d.inflight.track(
       next.finally(() => {
@@ -220,16 +258,10 @@ export class Claims<C extends EngineConn> {
   }
 
   /** Sends the leave until Redis runs it (it is idempotent: it only removes the connection's own entry). */
-  private async land(
-    room: string,
-    key: string,
-    connId: string,
-    token: string,
-    ending: boolean,
-  ): Promise<void> {
+  private async land(room: string, send: () => Promise<void>): Promise<void> {
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
-        await this.d.scripts.leave(room, key, connId, token, ending);
+        await send();
         if (attempt > 0) this.d.log.log("info", "redis_leave_landed", { room, attempts: attempt + 1 });
         return;
       } catch (err) {

@@ -12,17 +12,19 @@
  * was swept, and every `reconcileIntervalMs`, the process reconciles its users with Redis (claims.ts).
  */
 import { nickKey, nickVariant } from "../../../protocol";
-import type {
-  Claim,
-  Done,
-  Engine,
-  EngineConn,
-  EngineSink,
-  EnterRequest,
-  Page,
-  RenameOutcome,
-  RoomCount,
-  RoomSnapshot,
+import {
+  type Claim,
+  type Done,
+  type Engine,
+  type EngineConn,
+  type EngineSink,
+  type EnterRequest,
+  NickTakenError,
+  type Page,
+  type PostMeta,
+  type RenameOutcome,
+  type RoomCount,
+  type RoomSnapshot,
 } from "../../chat/engine";
 import { describeError, type Logger, silentLogger } from "../../chat/log";
 import { Metrics } from "../../chat/metrics";
@@ -33,8 +35,9 @@ import { Inflight } from "./inflight";
 import { ProcessPresence } from "./process-presence";
 import { RedisHistory } from "./redis-history";
 import { RedisLink, RedisUnavailable } from "./redis-link";
+import { RedisUsers } from "./redis-users";
 import { clusterRooms } from "./room-list";
-import { type ClaimReply, RoomScripts } from "./room-scripts";
+import { type ClaimReply, RoomScripts, type UserClaimReply } from "./room-scripts";
 import { StreamFollower } from "./stream-follower";
 import { BLOCK_MS } from "./stream-reader";
 
@@ -91,6 +94,8 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
   private readonly presence: ProcessPresence;
   private readonly follower: StreamFollower;
   private readonly prefix: string;
+  /** v2's users, memberships and read markers, in Redis; its events reach every process. */
+  readonly users: RedisUsers;
 
   constructor(o: RedisEngineOptions) {
     this.prefix = o.prefix ?? "chat:";
@@ -130,7 +135,11 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
       procId: this.procId,
       ...base,
       deliver: (room, entries) => {
-        for (const e of entries) if (e.kind === "replaced") this.claims.replaced(room, e.conn);
+        for (const e of entries) {
+          if (e.kind === "replaced") this.claims.replaced(room, e.conn);
+          else if (e.kind === "presence" && e.userId !== undefined && e.event.event === "nick")
+            this.claims.userRenamed(room, e.userId, e.event.nick);
+        }
         this.sink.deliver(room, entries);
       },
       resync: (room, why) => this.sink.resync(room, why),
@@ -155,6 +164,18 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
       evict: (conn, why) => this.sink.evict(conn, why),
       unregistered: () => this.beatNow(),
     });
+    this.users = new RedisUsers({
+      ...base,
+      link: this.link,
+      prefix: this.prefix,
+      procId: this.procId,
+      run: (work, done) =>
+        this.run(async () => {
+          await this.ready;
+          return work();
+        }, done),
+      local: (userId, event) => this.sink.user(userId, event),
+    });
     // Redis answers again: beat at once (the others may be waiting to call this process dead), and put
     // right what was lost or ran late meanwhile, now and once more when whatever a dropped connection
     // left in Redis's buffers has surely run.
@@ -175,13 +196,17 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
     const follow = this.follower.start(room);
     this.run(async () => {
       await this.ready;
-      const [lastSeq, lastN, lastId, users, recent, epoch] = await this.scripts.snapshot(room);
+      const [lastSeq, lastN, lastId, users, recent, epoch, flatOwners] = await this.scripts.snapshot(room);
       this.follower.loaded(follow, lastId, lastN);
+      const owners = new Map<string, string>();
+      for (let i = 0; i + 1 < flatOwners.length; i += 2)
+        owners.set(flatOwners[i + 1] as string, flatOwners[i] as string);
       return {
         epoch,
         lastSeq,
         lastN,
         users: users.map((entry) => entry.split("|").slice(3).join("|")),
+        owners,
         recent: recent.map((raw) => JSON.parse(raw)).reverse(),
       };
     }, done);
@@ -192,6 +217,10 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
   }
 
   enter(conn: C, req: EnterRequest, done: Done<Claim>): void {
+    if (req.user) {
+      this.enterUser(conn, req.room, req.user, done);
+      return;
+    }
     this.run(async () => {
       await this.ready;
       // A session is `sid` in Redis; its token `sid.secret` gets a new secret on every resume.
@@ -246,14 +275,38 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
     }, done);
   }
 
+  /**
+   * v2: the connection joins its user's claim in the room (made, with a join, by the user's first
+   * connection anywhere). No session: a v2 user's chats are deduplicated by user (chat-batch.ts).
+   */
+  private enterUser(conn: C, room: string, user: { userId: string; nick: string }, done: Done<Claim>): void {
+    this.run(async () => {
+      await this.ready;
+      this.claims.claiming(conn, room);
+      let reply: UserClaimReply;
+      try {
+        reply = await this.scripts.claimUser(room, conn.id, user.userId, nickKey(user.nick), user.nick);
+      } catch (err) {
+        this.claims.enterFailed(conn, room, "", !(err instanceof RedisUnavailable), user.userId);
+        throw err;
+      }
+      if (reply[0] === "taken") {
+        this.claims.enterFailed(conn, room, "", false, user.userId);
+        throw new NickTakenError(user.nick, room);
+      }
+      this.claims.entered(conn, room, reply[1], "", user.userId);
+      return { nick: reply[1], session: "", at: Number(reply[2]) };
+    }, done);
+  }
+
   leave(conn: C, room: string, ending: boolean): void {
     // A leave must not overtake the chats waiting for this turn.
     this.batch.flush();
     this.claims.leave(conn, room, ending);
   }
 
-  chat(conn: C, room: string, text: string, id: string | undefined): void {
-    this.batch.add(conn, room, text, id);
+  chat(conn: C, room: string, text: string, id: string | undefined, meta?: PostMeta): void {
+    this.batch.add(conn, room, text, id, meta);
   }
 
   /**
@@ -264,6 +317,11 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
    */
   rename(conn: C, room: string, nick: string, done: Done<RenameOutcome>): void {
     this.batch.flush();
+    const userId = this.claims.userOf(conn.id, room) ?? conn.userId;
+    if (userId !== undefined) {
+      this.renameUser(conn, room, userId, nick, done);
+      return;
+    }
     const from = conn.nick;
     const call = this.scripts.rename(room, conn.id, nickKey(from), nickKey(nick), nick, sidOf(conn.session));
     this.run(async () => {
@@ -283,6 +341,19 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
         );
         throw err;
       }
+    }, done);
+  }
+
+  /**
+   * v2: renames the user's claim in the room. Its connections here take the name from the nick event
+   * as the room's log brings it (so also when the answer timed out and the rename ran anyway).
+   */
+  private renameUser(conn: C, room: string, userId: string, nick: string, done: Done<RenameOutcome>): void {
+    const call = this.scripts.renameUser(room, conn.id, userId, nickKey(nick), nick);
+    this.run(async () => {
+      const outcome = await call.reply;
+      if (outcome === "ok") this.claims.userRenamed(room, userId, nick);
+      return outcome;
     }, done);
   }
 
@@ -367,6 +438,7 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
       throw new RedisUnreachable(`cannot reach Redis: ${describeError(err).error}`);
     }
     await this.presence.beat();
+    await this.users.listen(this.follower);
     this.follower.follow(this.readerLink);
     this.presence.startTimers();
     // Periodically too (while Redis answers: its recovery starts one anyway).

@@ -7,18 +7,33 @@ import { type Call, type RedisLink, runScript, scriptCall } from "./redis-link";
 import {
   CHAT,
   CLAIM,
+  CLAIM_USER,
   GUEST,
   LEAVE,
+  LEAVE_USER,
   RECONCILE,
   RENAME,
+  RENAME_USER,
   ROTATE,
   SESSION_CAP,
   SNAPSHOT,
   TYPING,
 } from "./scripts";
 
-/** What the snapshot script returns: seq, n, last stream id, user entries, newest chats descending. */
-export type SnapshotReply = [number, number, string, string[], string[], string];
+/**
+ * What the snapshot script returns: seq, n, last stream id, user entries, newest chats descending,
+ * epoch, and the v2 users present as a flat [userId, nick, ...] list.
+ */
+export type SnapshotReply = [number, number, string, string[], string[], string, string[]];
+
+/** A v2 claim's outcome: made ('j', with its join's entry), joined ('m', at the room's newest entry), or the nick taken. */
+export type UserClaimReply = [kind: "j" | "m", nick: string, at: number] | [kind: "taken"];
+
+/**
+ * One chat as CHAT takes it: session, client id or "", head, tail; for a v2 post the session is
+ * `u:` and its author's id, followed by the number of users it mentions and their ids.
+ */
+export type ChatArgs = string[];
 
 export type RenameReply = "ok" | "taken" | "gone";
 
@@ -39,6 +54,8 @@ export interface HeldEntry {
   session: string;
   key: string;
   nick: string;
+  /** The v2 user whose claim it shares; "" for a v1 connection. */
+  userId: string;
 }
 
 /** What RECONCILE found: entries removed, and per connection listed what differs ('a' carries the nickname). */
@@ -105,8 +122,8 @@ export class RoomScripts {
     return Number(await runScript(this.link, GUEST, [this.prefix]));
   }
 
-  /** Stores a batch of chats, each as [session, clientId or "", head, tail]; one seq each (negative: a repeat). */
-  async chats(room: string, messages: Array<[string, string, string, string]>): Promise<number[]> {
+  /** Stores a batch of chats; one seq each (negative: a repeat). */
+  async chats(room: string, messages: readonly ChatArgs[]): Promise<number[]> {
     const { dedupeWindow, retentionMaxMessages } = this.limits;
     return (await this.onRoom(
       CHAT,
@@ -115,6 +132,35 @@ export class RoomScripts {
       retentionMaxMessages,
       ...messages.flat(),
     )) as number[];
+  }
+
+  /** v2: `connId` joins user `userId`'s claim in `room`, made under `nick` (at `key`) if it has none. */
+  async claimUser(
+    room: string,
+    connId: string,
+    userId: string,
+    key: string,
+    nick: string,
+  ): Promise<UserClaimReply> {
+    return (await this.onRoom(CLAIM_USER, room, this.procId, connId, userId, key, nick)) as UserClaimReply;
+  }
+
+  /** v2: `connId` leaves its user's claim in `room` (idempotent); the last connection out logs the leave. */
+  async leaveUser(room: string, connId: string): Promise<void> {
+    await this.onRoom(LEAVE_USER, room, this.procId, connId);
+  }
+
+  /** v2: renames user `userId`'s claim in `room`, `connId` being one of its connections there. */
+  renameUser(
+    room: string,
+    connId: string,
+    userId: string,
+    newKey: string,
+    nick: string,
+  ): { reply: Promise<RenameReply>; late: Promise<RenameReply> | undefined } {
+    const call = this.callOnRoom(RENAME_USER, room, this.procId, connId, userId, newKey, nick);
+    const outcome = (p: Promise<unknown>) => p.then((r) => (r as [RenameReply])[0]);
+    return { reply: outcome(call.reply), late: call.late && outcome(call.late) };
   }
 
   /**
@@ -144,7 +190,7 @@ export class RoomScripts {
 
   /** Puts the room's users hash in agreement with this process's connections there (scripts.ts RECONCILE). */
   async reconcile(room: string, held: HeldEntry[]): Promise<ReconcileReply> {
-    const args = held.flatMap((h) => [h.conn, h.session, h.key, h.nick]);
+    const args = held.flatMap((h) => [h.conn, h.session, h.key, h.nick, h.userId]);
     const raw = (await this.onRoom(RECONCILE, room, this.procId, this.limits.resumeTtlMs, ...args)) as Array<
       string | number
     >;

@@ -9,6 +9,13 @@
  * (heartbeat, PX) · P proc:ID:rooms set · P guest counter · P rooms zset room -> users (rooms with
  * any) · P beat:last (Redis time of the newest heartbeat of any process) · P sweep:after (no sweeping
  * before this Redis time). Standalone Redis only (keys are built in Lua).
+ *
+ * v2 users (one claim per room and user, shared by all its connections on every process): P room:R:users
+ * holds the user's entry as "|@||nick" (no process, connection or session of its own) · P room:R:owners
+ * {userId -> nickKey} · P room:R:uc:U set of "proc|conn" (the connections sharing user U's claim) ·
+ * P room:R:pc:ID {conn -> userId} (process ID's connections in user claims, for its sweep and
+ * reconcile) · P room:R:own:U and P room:R:men:U zsets of seqs (U's own posts, the posts that mention U:
+ * what unread counts subtract and mentions count), trimmed with the room's history.
  * `append` returns the entry's number n: the core waits for that entry before a welcome.
  */
 
@@ -62,6 +69,55 @@ local function entryOf(room, key, conn, token)
   if o then return s[2], o end
   return nil
 end
+-- v2: the key of user uid's connections in room, and of process proc's connections in user claims there.
+local function uk(room, uid) return P .. 'room:' .. room .. ':uc:' .. uid end
+local function pk(room, proc) return P .. 'room:' .. room .. ':pc:' .. proc end
+-- A v2 user's entry in a users hash: no process, connection or session of its own.
+local function isUserEntry(v) return string.sub(v, 1, 4) == '|@||' end
+local function userEvent(room, maxlen, uid, json)
+  return append(room, maxlen, 'k', 'p', 'u', uid, 'd', json)
+end
+-- The entry of user uid in room (its key and nick), if it has one.
+local function userEntry(room, uid)
+  local key = redis.call('HGET', rk(room, 'owners'), uid)
+  if not key then return nil end
+  local v = redis.call('HGET', rk(room, 'users'), key)
+  if not v or not isUserEntry(v) then return nil end
+  return key, owner(v).nick
+end
+-- Gives a user's claim up: its entry goes, with a leave event. Returns 1 if it had one.
+local function dropUser(room, maxlen, uid)
+  local key, nick = userEntry(room, uid)
+  redis.call('HDEL', rk(room, 'owners'), uid)
+  redis.call('DEL', uk(room, uid))
+  if not key then return 0 end
+  redis.call('HDEL', rk(room, 'users'), key)
+  userEvent(room, maxlen, uid, '{"event":"leave","nick":' .. cjson.encode(nick) .. '}')
+  recount(room)
+  return 1
+end
+-- Takes connection conn of process proc out of user uid's claim; the last connection out gives
+-- the claim up. Returns 1 if the user left.
+local function dropConn(room, maxlen, proc, conn, uid)
+  redis.call('HDEL', pk(room, proc), conn)
+  if redis.call('SREM', uk(room, uid), proc .. '|' .. conn) == 1 and redis.call('SCARD', uk(room, uid)) == 0 then
+    return dropUser(room, maxlen, uid)
+  end
+  return 0
+end
+-- Makes conn of proc one of user uid's connections in room.
+local function holdConn(room, proc, conn, uid)
+  redis.call('SADD', uk(room, uid), proc .. '|' .. conn)
+  redis.call('HSET', pk(room, proc), conn, uid)
+  redis.call('SADD', P .. 'proc:' .. proc .. ':rooms', room)
+end
+-- A new claim for user uid under key/nick (free: the caller checked), with a join event.
+local function claimUser(room, maxlen, uid, key, nick)
+  redis.call('HSET', rk(room, 'users'), key, '|@||' .. nick)
+  redis.call('HSET', rk(room, 'owners'), uid, key)
+  recount(room)
+  return userEvent(room, maxlen, uid, '{"event":"join","nick":' .. cjson.encode(nick) .. '}')
+end
 -- Redis's own clock, in ms: heartbeats are judged by it, never by a process's.
 local function clock()
   local t = redis.call('TIME')
@@ -71,15 +127,27 @@ end
 
 /**
  * ARGV: P, room, maxlen, window, keep (messages kept in the room's history; 0: all), then per
- * message: session, clientId ('' for none), head, tail.
- * Stores each message (seq = HINCRBY) unless the session already sent that id in that room.
+ * message: session, clientId ('' for none), head, tail; a v2 post's session is 'u:' and its author's
+ * id, and two more fields follow: m, then the m user ids its text mentions.
+ * Stores each message (seq = HINCRBY) unless the session already sent that id in that room; a v2
+ * post's seq also goes into its author's own-posts zset and into the mentions zset of each user it
+ * mentions (never the author's), so counts never read the history.
  * Returns one number per message: its new seq, or minus the seq it got the first time.
  */
 export const CHAT = `${PRELUDE}
 local room, maxlen, window, keep = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local out = {}
-for i = 6, #ARGV, 4 do
+local touched = {}
+local i = 6
+while i <= #ARGV do
   local sess, cid, head, tail = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local uid, first, m = nil, 0, 0
+  if string.sub(sess, 1, 2) == 'u:' then
+    uid, m, first = string.sub(sess, 3), tonumber(ARGV[i + 4]), i + 5
+    i = first + m
+  else
+    i = i + 4
+  end
   local ref = room .. '\\0' .. cid
   local seen = false
   if cid ~= '' then seen = redis.call('HGET', sk(sess, 'ids'), ref) end
@@ -90,6 +158,18 @@ for i = 6, #ARGV, 4 do
     local wire = head .. seq .. tail
     append(room, maxlen, 'k', 'c', 's', seq, 'd', wire)
     redis.call('ZADD', rk(room, 'msgs'), seq, wire)
+    if uid then
+      local own = rk(room, 'own:' .. uid)
+      redis.call('ZADD', own, seq, seq)
+      touched[own] = true
+      for j = first, first + m - 1 do
+        if ARGV[j] ~= uid then
+          local men = rk(room, 'men:' .. ARGV[j])
+          redis.call('ZADD', men, seq, seq)
+          touched[men] = true
+        end
+      end
+    end
     if cid ~= '' then
       redis.call('HSET', sk(sess, 'ids'), ref, seq)
       redis.call('RPUSH', sk(sess, 'idq'), ref)
@@ -100,12 +180,23 @@ for i = 6, #ARGV, 4 do
     out[#out + 1] = seq
   end
 end
--- Retention by count: the newest keep stay (0 keeps all); the newest one always does.
-if keep > 0 then redis.call('ZREMRANGEBYRANK', rk(room, 'msgs'), 0, -(keep + 1)) end
+-- Retention by count: the newest keep stay (0 keeps all); the newest one always does. The users'
+-- zsets written now are trimmed to the same seqs (the others when next written; counts ignore
+-- what lies below the history anyway).
+if keep > 0 then
+  redis.call('ZREMRANGEBYRANK', rk(room, 'msgs'), 0, -(keep + 1))
+  if next(touched) then
+    local oldest = redis.call('ZRANGE', rk(room, 'msgs'), 0, 0, 'WITHSCORES')[2]
+    for key in pairs(touched) do redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. oldest) end
+  end
+end
 return out
 `;
 
-/** ARGV: P, room, recent. Returns {seq, n, lastStreamId, userValues, newest `recent` chats descending, epoch}. */
+/**
+ * ARGV: P, room, recent. Returns {seq, n, lastStreamId, userValues, newest `recent` chats descending,
+ * epoch, {userId, nick, ...} of the v2 users in the room}.
+ */
 export const SNAPSHOT = `${PRELUDE}
 local room, recent = ARGV[2], tonumber(ARGV[3])
 -- The room's history generation: made with its meta hash, so a Redis that lost its data makes a new one.
@@ -115,8 +206,14 @@ local m = redis.call('HMGET', rk(room, 'meta'), 'seq', 'n', 'epoch')
 local last = redis.call('XREVRANGE', rk(room, 'log'), '+', '-', 'COUNT', 1)
 local lastId = '0-0'
 if #last > 0 then lastId = last[1][1] end
+local owners = {}
+local flat = redis.call('HGETALL', rk(room, 'owners'))
+for i = 1, #flat, 2 do
+  local key, nick = userEntry(room, flat[i])
+  if key then owners[#owners + 1] = flat[i]; owners[#owners + 1] = nick end
+end
 return {tonumber(m[1] or 0), tonumber(m[2] or 0), lastId, redis.call('HVALS', rk(room, 'users')),
-  redis.call('ZREVRANGE', rk(room, 'msgs'), 0, recent - 1), m[3]}
+  redis.call('ZREVRANGE', rk(room, 'msgs'), 0, recent - 1), m[3], owners}
 `;
 
 /**
@@ -212,6 +309,54 @@ append(room, maxlen, 'k', 'p', 'd', '{"event":"nick","from":' .. cjson.encode(o.
 return {'ok'}
 `;
 
+/**
+ * ARGV: P, room, maxlen, proc, conn, userId, nickKey, nick. v2: the connection joins its
+ * user's claim in the room. The user's first connection (anywhere) makes the claim with a join event;
+ * later ones log nothing. Returns {'j', nick, n} (n: the join's entry), {'m', nick, n} (the claim
+ * stood, under nick; n: the room's newest entry), or {'taken'} (someone else holds nickKey).
+ */
+export const CLAIM_USER = `${PRELUDE}
+local room, maxlen, proc, conn, uid, key, nick = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local held, heldNick = userEntry(room, uid)
+if held then
+  holdConn(room, proc, conn, uid)
+  return {'m', heldNick, tonumber(redis.call('HGET', rk(room, 'meta'), 'n') or 0)}
+end
+if redis.call('HEXISTS', rk(room, 'users'), key) == 1 then return {'taken'} end
+holdConn(room, proc, conn, uid)
+return {'j', nick, claimUser(room, maxlen, uid, key, nick)}
+`;
+
+/**
+ * ARGV: P, room, maxlen, proc, conn. v2: the connection leaves its user's claim; the last one out
+ * logs the leave. Idempotent. Returns 1 if the user left.
+ */
+export const LEAVE_USER = `${PRELUDE}
+local room, maxlen, proc, conn = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local uid = redis.call('HGET', pk(room, proc), conn)
+if not uid then return 0 end
+return dropConn(room, maxlen, proc, conn, uid)
+`;
+
+/**
+ * ARGV: P, room, maxlen, proc, conn, userId, newKey, newNick. v2: renames the user's claim, if conn
+ * is one of its connections: one nick event, with the user's id. Returns {'ok'} | {'taken'} | {'gone'}.
+ */
+export const RENAME_USER = `${PRELUDE}
+local room, maxlen, proc, conn, uid, newKey, newNick = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+if redis.call('SISMEMBER', uk(room, uid), proc .. '|' .. conn) == 0 then return {'gone'} end
+local key, nick = userEntry(room, uid)
+if not key then return {'gone'} end
+if nick == newNick then return {'ok'} end
+local users = rk(room, 'users')
+if newKey ~= key and redis.call('HEXISTS', users, newKey) == 1 then return {'taken'} end
+redis.call('HDEL', users, key)
+redis.call('HSET', users, newKey, '|@||' .. newNick)
+redis.call('HSET', rk(room, 'owners'), uid, newKey)
+userEvent(room, maxlen, uid, '{"event":"nick","from":' .. cjson.encode(nick) .. ',"nick":' .. cjson.encode(newNick) .. '}')
+return {'ok'}
+`;
+
 /** ARGV: P, room, maxlen, conn, typingJson. Typing rides the stream too, so it keeps the room's order. */
 export const TYPING = `${PRELUDE}
 return append(ARGV[2], ARGV[3], 'k', 't', 'c', ARGV[4], 'd', ARGV[5])
@@ -251,8 +396,9 @@ return 1
 /**
  * ARGV: P, maxlen, session ttl ms, only ('' for every dead process, or one process id to retire),
  * self (the sweeping process, never swept by itself), presence ttl ms. Removes the users of processes
- * whose heartbeat expired, with a leave event each, and forgets those processes (not while the grace
- * after a silence lasts). Returns the number of users removed.
+ * whose heartbeat expired, with a leave event each (a v2 user leaves only with its last connection),
+ * and forgets those processes (not while the grace after a silence lasts). Returns the number of
+ * users removed.
  */
 export const SWEEP = `${PRELUDE}${GRACE}
 local maxlen, ttl, only, self, presenceTtl = ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
@@ -278,6 +424,9 @@ for _, proc in ipairs(procs) do
           removed = removed + 1
         end
       end
+      -- Its connections in v2 users' claims: a user whose last connection it was leaves.
+      local pc = redis.call('HGETALL', pk(room, proc))
+      for i = 1, #pc, 2 do removed = removed + dropConn(room, maxlen, proc, pc[i], pc[i + 1]) end
     end
     redis.call('DEL', roomsKey, P .. 'proc:' .. proc)
     redis.call('SREM', P .. 'procs', proc)
@@ -288,15 +437,18 @@ return removed
 
 /**
  * Puts one room's users hash in agreement with what this process holds there. ARGV: P, room, maxlen,
- * proc, session ttl ms, then per connection of this process in the room: conn, session, key, nick
- * (session '' for a connection whose claim is in flight: its entry, if any, is left alone).
+ * proc, session ttl ms, then per connection of this process in the room: conn, session, key, nick,
+ * userId ('' for v1; session and userId '' for a connection whose claim is in flight: its entry, if
+ * any, is left alone).
  * - An entry of this process for a connection not listed (its leave was lost, or its claim was given
- *   up after its answer never came) is removed with a leave event, and its session starts to expire.
+ *   up after its answer never came) is removed with a leave event, and its session starts to expire;
+ *   a connection not listed in a v2 user's claim leaves it (the last one out logs the leave).
  * - A listed connection without an entry (removed while this process was presumed dead) claims its
  *   nickname again with a join event if it is free; else the reply says 'r' (its session is held by
- *   another connection: resumed elsewhere) or 't' (someone else took the name).
+ *   another connection: resumed elsewhere) or 't' (someone else took the name). A v2 connection
+ *   whose user still has its claim (held by its other connections) just joins it again ('j', silent).
  * - A listed connection whose entry has another nickname (a rename that ran after its answer was
- *   given up) gets 'a' and the nickname Redis has.
+ *   given up, or one by another connection of its user) gets 'a' and the nickname Redis has.
  * Does nothing while this process is not registered (a sweep may still remove it): {'unregistered'}.
  * Returns {'ok', removed, then kind, conn[, nick] ...}.
  */
@@ -305,7 +457,7 @@ local room, maxlen, proc, ttl = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if redis.call('SISMEMBER', P .. 'procs', proc) == 0 then return {'unregistered'} end
 local users = rk(room, 'users')
 local listed = {}
-for i = 6, #ARGV, 4 do listed[ARGV[i]] = true end
+for i = 6, #ARGV, 5 do listed[ARGV[i]] = true end
 local found = {}
 local removed, mine = 0, 0
 local flat = redis.call('HGETALL', users)
@@ -322,12 +474,41 @@ for i = 1, #flat, 2 do
     end
   end
 end
+local inClaim = {}
+local pc = redis.call('HGETALL', pk(room, proc))
+for i = 1, #pc, 2 do
+  if listed[pc[i]] then inClaim[pc[i]] = true
+  else removed = removed + dropConn(room, maxlen, proc, pc[i], pc[i + 1]) end
+end
 local out = {'ok', removed}
-for i = 6, #ARGV, 4 do
-  local conn, sess, key, nick = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  if sess ~= '' then
+local function note(what, conn, nick)
+  out[#out + 1] = what; out[#out + 1] = conn
+  if nick then out[#out + 1] = nick end
+end
+for i = 6, #ARGV, 5 do
+  local conn, sess, key, nick, uid = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  if uid ~= '' then
+    local heldKey, heldNick = userEntry(room, uid)
+    if heldKey then
+      if not inClaim[conn] then note('j', conn) end
+      holdConn(room, proc, conn, uid)
+      mine = mine + 1
+      if heldNick ~= nick then note('a', conn, heldNick) end
+    elseif redis.call('HEXISTS', users, key) == 0 then
+      holdConn(room, proc, conn, uid)
+      claimUser(room, maxlen, uid, key, nick)
+      mine = mine + 1
+      note('j', conn)
+    else
+      if inClaim[conn] then
+        redis.call('HDEL', pk(room, proc), conn)
+        redis.call('SREM', uk(room, uid), proc .. '|' .. conn)
+      end
+      note('t', conn)
+    end
+  elseif sess ~= '' then
     if found[conn] then
-      if found[conn] ~= nick then out[#out + 1] = 'a'; out[#out + 1] = conn; out[#out + 1] = found[conn] end
+      if found[conn] ~= nick then note('a', conn, found[conn]) end
     else
       local cur = redis.call('HGET', users, key)
       if not cur then
@@ -337,16 +518,16 @@ for i = 6, #ARGV, 4 do
         persistSession(sess)
         append(room, maxlen, 'k', 'p', 'd', '{"event":"join","nick":' .. cjson.encode(nick) .. '}')
         mine = mine + 1
-        out[#out + 1] = 'j'; out[#out + 1] = conn
+        note('j', conn)
       elseif owner(cur).sess == sess then
-        out[#out + 1] = 'r'; out[#out + 1] = conn
+        note('r', conn)
       else
-        out[#out + 1] = 't'; out[#out + 1] = conn
+        note('t', conn)
       end
     end
   end
 end
-if mine > 0 then redis.call('SADD', P .. 'proc:' .. proc .. ':rooms', room)
+if mine > 0 or redis.call('HLEN', pk(room, proc)) > 0 then redis.call('SADD', P .. 'proc:' .. proc .. ':rooms', room)
 else redis.call('SREM', P .. 'proc:' .. proc .. ':rooms', room) end
 recount(room)
 return out

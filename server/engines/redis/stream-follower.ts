@@ -30,8 +30,15 @@ export interface FollowerDeps {
   resync: (room: string, why: string) => void;
 }
 
+/** A stream read besides the rooms' (v2's user events): from `lastId` on, for as long as the process runs. */
+interface Listener {
+  lastId: string;
+  apply: (entries: StreamEntry[]) => void;
+}
+
 export class StreamFollower {
   private readonly byKey = new Map<string, Follow>();
+  private readonly listeners = new Map<string, Listener>();
   private reader: StreamReader | undefined;
 
   constructor(private readonly d: FollowerDeps) {}
@@ -54,14 +61,28 @@ export class StreamFollower {
     this.byKey.delete(roomKey(this.d.prefix, room, "log"));
   }
 
+  /** Reads stream `key` too, from after `lastId`, handing its entries to `apply` in order (call before `follow`). */
+  listen(key: string, lastId: string, apply: (entries: StreamEntry[]) => void): void {
+    this.listeners.set(key, { lastId, apply });
+  }
+
   /** Starts reading, on `readerLink` (a connection of its own, which XREAD BLOCK holds). */
   follow(readerLink: RedisLink): void {
     this.reader = new StreamReader(
       readerLink,
       this.wakeKey(),
       {
-        streams: () => this.followed().map((f) => ({ key: f.key, lastId: f.lastId as string })),
-        apply: (key, entries) => this.apply(key, entries),
+        streams: () => [
+          ...this.listened(),
+          ...this.followed().map((f) => ({ key: f.key, lastId: f.lastId as string })),
+        ],
+        apply: (key, entries) => {
+          const listener = this.listeners.get(key);
+          if (listener) {
+            listener.lastId = entries.at(-1)?.[0] ?? listener.lastId;
+            listener.apply(entries);
+          } else this.apply(key, entries);
+        },
       },
       this.d.log,
     );
@@ -74,11 +95,19 @@ export class StreamFollower {
 
   /** True while some followed room has entries not yet delivered here. */
   async behind(): Promise<boolean> {
-    for (const f of this.followed()) {
-      const last = (await this.d.link.send("XREVRANGE", [f.key, "+", "-", "COUNT", "1"])) as StreamEntry[];
-      if (streamIdAfter(last[0]?.[0] ?? "0-0", f.lastId as string)) return true;
+    const read = [
+      ...this.listened(),
+      ...this.followed().map((f) => ({ key: f.key, lastId: f.lastId as string })),
+    ];
+    for (const { key, lastId } of read) {
+      const last = (await this.d.link.send("XREVRANGE", [key, "+", "-", "COUNT", "1"])) as StreamEntry[];
+      if (streamIdAfter(last[0]?.[0] ?? "0-0", lastId)) return true;
     }
     return false;
+  }
+
+  private listened(): Array<{ key: string; lastId: string }> {
+    return [...this.listeners].map(([key, l]) => ({ key, lastId: l.lastId }));
   }
 
   private followed(): Follow[] {
@@ -125,7 +154,9 @@ function toEntry(f: Record<string, string>): RoomEntry {
     case "c":
       return { n, kind: "chat", msg: JSON.parse(f.d as string), wire: f.d as string };
     case "p":
-      return { n, kind: "presence", event: JSON.parse(f.d as string) };
+      return f.u === undefined
+        ? { n, kind: "presence", event: JSON.parse(f.d as string) }
+        : { n, kind: "presence", event: JSON.parse(f.d as string), userId: f.u };
     case "t":
       return { n, kind: "typing", from: f.c as string, wire: f.d as string };
     case "r":
