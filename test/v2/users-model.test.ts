@@ -5,13 +5,63 @@
  * (members from welcome/joined plus presence applied in order, posts gapless), and, at every
  * arrival, the exact unread and mention counts of each room.
  */
-import { describe, expect, it } from "bun:test";
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import fc from "fast-check";
 import { nickKey, type v2 } from "../../protocol";
 import type { Connection } from "../../server/chat/connection";
 import type { ChatHub } from "../../server/chat/hub";
+import { RedisProcess, redisAvailable } from "../redis/support/redis-server";
 import { FakeNet, type FakePeer } from "../support/fake-net";
-import { localHub } from "../support/hubs";
+import { localHub, redisHub } from "../support/hubs";
+
+const available = redisAvailable();
+let redis: RedisProcess | undefined;
+beforeAll(async () => {
+  if (available) redis = await RedisProcess.start();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+/** The hubs under test, each a process on its own network: one over the local engine, or two sharing a Redis. */
+interface System {
+  hubs: ChatHub[];
+  nets: FakeNet[];
+  settle(): Promise<void>;
+}
+
+function overLocal(): System {
+  const net = new FakeNet();
+  const hub = localHub({ fanout: net });
+  return {
+    hubs: [hub],
+    nets: [net],
+    async settle() {
+      for (let i = 0; i < 4; i++) hub.flush();
+    },
+  };
+}
+
+let runs = 0;
+async function overRedis(broken = false): Promise<System> {
+  const prefix = `v2model${++runs}:`;
+  const nets = [new FakeNet(), new FakeNet()];
+  const hubs = nets.map((fanout, i) =>
+    redisHub({
+      url: (redis as RedisProcess).url,
+      prefix: broken && i === 1 ? `${prefix}x:` : prefix,
+      fanout,
+    }),
+  );
+  await Promise.all(hubs.map((h) => h.ready));
+  return {
+    hubs,
+    nets,
+    async settle() {
+      for (let round = 0; round < 3; round++) for (const hub of hubs) await hub.quiesce();
+    },
+  };
+}
 
 const USERS = ["u1", "u2", "u3"];
 const FIRST_NICK: Record<string, string> = { u1: "ann", u2: "bob", u3: "cat" };
@@ -135,20 +185,18 @@ function viewOf(inbox: readonly v2.ServerMessageV2[]): View {
 
 // ---- running one sequence ----
 
-function run(actions: Action[]): void {
-  const net = new FakeNet();
-  const hub: ChatHub = localHub({ fanout: net });
+async function run(sys: System, actions: Action[]): Promise<void> {
   const model = new Model();
   const peers: Array<FakePeer | undefined> = [];
   const conns: Array<Connection | undefined> = [];
   const minted = new Set<string>();
   let chats = 0;
-  const settle = () => {
-    for (let i = 0; i < 4; i++) hub.flush();
-  };
-  const send = (i: number, msg: object) => {
-    hub.receive(conns[i] as Connection, JSON.stringify(msg));
-    settle();
+  const settle = () => sys.settle();
+  /** Slot i is a tab on process i % hubs. */
+  const hubOf = (i: number) => sys.hubs[i % sys.hubs.length] as ChatHub;
+  const send = async (i: number, msg: object) => {
+    hubOf(i).receive(conns[i] as Connection, JSON.stringify(msg));
+    await settle();
   };
   const lastOf = (i: number) => peers[i]?.inbox2.at(-1);
   for (const a of actions) {
@@ -156,7 +204,8 @@ function run(actions: Action[]): void {
     if (a.k === "open") {
       if (user !== undefined) continue;
       const u = USERS[a.user] as string;
-      const peer = net.peer(2);
+      const hub = hubOf(a.slot);
+      const peer = (sys.nets[a.slot % sys.nets.length] as FakeNet).peer(2);
       const first = !minted.has(u);
       minted.add(u);
       const conn = hub.open(peer, {
@@ -167,7 +216,7 @@ function run(actions: Action[]): void {
       peers[a.slot] = peer;
       conns[a.slot] = conn;
       model.slots[a.slot] = u;
-      settle();
+      await settle();
       const welcome = peer.inbox2.find((m) => m.type === "welcome");
       expect(welcome?.type).toBe("welcome");
       if (welcome?.type !== "welcome") return;
@@ -187,12 +236,12 @@ function run(actions: Action[]): void {
     } else if (a.k === "close") {
       peers[a.slot]?.close(1000);
       model.slots[a.slot] = undefined;
-      settle();
+      await settle();
     } else if (a.k === "join") {
       const room = ROOMS[a.room] as string;
       const mine = model.rooms.get(user) as Map<string, number>;
       const free = model.nickFreeFor(user, model.nick.get(user) as string, [room]);
-      send(a.slot, { type: "join", room, id: "j" });
+      await send(a.slot, { type: "join", room, id: "j" });
       if (mine.has(room)) expect(lastOf(a.slot)).toMatchObject({ type: "joined", room });
       else if (!free) expect(lastOf(a.slot)).toMatchObject({ type: "error", code: "nick_taken", id: "j" });
       else {
@@ -202,7 +251,7 @@ function run(actions: Action[]): void {
     } else if (a.k === "part") {
       const room = ROOMS[a.room] as string;
       const mine = model.rooms.get(user) as Map<string, number>;
-      send(a.slot, { type: "part", room, id: "p" });
+      await send(a.slot, { type: "part", room, id: "p" });
       if (mine.delete(room)) expect(lastOf(a.slot)).toEqual({ type: "parted", room });
       else expect(lastOf(a.slot)).toMatchObject({ type: "error", code: "not_found", id: "p" });
     } else if (a.k === "chat") {
@@ -210,7 +259,7 @@ function run(actions: Action[]): void {
       const target = NICKS[a.mention];
       const text = target === undefined ? "hello" : `hi @${target}!`;
       const id = `c${++chats}`;
-      send(a.slot, { type: "chat", room, text, id });
+      await send(a.slot, { type: "chat", room, text, id });
       if (!model.rooms.get(user)?.has(room)) {
         expect(lastOf(a.slot)).toMatchObject({ type: "error", code: "not_found", id });
         continue;
@@ -227,7 +276,7 @@ function run(actions: Action[]): void {
       const room = ROOMS[a.room] as string;
       const mine = model.rooms.get(user) as Map<string, number>;
       const seq = Math.max(0, model.lastSeq(room) - a.back);
-      send(a.slot, { type: "read", room, seq, id: "r" });
+      await send(a.slot, { type: "read", room, seq, id: "r" });
       if (!mine.has(room)) {
         expect(lastOf(a.slot)).toMatchObject({ type: "error", code: "not_found", id: "r" });
         continue;
@@ -238,7 +287,7 @@ function run(actions: Action[]): void {
     } else if (a.k === "nick") {
       const nick = NICKS[a.nick] as string;
       const before = peers[a.slot]?.inbox2.length ?? 0;
-      send(a.slot, { type: "nick", nick, id: "n" });
+      await send(a.slot, { type: "nick", nick, id: "n" });
       if (nick === model.nick.get(user)) continue;
       if (model.nickFreeFor(user, nick, model.rooms.get(user)?.keys() ?? [])) model.nick.set(user, nick);
       else
@@ -249,7 +298,7 @@ function run(actions: Action[]): void {
       const other = USERS[a.user] as string;
       const nick = model.nick.get(other) as string;
       const shared = [...(model.rooms.get(user)?.keys() ?? [])].some((r) => model.present(r).has(other));
-      send(a.slot, { type: "dm", nick, id: "d" });
+      await send(a.slot, { type: "dm", nick, id: "d" });
       if (other === user || !shared) {
         const last = lastOf(a.slot);
         // Asking for oneself by one's own nick: not found (no one else holds it).
@@ -272,6 +321,7 @@ function run(actions: Action[]): void {
     check(model, peers);
   }
   for (const p of peers) p?.close(1000);
+  await settle();
 }
 
 /** Every open tab's view of its rooms equals the model's. */
@@ -290,11 +340,47 @@ function check(model: Model, peers: Array<FakePeer | undefined>): void {
   });
 }
 
-describe("v2 users, rooms and markers against a model (local engine)", () => {
-  it("agrees with the model after every step", () => {
-    fc.assert(
-      fc.property(fc.array(action, { minLength: 10, maxLength: 60 }), (actions) => run(actions)),
+const actions = fc.array(action, { minLength: 10, maxLength: 60 });
+
+async function runOn(make: () => System | Promise<System>, list: Action[]): Promise<void> {
+  const sys = await make();
+  try {
+    await run(sys, list);
+  } finally {
+    for (const h of sys.hubs) h.shutdown();
+    await Promise.all(sys.hubs.map((h) => h.stop()));
+  }
+}
+
+describe("v2 users, rooms and markers against a model", () => {
+  it("local engine: agrees with the model after every step", async () => {
+    await fc.assert(
+      fc.asyncProperty(actions, (list) => runOn(overLocal, list)),
       { numRuns: 200 },
     );
-  });
+  }, 120_000);
+
+  it.skipIf(!available)(
+    "Redis engine, tabs on two processes: agrees with the model after every step",
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(actions, (list) => runOn(() => overRedis(), list)),
+        { numRuns: 60 },
+      );
+    },
+    120_000,
+  );
+
+  it.skipIf(!available)(
+    "catches two processes that do not share their users (each its own key prefix)",
+    async () => {
+      await expect(
+        fc.assert(
+          fc.asyncProperty(actions, (list) => runOn(() => overRedis(true), list)),
+          { numRuns: 60, seed: 7 },
+        ),
+      ).rejects.toThrow();
+    },
+    120_000,
+  );
 });

@@ -57,6 +57,7 @@ export class Memberships {
         if (err !== undefined && err !== null) return fail(err);
         if (!claim) return fail(new Error("the engine answered no claim"));
         member.session = claim.session;
+        member.nick = claim.nick;
         if (conn.state === "closed" || replica.broken) {
           engine.leave(member, room, true);
           return fail(replica.broken ? new Error(`${room} went out of step`) : undefined);

@@ -74,6 +74,8 @@ export class UserEntry {
 
   private arrive(conn: Connection, o: V2Open, stored: string, rooms: readonly Membership[]): void {
     const nick = o.fixedNick === true && o.nick !== undefined ? o.nick : stored;
+    // An access token's nick wins over the stored one (the token may carry a new one now).
+    if (nick !== stored) this.d.users.rename(o.userId, nick, () => {});
     const user = new UserConn(o.userId, nick, o.mod, o.fixedNick === true, o.identityToken);
     for (const m of rooms) user.marks.set(m.room, m);
     conn.v2 = user;
