@@ -66,8 +66,8 @@ class OpenSqlite extends SqliteStore {
   }
 }
 
-userStoreContract("MemoryStore", async () => harness(new MemoryStore()));
-userStoreContract("SqliteStore in memory", async () => harness(new SqliteStore(":memory:")));
+userStoreContract("MemoryStore", async () => harness(new MemoryStore()), false);
+userStoreContract("SqliteStore in memory", async () => harness(new SqliteStore(":memory:")), false);
 userStoreContract("SqliteStore on a file", async () => {
   const path = tempPath();
   return harness(new SqliteStore(path), () => new SqliteStore(path));
