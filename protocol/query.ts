@@ -26,9 +26,25 @@ export function parseSeqParam(raw: string): number | undefined {
 }
 
 /** Empty parameters count as absent, as browsers send `?room=` from empty fields. */
-function param(query: URLSearchParams, name: string): string | undefined {
+export function queryParam(query: URLSearchParams, name: string): string | undefined {
   const v = query.get(name);
   return v === null || v === "" ? undefined : v;
+}
+const param = queryParam;
+
+type Checked = { ok: true; value: string } | { ok: false; error: { code: RefusalCode; message: string } };
+
+/** A wanted nickname from a query, normalised, or why it is refused (both protocol versions). */
+export function checkNickParam(raw: string): Checked {
+  const nick = normalizeNick(raw);
+  if (isValidNick(nick)) return { ok: true, value: nick };
+  return {
+    ok: false,
+    error: {
+      code: "nick_invalid",
+      message: `nick must be 1-${LIMITS.nickMax} letters, digits, _ - or ., not mixing scripts`,
+    },
+  };
 }
 
 /**
@@ -48,17 +64,9 @@ export function parseConnectQuery(query: URLSearchParams): ParsedQuery {
   const value: ConnectParams = { room };
   const rawNick = param(query, "nick");
   if (rawNick !== undefined) {
-    const nick = normalizeNick(rawNick);
-    if (!isValidNick(nick)) {
-      return {
-        ok: false,
-        error: {
-          code: "nick_invalid",
-          message: `nick must be 1-${LIMITS.nickMax} letters, digits, _ - or ., not mixing scripts`,
-        },
-      };
-    }
-    value.nick = nick;
+    const nick = checkNickParam(rawNick);
+    if (!nick.ok) return nick;
+    value.nick = nick.value;
   }
   const rawSince = param(query, "since");
   if (rawSince !== undefined) {

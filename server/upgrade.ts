@@ -6,11 +6,11 @@
  */
 import {
   type ConnectParams,
-  isValidNick,
+  checkNickParam,
   LIMITS,
-  normalizeNick,
   normalizeRoom,
   parseConnectQuery,
+  queryParam,
   type RefusalCode,
   v2,
 } from "../protocol";
@@ -72,11 +72,7 @@ interface QueryV2 {
 
 type ParsedV2 = { ok: true; value: QueryV2 } | { ok: false; error: { code: RefusalCode; message: string } };
 
-/** Empty parameters count as absent, as in v1. */
-function param(query: URLSearchParams, name: string): string | undefined {
-  const v = query.get(name);
-  return v === null || v === "" ? undefined : v;
-}
+const param = queryParam;
 
 /** The protocol version asked for: 1 without `v`, undefined for a version that does not exist. */
 export function requestedVersion(query: URLSearchParams): 1 | 2 | undefined {
@@ -104,17 +100,9 @@ export function parseConnectQueryV2(query: URLSearchParams): ParsedV2 {
   }
   const rawNick = param(query, "nick");
   if (rawNick !== undefined) {
-    const nick = normalizeNick(rawNick);
-    if (!isValidNick(nick)) {
-      return {
-        ok: false,
-        error: {
-          code: "nick_invalid",
-          message: `nick must be 1-${LIMITS.nickMax} letters, digits, _ - or ., not mixing scripts`,
-        },
-      };
-    }
-    value.nick = nick;
+    const nick = checkNickParam(rawNick);
+    if (!nick.ok) return nick;
+    value.nick = nick.value;
   }
   const token = param(query, "token");
   if (token !== undefined) value.token = token;

@@ -3,16 +3,16 @@
  * the wrong bearer token; `DELETE /api/identities/:userId` revokes; and direct rooms are neither
  * listed by `GET /api/rooms` nor served by `GET /api/rooms/:room/messages`.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
+import { afterEach, describe, expect, it } from "bun:test";
 import { v2 } from "../protocol";
 import { authorized, isAdminPath } from "../server/admin";
 import type { ChatHub } from "../server/chat/hub";
 import { jsonLogger, silentLogger } from "../server/chat/log";
 import { type HttpContext, routeHttp } from "../server/http";
 import { IdentitySigner } from "../server/identity";
-import { RedisProcess, redisAvailable } from "./redis/support/redis-server";
 import { closeAllClients, connect } from "./support/test-client";
-import { startTestServer, startTestServerOn, stopAllServers, type TestEngine } from "./support/test-server";
+import { testEngines } from "./support/test-engines";
+import { startTestServer, startTestServerOn, stopAllServers } from "./support/test-server";
 
 const ADMIN = "admin-token-0123456789abcdef";
 
@@ -25,15 +25,7 @@ afterEach(async () => {
   await stopAllServers();
 });
 
-const engines: Array<[string, () => TestEngine]> = [["local", () => ({ kind: "local" })]];
-let redis: RedisProcess | undefined;
-if (redisAvailable()) engines.push(["redis", () => ({ kind: "redis", url: (redis as RedisProcess).url })]);
-beforeAll(async () => {
-  if (engines.length > 1) redis = await RedisProcess.start();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
+const engines = testEngines();
 
 /** Every admin route of the spec, with a body where it takes one. */
 const ADMIN_ROUTES: Array<[string, string, unknown?]> = [

@@ -4,15 +4,15 @@
  * key's, revoked) with 401 before the upgrade; with AUTH_SECRET the user is the token's `sub` (else
  * its `nick`); the limits and the Origin check apply as in v1; and a v1 upgrade is v1 exactly.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
+import { afterEach, describe, expect, it } from "bun:test";
 import { rmSync } from "node:fs";
 import { TokenAuthority } from "../server/auth";
 import { jsonLogger } from "../server/chat/log";
 import { IdentitySigner } from "../server/identity";
-import { RedisProcess, redisAvailable } from "./redis/support/redis-server";
 import { upgradeRequest } from "./support/http-upgrade";
 import { closeAllClients, connect } from "./support/test-client";
-import { startTestServer, startTestServerOn, stopAllServers, type TestEngine } from "./support/test-server";
+import { testEngines } from "./support/test-engines";
+import { startTestServer, startTestServerOn, stopAllServers } from "./support/test-server";
 import { closeAllV2Clients, connectV2 } from "./support/v2-client";
 
 const SECRET = "v2-access-secret-0123456789";
@@ -26,15 +26,7 @@ afterEach(async () => {
   if (bad.length > 0) throw new Error(`server sent ${bad.length} undecodable v2 frames, first: ${bad[0]}`);
 });
 
-const engines: Array<[string, () => TestEngine]> = [["local", () => ({ kind: "local" })]];
-let redis: RedisProcess | undefined;
-if (redisAvailable()) engines.push(["redis", () => ({ kind: "redis", url: (redis as RedisProcess).url })]);
-beforeAll(async () => {
-  if (engines.length > 1) redis = await RedisProcess.start();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
+const engines = testEngines();
 
 function inAnHour(): number {
   return Math.floor(Date.now() / 1000) + 3600;

@@ -2,26 +2,18 @@
  * Resume tokens travel in URLs, where proxies log them: each one works once. Every resume hands out
  * a new token and the old one stops working, on every engine; and no log line ever holds a token.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
+import { afterEach, describe, expect, it } from "bun:test";
 import { jsonLogger } from "../../server/chat/log";
-import { RedisProcess, redisAvailable } from "../redis/support/redis-server";
 import { closeAllClients, connect } from "../support/test-client";
-import { startTestServerOn, stopAllServers, type TestEngine } from "../support/test-server";
+import { testEngines } from "../support/test-engines";
+import { startTestServerOn, stopAllServers } from "../support/test-server";
 
 afterEach(async () => {
   await closeAllClients();
   await stopAllServers();
 });
 
-const engines: Array<[string, () => TestEngine]> = [["local", () => ({ kind: "local" })]];
-let redis: RedisProcess | undefined;
-if (redisAvailable()) engines.push(["redis", () => ({ kind: "redis", url: (redis as RedisProcess).url })]);
-beforeAll(async () => {
-  if (engines.length > 1) redis = await RedisProcess.start();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
+const engines = testEngines();
 
 describe.each(engines)("resume tokens, %s engine", (_name, engineOf) => {
   it("are new after every resume, and the one a resume used no longer resumes", async () => {

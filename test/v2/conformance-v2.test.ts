@@ -4,21 +4,13 @@
  * them, mentions, sync, history, who, typing, read markers, renames, direct rooms, and the typed
  * refusals that change nothing.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
-import { RedisProcess, redisAvailable } from "../redis/support/redis-server";
+import { afterEach, describe, expect, it } from "bun:test";
 import { closeAllClients, connect } from "../support/test-client";
-import { startTestServerOn, stopAllServers, type TestEngine } from "../support/test-server";
+import { testEngines } from "../support/test-engines";
+import { startTestServerOn, stopAllServers } from "../support/test-server";
 import { closeAllV2Clients, connectV2, type Of, type V2Client } from "../support/v2-client";
 
-const engines: Array<[string, () => TestEngine]> = [["local", () => ({ kind: "local" })]];
-let redis: RedisProcess | undefined;
-if (redisAvailable()) engines.push(["redis", () => ({ kind: "redis", url: (redis as RedisProcess).url })]);
-beforeAll(async () => {
-  if (engines.length > 1) redis = await RedisProcess.start();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
+const engines = testEngines();
 afterEach(async () => {
   const bad = await closeAllV2Clients();
   await closeAllClients();

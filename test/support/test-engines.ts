@@ -1,0 +1,20 @@
+/**
+ * The engines a socket-level suite runs on: the local one, and Redis (a private redis-server for the
+ * file) when `redis-server` is installed. Call at the top of a test file; it registers the hooks.
+ */
+import { afterAll, beforeAll } from "bun:test";
+import { RedisProcess, redisAvailable } from "../redis/support/redis-server";
+import type { TestEngine } from "./test-server";
+
+export function testEngines(): Array<[string, () => TestEngine]> {
+  const engines: Array<[string, () => TestEngine]> = [["local", () => ({ kind: "local" })]];
+  let redis: RedisProcess | undefined;
+  if (redisAvailable()) engines.push(["redis", () => ({ kind: "redis", url: (redis as RedisProcess).url })]);
+  beforeAll(async () => {
+    if (engines.length > 1) redis = await RedisProcess.start();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+  return engines;
+}
