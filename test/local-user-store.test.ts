@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { Post } from "../server/chat/engine";
 import type { Counts } from "../server/chat/users";
 import { MemoryStore } from "../server/engines/local/memory-store";
+import { BANNED_SQL } from "../server/engines/local/sqlite-bans";
 import { SqliteStore } from "../server/engines/local/sqlite-store";
 import { MENTIONED_SQL, UNREAD_SQL } from "../server/engines/local/sqlite-users";
 import type { ChatStore, StoredMessage } from "../server/engines/local/store";
@@ -210,6 +211,7 @@ describe("SqliteStore: v2 data on disk", () => {
        u.directRoom("ann", "bob", () => "~ab", ok);
        u.create("cy", "Cy", ok);
        u.revoke("cy", ok);
+       u.ban("a", { userId: "bob", nickKey: "bob", until: null, reason: "spam", by: "Ann" }, ok);
        process.kill(process.pid, "SIGKILL");`,
     ]);
     expect(child.signalCode).toBe("SIGKILL");
@@ -224,6 +226,13 @@ describe("SqliteStore: v2 data on disk", () => {
     });
     expect(await call((d) => users.load("cy", d))).toBeUndefined();
     expect(await call((d) => users.directPair("~ab", d))).toStrictEqual(["ann", "bob"]);
+    expect(await call((d) => users.banned("a", { nickKey: "bob" }, Date.now(), d))).toStrictEqual({
+      userId: "bob",
+      nickKey: "bob",
+      until: null,
+      reason: "spam",
+      by: "Ann",
+    });
     store.close();
   });
 
@@ -279,7 +288,7 @@ describe("SqliteStore: v2 data on disk", () => {
     store.close();
   });
 
-  it("counts by index ranges ((room, seq) of messages, the key of mentions), never a scan", () => {
+  it("counts by index ranges ((room, seq) of messages, the key of mentions), never a scan; bans by index", () => {
     const store = new OpenSqlite(tempPath());
     const plan = (sql: string, params: number) =>
       (store.all(`EXPLAIN QUERY PLAN ${sql}`, ...Array(params).fill(1)) as Array<{ detail: string }>).map(
@@ -296,6 +305,11 @@ describe("SqliteStore: v2 data on disk", () => {
     // (The only SCAN is the count's over its subquery's rows.)
     for (const detail of [...unread, ...mentioned]) expect(detail).not.toMatch(/SCAN (messages|mentions)/);
     expect(plan("DELETE FROM mentions WHERE room = ? AND seq <= ?", 2).join()).toContain("mentions_by_room");
+    expect(plan("DELETE FROM mentions WHERE room = ? AND seq = ?", 2).join()).toContain("mentions_by_room");
+    // A ban is looked up by its key and by its nick, each an index lookup.
+    const banned = plan(BANNED_SQL, 4);
+    expect(banned).toContain("SEARCH bans USING PRIMARY KEY (room=? AND key=?)");
+    expect(banned).toContain("SEARCH bans USING INDEX bans_by_nick (room=? AND nick_key=?)");
     store.close();
   });
 

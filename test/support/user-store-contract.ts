@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "bun:test";
 import type { Done } from "../../server/chat/engine";
-import type { CountQuery, Counts, JoinOutcome, UserRecord, UserStore } from "../../server/chat/users";
+import type { Ban, CountQuery, Counts, JoinOutcome, UserRecord, UserStore } from "../../server/chat/users";
 
 export type UserTablesUnderTest = Omit<UserStore, "publish">;
 
@@ -54,6 +54,10 @@ function api(s: UserTablesUnderTest) {
     directRoom: (a: string, b: string, name: () => string) =>
       call<string>((d) => s.directRoom(a, b, name, d)),
     directPair: (room: string) => call<readonly [string, string] | undefined>((d) => s.directPair(room, d)),
+    ban: (room: string, ban: Ban) => call<void>((d) => s.ban(room, ban, d)),
+    unban: (room: string, key: string) => call<boolean>((d) => s.unban(room, key, d)),
+    banned: (room: string, who: { userId?: string; nickKey?: string }, now: number) =>
+      call<Ban | undefined>((d) => s.banned(room, who, now, d)),
   };
 }
 
@@ -288,9 +292,106 @@ export function userStoreContract(
       });
     });
 
+    describe("bans", () => {
+      // Times from the clock: a store may let a ban expire by itself (a TTL) once it ends.
+      const HOUR = 3_600_000;
+
+      it("holds a user out of one room until it ends (in force before `until`, not at it)", async () => {
+        const now = Date.now();
+        const ban: Ban = {
+          userId: id("ann"),
+          nickKey: id("ann"),
+          until: now + HOUR,
+          reason: "spam",
+          by: "Mod",
+        };
+        await u.ban(id("r"), ban);
+        expect(await u.banned(id("r"), { userId: id("ann") }, now)).toStrictEqual(ban);
+        expect(await u.banned(id("r"), { userId: id("ann") }, now + HOUR - 1)).toStrictEqual(ban);
+        expect(await u.banned(id("r"), { userId: id("ann") }, now + HOUR)).toBeUndefined();
+        expect(await u.banned(id("other"), { userId: id("ann") }, now)).toBeUndefined();
+        expect(await u.banned(id("r"), { userId: id("bob"), nickKey: id("bob") }, now)).toBeUndefined();
+      });
+
+      it("answers no ban that has ended, and a ban for ever at any time", async () => {
+        const now = Date.now();
+        await u.ban(id("r"), { userId: id("ann"), nickKey: id("ann"), until: now - 1000, by: "Mod" });
+        expect(await u.banned(id("r"), { userId: id("ann"), nickKey: id("ann") }, now)).toBeUndefined();
+        const forever: Ban = { userId: id("bob"), nickKey: id("bob"), until: null, by: "Mod" };
+        await u.ban(id("r"), forever);
+        expect(await u.banned(id("r"), { userId: id("bob") }, now)).toStrictEqual(forever);
+        expect(await u.banned(id("r"), { userId: id("bob") }, now + 100 * 365 * 24 * HOUR)).toStrictEqual(
+          forever,
+        );
+      });
+
+      it("holds a user's nick out too: a v1 connection (or anyone) by that nick key", async () => {
+        const now = Date.now();
+        const ban: Ban = { userId: id("ann"), nickKey: id("annie"), until: null, by: "Mod" };
+        await u.ban(id("r"), ban);
+        expect(await u.banned(id("r"), { nickKey: id("annie") }, now)).toStrictEqual(ban);
+        expect(await u.banned(id("r"), { userId: id("other"), nickKey: id("annie") }, now)).toStrictEqual(
+          ban,
+        );
+        // The user under another nick is still banned; another nick of no banned user is not.
+        expect(await u.banned(id("r"), { userId: id("ann"), nickKey: id("new") }, now)).toStrictEqual(ban);
+        expect(await u.banned(id("r"), { nickKey: id("new") }, now)).toBeUndefined();
+      });
+
+      it("answers, of several bans in force on the user and its nick, the one that ends last", async () => {
+        const now = Date.now();
+        const user: Ban = { userId: id("ann"), nickKey: id("ann"), until: now + HOUR, by: "Mod" };
+        const longer: Ban = { nickKey: id("ann"), until: now + 2 * HOUR, by: "Mod" };
+        await u.ban(id("r"), user);
+        await u.ban(id("r"), longer);
+        const who = { userId: id("ann"), nickKey: id("ann") };
+        expect(await u.banned(id("r"), who, now)).toStrictEqual(longer);
+        const forever: Ban = { userId: id("ann"), nickKey: id("ann"), until: null, by: "Mod" };
+        await u.ban(id("r"), forever);
+        expect(await u.banned(id("r"), who, now)).toStrictEqual(forever);
+        await u.unban(id("r"), id("ann"));
+        expect(await u.banned(id("r"), who, now)).toStrictEqual(longer);
+        expect(await u.banned(id("r"), who, now + 2 * HOUR)).toBeUndefined();
+      });
+
+      it("bans a v1 nick (no user), lifted by v1:NICKKEY", async () => {
+        const now = Date.now();
+        const ban: Ban = { nickKey: id("eve"), until: now + HOUR, reason: "flood", by: "admin" };
+        await u.ban(id("r"), ban);
+        expect(await u.banned(id("r"), { nickKey: id("eve") }, now)).toStrictEqual(ban);
+        expect(await u.banned(id("r"), { userId: id("u-eve"), nickKey: id("eve") }, now)).toStrictEqual(ban);
+        expect(await u.banned(id("r"), { userId: id("eve") }, now)).toBeUndefined();
+        expect(await u.unban(id("r"), id("eve"))).toBe(false);
+        expect(await u.unban(id("r"), `v1:${id("eve")}`)).toBe(true);
+        expect(await u.banned(id("r"), { nickKey: id("eve") }, now)).toBeUndefined();
+      });
+
+      it("replaces a ban of the same user, and lifts it: true once, false after and for no ban", async () => {
+        const now = Date.now();
+        await u.ban(id("r"), {
+          userId: id("ann"),
+          nickKey: id("ann"),
+          until: null,
+          reason: "first",
+          by: "A",
+        });
+        const second: Ban = { userId: id("ann"), nickKey: id("ann"), until: now + HOUR, by: "B" };
+        await u.ban(id("r"), second);
+        expect(await u.banned(id("r"), { userId: id("ann") }, now)).toStrictEqual(second);
+        expect(await u.banned(id("r"), { userId: id("ann") }, now + HOUR)).toBeUndefined();
+        await u.ban(id("q"), { userId: id("ann"), nickKey: id("ann"), until: null, by: "A" });
+        expect(await u.unban(id("r"), id("ann"))).toBe(true);
+        expect(await u.unban(id("r"), id("ann"))).toBe(false);
+        expect(await u.unban(id("r"), id("nobody"))).toBe(false);
+        expect(await u.banned(id("r"), { userId: id("ann"), nickKey: id("ann") }, now)).toBeUndefined();
+        // Only that room's.
+        expect((await u.banned(id("q"), { userId: id("ann") }, now))?.by).toBe("A");
+      });
+    });
+
     describe("a restart", () => {
       it.skipIf(!restarts)(
-        "keeps users, their rooms in order with markers and peers, revocations, direct rooms and the key",
+        "keeps users, their rooms in order with markers and peers, revocations, direct rooms, bans and the key",
         async () => {
           const key = await u.identityKey();
           await u.create(id("ann"), "Ann");
@@ -303,6 +404,8 @@ export function userStoreContract(
           await u.read(id("ann"), id("a"), 8);
           await u.revoke(id("cy"));
           const dm = await u.directRoom(id("ann"), id("bob"), () => id("~d"));
+          const ban: Ban = { userId: id("bob"), nickKey: id("robert"), until: null, reason: "r", by: "Mod" };
+          await u.ban(id("a"), ban);
           await restart();
           expect(await u.identityKey()).toBe(key);
           expect(await u.load(id("ann"))).toStrictEqual({
@@ -318,6 +421,7 @@ export function userStoreContract(
           expect(await u.load(id("cy"))).toBeUndefined();
           expect(await u.directRoom(id("bob"), id("ann"), () => "never")).toBe(dm);
           expect(sorted(await u.directPair(dm))).toStrictEqual([id("ann"), id("bob")]);
+          expect(await u.banned(id("a"), { nickKey: id("robert") }, Date.now())).toStrictEqual(ban);
         },
       );
     });

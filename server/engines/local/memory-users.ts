@@ -3,10 +3,17 @@
  * tests and fault injection. Counts are read from the memory store's messages (sorted by seq) and
  * from each room's sorted mention seqs, by binary search.
  */
-import type { Done } from "../../chat/engine";
+import type { Done, StoredReaction } from "../../chat/engine";
 import { randomToken } from "../../chat/tokens";
-import type { CountQuery, Counts, JoinOutcome, Membership, UserRecord } from "../../chat/users";
+import type { Ban, CountQuery, Counts, JoinOutcome, Membership, UserRecord } from "../../chat/users";
 import { answer, type StoredMessage, type UserTables } from "./store";
+
+/** A message as the memory store keeps it: as it was stored, with the state its changes left it in. */
+export interface MemoryPost extends StoredMessage {
+  editedAt?: string | undefined;
+  deleted?: true | undefined;
+  reactions?: StoredReaction[] | undefined;
+}
 
 interface User {
   nick: string;
@@ -14,7 +21,7 @@ interface User {
 }
 
 /** The index of the first element of ascending `list` whose seq is above `seq`. */
-function above<T>(list: readonly T[], seq: number, seqOf: (item: T) => number): number {
+export function above<T>(list: readonly T[], seq: number, seqOf: (item: T) => number): number {
   let lo = 0;
   let hi = list.length;
   while (lo < hi) {
@@ -25,7 +32,7 @@ function above<T>(list: readonly T[], seq: number, seqOf: (item: T) => number): 
   return lo;
 }
 
-const seqOfMessage = (m: StoredMessage) => m.seq;
+const seqOfMessage = (m: MemoryPost) => m.seq;
 const itself = (seq: number) => seq;
 
 function membership(m: Membership): Membership {
@@ -44,9 +51,11 @@ export class MemoryUsers implements UserTables {
   private readonly directs = new Map<string, string>();
   /** Room -> user id -> ascending seqs of the posts that mention that user. */
   private readonly mentions = new Map<string, Map<string, number[]>>();
+  /** Room -> ban key (a user id, or v1:NICKKEY) -> ban. Expired ones stay, as in SQLite. */
+  private readonly bans = new Map<string, Map<string, Ban>>();
 
   /** `messagesOf`: a room's stored messages, ascending by seq. */
-  constructor(private readonly messagesOf: (room: string) => readonly StoredMessage[] | undefined) {}
+  constructor(private readonly messagesOf: (room: string) => readonly MemoryPost[] | undefined) {}
 
   /** The store committed `m` (after every earlier seq of its room). The author's own name is no mention. */
   posted(m: StoredMessage): void {
@@ -70,6 +79,18 @@ export class MemoryUsers implements UserTables {
     if (!byUser) return;
     for (const [id, seqs] of byUser) {
       seqs.splice(0, above(seqs, firstKept - 1, itself));
+      if (seqs.length === 0) byUser.delete(id);
+    }
+    if (byUser.size === 0) this.mentions.delete(room);
+  }
+
+  /** The store deleted a post (`seq`): it mentions no one any more. */
+  unmention(room: string, seq: number): void {
+    const byUser = this.mentions.get(room);
+    if (!byUser) return;
+    for (const [id, seqs] of byUser) {
+      const i = above(seqs, seq - 1, itself);
+      if (seqs[i] === seq) seqs.splice(i, 1);
       if (seqs.length === 0) byUser.delete(id);
     }
     if (byUser.size === 0) this.mentions.delete(room);
@@ -154,9 +175,9 @@ export class MemoryUsers implements UserTables {
         let unread = 0;
         const list = this.messagesOf(room) ?? [];
         for (let i = above(list, readSeq, seqOfMessage); i < list.length && unread < cap; i++) {
-          const m = list[i] as StoredMessage;
+          const m = list[i] as MemoryPost;
           if (m.seq > upTo) break;
-          if (m.userId !== userId) unread++;
+          if (m.userId !== userId && !m.deleted) unread++;
         }
         const seqs = this.mentions.get(room)?.get(userId) ?? [];
         const mentions = above(seqs, upTo, itself) - above(seqs, readSeq, itself);
@@ -182,4 +203,46 @@ export class MemoryUsers implements UserTables {
   directPair(room: string, done: Done<readonly [string, string] | undefined>): void {
     done(undefined, this.pairs.get(room));
   }
+
+  ban(room: string, ban: Ban, done: Done<void>): void {
+    let byKey = this.bans.get(room);
+    if (!byKey) {
+      byKey = new Map();
+      this.bans.set(room, byKey);
+    }
+    byKey.set(ban.userId ?? `v1:${ban.nickKey}`, copyBan(ban));
+    done(undefined);
+  }
+
+  unban(room: string, userId: string, done: Done<boolean>): void {
+    done(undefined, this.bans.get(room)?.delete(userId) ?? false);
+  }
+
+  /** Of the bans in force on the user id or the nick key, the one that ends last (for ever first). */
+  banned(
+    room: string,
+    who: { userId?: string | undefined; nickKey?: string | undefined },
+    now: number,
+    done: Done<Ban | undefined>,
+  ): void {
+    let found: Ban | undefined;
+    for (const [key, ban] of this.bans.get(room) ?? []) {
+      const matches =
+        (who.userId !== undefined && key === who.userId) ||
+        (who.nickKey !== undefined && ban.nickKey === who.nickKey);
+      if (!matches || (ban.until !== null && ban.until <= now)) continue;
+      if (!found || (found.until !== null && (ban.until === null || ban.until > found.until))) found = ban;
+    }
+    done(undefined, found && copyBan(found));
+  }
+}
+
+/** A ban with only the fields it has (as SQLite answers it). */
+function copyBan(ban: Ban): Ban {
+  const out: Ban =
+    ban.userId === undefined
+      ? { nickKey: ban.nickKey, until: ban.until, by: ban.by }
+      : { userId: ban.userId, nickKey: ban.nickKey, until: ban.until, by: ban.by };
+  if (ban.reason !== undefined) out.reason = ban.reason;
+  return out;
 }

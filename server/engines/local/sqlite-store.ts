@@ -6,14 +6,16 @@
 import { Database, type Statement } from "bun:sqlite";
 import { closeSync, existsSync, fsyncSync, openSync, readSync, realpathSync, statSync } from "node:fs";
 import { freemem } from "node:os";
-import type { Post } from "../../chat/engine";
+import type { ChangePage, Post, StoredReaction } from "../../chat/engine";
 import { randomToken } from "../../chat/tokens";
+import { CHANGES_SCHEMA, FOLD_COLUMNS, SqliteChanges } from "./sqlite-changes";
 import { SqliteUsers, USERS_SCHEMA } from "./sqlite-users";
 import {
   type ChatStore,
   type Page,
   type PruneStep,
   type SessionRecord,
+  type StoredChange,
   type StoredMessage,
   withV2,
 } from "./store";
@@ -29,6 +31,11 @@ interface Row {
   reply_to: number | null;
   /** A JSON list of nicks. */
   mentions: string | null;
+  /** The folded state its changes left (see sqlite-changes.ts). */
+  edited_at: number | null;
+  deleted: number;
+  /** JSON StoredReaction[]. */
+  reactions: string | null;
 }
 
 const SCHEMA = `
@@ -47,6 +54,10 @@ CREATE TABLE IF NOT EXISTS messages (
   kind TEXT,
   reply_to INTEGER,
   mentions TEXT,
+  -- v2's changes fold into these (sqlite-changes.ts); a database from before them gets them too.
+  edited_at INTEGER,
+  deleted INTEGER NOT NULL DEFAULT 0,
+  reactions TEXT,
   UNIQUE (room, seq)
 );
 -- No index by session: it cost more than the insert itself (random keys). Dedupe after a restart
@@ -75,9 +86,13 @@ const V2_COLUMNS = [
   ["kind", "TEXT"],
   ["reply_to", "INTEGER"],
   ["mentions", "TEXT"],
+  ...FOLD_COLUMNS,
 ] as const;
 
-/** Adds the columns `messages` lacks (a database from before v2); its rows get NULL: v1 posts. */
+/**
+ * Adds the columns `messages` lacks (a database from before v2, or before its changes); its rows
+ * get NULL (v1 posts) and 0 (not deleted).
+ */
 function migrateMessages(db: Database): void {
   const have = new Set(
     db
@@ -104,7 +119,8 @@ type InsertArgs = [
   mentions: string | null,
 ];
 
-const SELECT_POST = "SELECT room, seq, nick, text, sent_at, user_id, kind, reply_to, mentions FROM messages";
+const SELECT_POST =
+  "SELECT room, seq, nick, text, sent_at, user_id, kind, reply_to, mentions, edited_at, deleted, reactions FROM messages";
 
 /**
  * SQLite's `synchronous` in WAL mode. Every value keeps an acked message through a crash of the
@@ -319,14 +335,24 @@ function toPost(r: Row): Post {
     text: r.text,
     sentAt: new Date(r.sent_at).toISOString(),
   };
-  if (r.user_id === null) return post;
-  return withV2(post, r.user_id, r.kind, r.reply_to, r.mentions === null ? null : JSON.parse(r.mentions));
+  if (r.user_id !== null) {
+    withV2(post, r.user_id, r.kind, r.reply_to, r.mentions === null ? null : JSON.parse(r.mentions));
+  }
+  // Each only when it applies, so a post no change touched keeps its JSON (v1's, for a v1 post).
+  if (r.edited_at !== null) post.editedAt = new Date(r.edited_at).toISOString();
+  if (r.deleted) post.deleted = true;
+  if (r.reactions !== null) {
+    const reactions = JSON.parse(r.reactions) as StoredReaction[];
+    if (reactions.length > 0) post.reactions = reactions;
+  }
+  return post;
 }
 
 export class SqliteStore implements ChatStore {
   /** Protected so a test subclass can reach the connection (PRAGMA max_page_count makes it really full). */
   protected readonly db: Database;
   readonly users: SqliteUsers;
+  private readonly changeRows: SqliteChanges;
   /**
    * How long PRAGMA quick_check took at open, in ms; undefined when it was not run: in memory, or
    * when the previous server closed the file cleanly and nothing changed it since.
@@ -349,6 +375,7 @@ export class SqliteStore implements ChatStore {
     deleteMentionsUpTo: Statement<unknown, [string, number]>;
     before: Statement<Row, [string, number, number]>;
     after: Statement<Row, [string, number, number]>;
+    post: Statement<Row, [string, number]>;
     insert: Statement<unknown, InsertArgs>;
     insertMention: Statement<unknown, [string, string, number]>;
     upsertSession: Statement<unknown, [string, string, string, number | null]>;
@@ -356,7 +383,11 @@ export class SqliteStore implements ChatStore {
     clientIds: Statement<{ client_id: string; seq: number }, [string, number, string, number]>;
     dropSessions: Statement<unknown, [number]>;
   };
-  private readonly commitTx: (messages: readonly StoredMessage[], sessions: readonly SessionRecord[]) => void;
+  private readonly commitTx: (
+    messages: readonly StoredMessage[],
+    sessions: readonly SessionRecord[],
+    changes: readonly StoredChange[],
+  ) => void;
   private readonly pruneTx: (keep: number, olderThan: number, work: number) => PruneStep;
   /** Deletes a room's messages up to a seq, and their mentions with them; answers the messages deleted. */
   private readonly deleteTx: (room: string, upTo: number) => number;
@@ -394,8 +425,12 @@ export class SqliteStore implements ChatStore {
         }
         this.db.run("PRAGMA journal_mode = WAL");
         this.db.run(`PRAGMA synchronous = ${sync.toUpperCase()}`);
+        // What a delete or a prune removes is zeroed in its page, not left in free space: a deleted
+        // post's text is gone from the file once its pages are checkpointed (no extra I/O).
+        this.db.run("PRAGMA secure_delete = FAST");
         this.db.run(SCHEMA);
         migrateMessages(this.db);
+        this.db.run(CHANGES_SCHEMA);
         this.db.run(USERS_SCHEMA);
         this.db.run("INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)", [randomToken(9)]);
         this.db.run("UPDATE sessions SET ended_at = ? WHERE ended_at IS NULL", [now]);
@@ -421,6 +456,7 @@ export class SqliteStore implements ChatStore {
       deleteMentionsUpTo: this.db.query("DELETE FROM mentions WHERE room = ? AND seq <= ?"),
       before: this.db.query(`${SELECT_POST} WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?`),
       after: this.db.query(`${SELECT_POST} WHERE room = ? AND seq > ? ORDER BY seq DESC LIMIT ?`),
+      post: this.db.query(`${SELECT_POST} WHERE room = ? AND seq = ?`),
       insert: this.db.query(
         "INSERT INTO messages (room, seq, nick, text, sent_at, session, client_id, user_id, kind, reply_to, mentions) " +
           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -437,7 +473,8 @@ export class SqliteStore implements ChatStore {
       ),
       dropSessions: this.db.query("DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?"),
     };
-    this.commitTx = this.db.transaction((messages, sessions) => {
+    this.changeRows = new SqliteChanges(this.db);
+    this.commitTx = this.db.transaction((messages, sessions, changes) => {
       for (const m of messages) {
         const mentions = m.mentions;
         this.q.insert.run(
@@ -458,6 +495,8 @@ export class SqliteStore implements ChatStore {
         }
       }
       for (const s of sessions) this.q.upsertSession.run(s.id, s.room, s.nick, s.endedAt);
+      // After the messages: a change may be to a post of this very batch.
+      this.changeRows.write(changes);
     });
     this.pruneTx = this.db.transaction((keep, olderThan, work) => this.pruneRooms(keep, olderThan, work));
     this.deleteTx = this.db.transaction((room, upTo) => {
@@ -499,10 +538,40 @@ export class SqliteStore implements ChatStore {
     return { messages: kept.map(toPost), more };
   }
 
-  commit(messages: readonly StoredMessage[], sessions: readonly SessionRecord[]): void {
-    if (messages.length === 0 && sessions.length === 0) return;
+  commit(
+    messages: readonly StoredMessage[],
+    sessions: readonly SessionRecord[],
+    changes: readonly StoredChange[] = [],
+  ): void {
+    if (messages.length === 0 && sessions.length === 0 && changes.length === 0) return;
+    this.changeRows.check(changes);
     try {
-      this.commitTx(messages, sessions);
+      this.commitTx(messages, sessions, changes);
+    } catch (err) {
+      throw this.failed(err);
+    }
+  }
+
+  post(room: string, seq: number): Post | undefined {
+    try {
+      const row = this.q.post.get(room, seq);
+      return row ? toPost(row) : undefined;
+    } catch (err) {
+      throw this.failed(err);
+    }
+  }
+
+  changes(room: string, sinceRev: number, upTo: number, limit: number): ChangePage {
+    try {
+      return this.changeRows.changes(room, sinceRev, upTo, limit);
+    } catch (err) {
+      throw this.failed(err);
+    }
+  }
+
+  roomMeta(room: string): { lastRev: number; topic: string } {
+    try {
+      return this.changeRows.roomMeta(room);
     } catch (err) {
       throw this.failed(err);
     }
@@ -562,7 +631,10 @@ export class SqliteStore implements ChatStore {
     return { deleted, done: true };
   }
 
-  /** Deletes from the oldest while a message is beyond the newest `keep` or older than `olderThan`. */
+  /**
+   * Deletes from the oldest while a message is beyond the newest `keep` or older than `olderThan`.
+   * The changes of the posts deleted stay (sqlite-changes.ts): a room's revs stay one unbroken run.
+   */
   private pruneRoom(room: string, keep: number, olderThan: number, budget: number): number {
     const newest = this.q.lastSeq.get(room)?.seq;
     if (newest === null || newest === undefined) return 0;
@@ -590,12 +662,12 @@ export class SqliteStore implements ChatStore {
     return deleted;
   }
 
-  /** Closes the database, then the lock, recording a clean close unless storage failed meanwhile. */
   epoch(): string {
     const row = this.db.query("SELECT value FROM meta WHERE key = 'epoch'").get() as { value: string } | null;
     return row?.value ?? "";
   }
 
+  /** Closes the database, then the lock, recording a clean close unless storage failed meanwhile. */
   close(): void {
     if (this.closed) return;
     this.closed = true;

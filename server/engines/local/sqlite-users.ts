@@ -6,7 +6,8 @@
 import type { Database, Statement } from "bun:sqlite";
 import type { Done } from "../../chat/engine";
 import { randomToken } from "../../chat/tokens";
-import type { CountQuery, Counts, JoinOutcome, Membership, UserRecord } from "../../chat/users";
+import type { Ban, CountQuery, Counts, JoinOutcome, Membership, UserRecord } from "../../chat/users";
+import { BANS_SCHEMA, SqliteBans } from "./sqlite-bans";
 import { answer, type UserTables } from "./store";
 
 export const USERS_SCHEMA = `
@@ -28,22 +29,24 @@ CREATE TABLE IF NOT EXISTS memberships (
 -- a <= b: one row per unordered pair.
 CREATE TABLE IF NOT EXISTS direct_rooms (room TEXT PRIMARY KEY, a TEXT NOT NULL, b TEXT NOT NULL) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS direct_rooms_by_pair ON direct_rooms (a, b);
-`;
+${BANS_SCHEMA}`;
 
 /**
  * The counts of one room: each walks an index range ((room, seq) of messages, the key of mentions)
- * and stops at the cap, so a room costs at most `cap` index steps whatever its backlog.
+ * and stops at the cap, so a room costs at most `cap` counted steps whatever its backlog (deleted
+ * posts and the user's own are stepped over uncounted; a delete drops its post's mention rows).
  * Params: room, readSeq, upTo, userId, cap.
  */
 export const UNREAD_SQL =
   "SELECT count(*) AS n FROM (SELECT 1 FROM messages WHERE room = ? AND seq > ? AND seq <= ? " +
-  "AND (user_id IS NULL OR user_id <> ?) LIMIT ?)";
+  "AND deleted = 0 AND (user_id IS NULL OR user_id <> ?) LIMIT ?)";
 /** Params: userId, room, readSeq, upTo, cap. */
 export const MENTIONED_SQL =
   "SELECT count(*) AS n FROM (SELECT 1 FROM mentions WHERE user_id = ? AND room = ? AND seq > ? AND seq <= ? LIMIT ?)";
 
 export class SqliteUsers implements UserTables {
   private key: string | undefined;
+  private readonly bans: SqliteBans;
   private readonly q: {
     key: Statement<{ value: string }, []>;
     addKey: Statement<unknown, [string]>;
@@ -99,6 +102,7 @@ export class SqliteUsers implements UserTables {
       addDirect: db.query("INSERT INTO direct_rooms (room, a, b) VALUES (?, ?, ?)"),
       pair: db.query("SELECT a, b FROM direct_rooms WHERE room = ?"),
     };
+    this.bans = new SqliteBans(db);
     this.revokeTx = db.transaction((userId: string) => {
       if (this.q.revoke.run(Date.now(), userId).changes === 0) return false;
       this.q.dropRooms.run(userId);
@@ -223,5 +227,22 @@ export class SqliteUsers implements UserTables {
       },
       this.failed,
     );
+  }
+
+  ban(room: string, ban: Ban, done: Done<void>): void {
+    answer(done, () => this.bans.ban(room, ban), this.failed);
+  }
+
+  unban(room: string, userId: string, done: Done<boolean>): void {
+    answer(done, () => this.bans.unban(room, userId), this.failed);
+  }
+
+  banned(
+    room: string,
+    who: { userId?: string | undefined; nickKey?: string | undefined },
+    now: number,
+    done: Done<Ban | undefined>,
+  ): void {
+    answer(done, () => this.bans.banned(room, who, now), this.failed);
   }
 }
