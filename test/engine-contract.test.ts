@@ -32,7 +32,9 @@ type Shaped =
   | { n: number; kind: "presence"; event: PresenceEvent }
   | { n: number; kind: "typing"; from: string; wire: string }
   | { n: number; kind: "replaced"; conn: string }
-  | { n: number; kind: "void" };
+  | { n: number; kind: "void" }
+  | { n: number; kind: "change"; change: unknown }
+  | { n: number; kind: "kick"; nick: string };
 
 function shape(e: RoomEntry): Shaped {
   switch (e.kind) {
@@ -46,6 +48,10 @@ function shape(e: RoomEntry): Shaped {
       return { n: e.n, kind: "replaced", conn: e.conn };
     case "void":
       return { n: e.n, kind: "void" };
+    case "change":
+      return { n: e.n, kind: "change", change: e.change };
+    case "kick":
+      return { n: e.n, kind: "kick", nick: e.nick };
   }
 }
 
@@ -228,8 +234,9 @@ function contract(
 
     describe("load", () => {
       it("gives an unused room an empty snapshot and delivers nothing for it", async () => {
-        const { epoch, owners, ...rest } = await load("lobby");
+        const { epoch, owners, lastRev, topic, ...rest } = await load("lobby");
         expect(rest).toEqual({ lastSeq: 0, lastN: 0, users: [], recent: [] });
+        expect([lastRev ?? 0, topic ?? ""]).toEqual([0, ""]);
         expect([...(owners ?? [])]).toEqual([]);
         // A room's history generation stays what it was from one load to the next.
         h.engine.unload("lobby");

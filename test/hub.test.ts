@@ -3,7 +3,7 @@ import { describe, expect, it } from "bun:test";
 import type { ServerMessage } from "../protocol";
 import type { ChatLimits } from "../server/chat/limits";
 import { MemoryStore } from "../server/engines/local/memory-store";
-import type { SessionRecord, StoredMessage } from "../server/engines/local/store";
+import type { SessionRecord, StoredChange, StoredMessage } from "../server/engines/local/store";
 import { FakeNet, type FakePeer } from "./support/fake-net";
 import { localHub } from "./support/hubs";
 
@@ -11,9 +11,13 @@ import { localHub } from "./support/hubs";
 class FlakyStore extends MemoryStore {
   failing = false;
   commits = 0;
-  override commit(messages: readonly StoredMessage[], sessions: readonly SessionRecord[]): void {
+  override commit(
+    messages: readonly StoredMessage[],
+    sessions: readonly SessionRecord[],
+    changes: readonly StoredChange[] = [],
+  ): void {
     if (this.failing) throw new Error("disk I/O error");
-    super.commit(messages, sessions);
+    super.commit(messages, sessions, changes);
     this.commits++;
   }
 }

@@ -242,6 +242,29 @@ for (const [name, open] of [
       store.close();
     });
 
+    it("keeps no edited text of a deleted post in its changes: each earlier edit becomes the delete at its rev", () => {
+      const store = open();
+      store.commit(posts(), []);
+      apply(store, "r", 1, [
+        { type: "edit", seq: 1, text: "secret one" },
+        react(1, "👍", "bob", "Bob"),
+        { type: "edit", seq: 2, text: "kept edit" },
+        { type: "edit", seq: 1, text: "secret two" },
+        { type: "delete", seq: 1, by: "Ann" },
+      ]);
+      const page = store.changes("r", 0, 10, 10);
+      expect(JSON.stringify(page.changes)).not.toContain("secret");
+      expect(page.changes.map((c) => [c.rev, c.type])).toEqual([
+        [1, "delete"],
+        [2, "reaction"],
+        [3, "edit"],
+        [4, "delete"],
+        [5, "delete"],
+      ]);
+      expect(page.changes[0]).toStrictEqual({ type: "delete", room: "r", rev: 1, seq: 1, by: "Ann" });
+      store.close();
+    });
+
     it("refuses a rev stored already, or twice in a batch, storing nothing of that batch", () => {
       const store = open();
       store.commit(posts(), []);

@@ -4,7 +4,7 @@
  * they wait up to `presenceBatchMs` for more, with the welcomes behind them); an ack follows its chat;
  * a gap in the log resyncs the room; readers too far behind are closed before anything is dropped.
  */
-import { encode, LIMITS, type PresenceEvent } from "../../protocol";
+import { encode, LIMITS, nickKey, type PresenceEvent, v2 } from "../../protocol";
 import type { Connection } from "./connection";
 import type { Connections } from "./connections";
 import type { RoomEntry } from "./engine";
@@ -12,6 +12,9 @@ import type { ChatLimits } from "./limits";
 import type { Logger } from "./log";
 import type { Metrics } from "./metrics";
 import type { Fanout } from "./peer";
+
+const { CLOSE_V2 } = v2;
+
 import { safely } from "./peer";
 import { v1Wire, v2Wire } from "./posts";
 import type { Replica } from "./replica";
@@ -75,6 +78,19 @@ export class Delivery {
           break;
         }
         case "void":
+          break;
+        case "change":
+          this.publishHeld(replica);
+          if (e.change.rev !== replica.lastRev + 1) {
+            this.resync(replica, `rev ${e.change.rev} follows ${replica.lastRev}`);
+            return;
+          }
+          replica.applyChange(e.change);
+          this.publishV2(replica, JSON.stringify(e.change));
+          break;
+        case "kick":
+          this.publishHeld(replica);
+          if (e.userId === undefined) this.kickV1(replica, e.nick);
           break;
       }
     }
@@ -180,6 +196,23 @@ export class Delivery {
     if (replica.members.size > replica.v2Members) this.d.fanout.publish(replica.topic, data);
     if (replica.v2Members > 0) this.d.fanout.publish(replica.topicV2, data);
     this.d.metrics.messagesOut += replica.members.size;
+  }
+
+  /** To v2 connections only (v1 never hears of changes). */
+  private publishV2(replica: Replica<Connection>, data: string): void {
+    if (replica.v2Members === 0) return;
+    this.d.fanout.publish(replica.topicV2, data);
+    this.d.metrics.messagesOut += replica.v2Members;
+  }
+
+  /** A v1 connection kicked by a moderator is closed with 4003 (its leave follows as any other). */
+  private kickV1(replica: Replica<Connection>, nick: string): void {
+    const key = nickKey(nick);
+    for (const conn of [...replica.members.values()]) {
+      if (conn.owner === undefined && conn.state !== "closed" && nickKey(conn.nick) === key) {
+        this.d.connections.evict(conn, CLOSE_V2.kicked, "kicked by a moderator");
+      }
+    }
   }
 
   /** A post: each version's frame is made once, and only if someone here reads that version. */

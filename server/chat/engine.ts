@@ -6,7 +6,7 @@
  *
  * Callbacks, not promises: the local engine answers synchronously, so the hot path makes no promise.
  */
-import type { ChatMessage, PresenceEvent } from "../../protocol";
+import type { ChatMessage, PresenceEvent, v2 } from "../../protocol";
 import type { UserEvent, UserStore } from "./users";
 
 /**
@@ -19,6 +19,52 @@ export interface Post extends ChatMessage {
   kind?: "action" | undefined;
   replyTo?: number | undefined;
   mentions?: string[] | undefined;
+  /** Folded in by its changes: when it was last edited (ISO), deleted (its text then ""), reactions. */
+  editedAt?: string | undefined;
+  deleted?: true | undefined;
+  reactions?: StoredReaction[] | undefined;
+}
+
+/** A reaction as stored: the emoji and who holds it, in the order they reacted (nicks as they were then). */
+export interface StoredReaction {
+  emoji: string;
+  nicks: string[];
+  ids: string[];
+}
+
+/**
+ * A change the core asks an engine to store with the room's next rev. The core has checked who may
+ * (author, moderator, edit window); the engine applies it atomically and refuses what the post's
+ * state forbids at that moment (deleted meanwhile, the emoji cap reached).
+ */
+export type ChangeRequest =
+  | { type: "edit"; seq: number; text: string }
+  | { type: "delete"; seq: number; by: string }
+  | { type: "react"; seq: number; emoji: string; on: boolean; userId: string; nick: string; maxEmoji: number }
+  | { type: "topic"; topic: string; nick: string };
+
+/**
+ * What storing a change did: its rev, or why nothing changed: `gone` (no such post, or deleted),
+ * `unchanged` (the reaction already stood so), `full` (a new emoji past `maxEmoji`).
+ */
+export type ChangeOutcome = { ok: true; rev: number } | { ok: false; why: "gone" | "unchanged" | "full" };
+
+/** A kick, logged so every process removes or closes the kicked connections it has. */
+export interface Kick {
+  /** The nick kicked; with `userId`, a v2 user (its memberships leave), else a v1 connection (closed 4003). */
+  nick: string;
+  userId?: string | undefined;
+  /** Who kicked (a nick, or "admin"), why, and a ban's end (ISO) if it was a ban. */
+  by: string;
+  reason?: string | undefined;
+  until?: string | undefined;
+}
+
+/** A page of a room's changes. */
+export interface ChangePage {
+  changes: v2.Change[];
+  /** More changes exist after the last one here (up to the asked `upTo`). */
+  more: boolean;
 }
 
 /** What a v2 post adds, as `chat` is asked to store it. */
@@ -47,7 +93,10 @@ export type RoomEntry =
   /** A resumed connection took over `conn`'s nickname; `conn` is closed with 4001 wherever it is. */
   | { n: number; kind: "replaced"; conn: string }
   /** A chat whose write failed: nothing to deliver; its number keeps the count gapless. */
-  | { n: number; kind: "void" };
+  | { n: number; kind: "void" }
+  /** A stored change (`change.rev` is the room's rev), as v2 clients get it; v1 gets nothing. */
+  | { n: number; kind: "change"; change: v2.Change }
+  | ({ n: number; kind: "kick" } & Kick);
 
 /** A room as of one log position: what a replica starts from. */
 export interface RoomSnapshot {
@@ -55,6 +104,9 @@ export interface RoomSnapshot {
   epoch?: string | undefined;
   lastSeq: number;
   lastN: number;
+  /** The room's newest change's rev (0: none yet), and its topic ("" when none). */
+  lastRev?: number | undefined;
+  topic?: string | undefined;
   /** Nicknames of everyone in the room, on every process. */
   users: string[];
   /** Of those, the v2 users: nick -> userId. */
@@ -167,6 +219,14 @@ export interface Engine<C extends EngineConn> {
   /** Stores a chat; it comes back through `deliver`, and `committed` or `failed`, in either order. */
   chat(conn: C, room: string, text: string, id: string | undefined, meta?: PostMeta): void;
   rename(conn: C, room: string, nick: string, done: Done<RenameOutcome>): void;
+  /** A post as it stands now (its changes folded in), or undefined when the room has none with that seq. */
+  post(room: string, seq: number, done: Done<Post | undefined>): void;
+  /** Stores a change with the room's next rev; it comes back through `deliver` (before `done` is called or after). */
+  change(room: string, req: ChangeRequest, done: Done<ChangeOutcome>): void;
+  /** The changes with `sinceRev < rev <= upTo`, ascending, at most `limit` of them. */
+  changes(room: string, sinceRev: number, upTo: number, limit: number, done: Done<ChangePage>): void;
+  /** Logs a kick in the room (not stored: the kicked leave, and a ban is kept in the UserStore). */
+  kick(room: string, kick: Kick): void;
   /** Relays typing through the room's log (never stored). */
   typing(conn: C, room: string, wire: string): void;
   /** The newest `limit` messages with `seq < before`, ascending. */

@@ -23,17 +23,16 @@ import type { ChatLimits } from "./limits";
 import { describeError, type Logger, silentLogger } from "./log";
 import { Metrics } from "./metrics";
 import type { Fanout, Peer } from "./peer";
-import { toV1 } from "./posts";
+import { toFolded, toV1 } from "./posts";
 import { gateOf } from "./rate-limit";
 import { Replicas } from "./replicas";
 import { Requests } from "./requests";
 import { RoomEntry } from "./room-entry";
 import { newConnectionId } from "./tokens";
-import { Memberships } from "./v2/memberships";
+import type { AdminOutcome } from "./v2/admin-ops";
+import { ProtocolV2 } from "./v2/protocol-v2";
 import { UsersHere } from "./v2/user-conn";
-import { UserEntry, type V2Open } from "./v2/user-entry";
-import { UserRequests } from "./v2/user-requests";
-import { UserRooms } from "./v2/user-rooms";
+import type { V2Open } from "./v2/user-entry";
 
 export type { V2Open };
 
@@ -42,6 +41,8 @@ export interface HubDeps {
   fanout: Fanout;
   limits: ChatLimits;
   now?: () => number;
+  /** Wall-clock time, ms since the epoch (edit windows, bans); Date.now by default. */
+  wallNow?: () => number;
   /** Runs `fn` in `ms` (held presence); the server passes setTimeout. */
   timer?: (fn: () => void, ms: number) => void;
   log?: Logger;
@@ -78,9 +79,7 @@ export class ChatHub {
   private readonly requests: Requests;
   private readonly budgets: ClientBudgets;
   private readonly usersHere = new UsersHere();
-  private readonly userEntry: UserEntry;
-  private readonly userRequests: UserRequests;
-  private readonly userRooms: UserRooms;
+  private readonly v2: ProtocolV2;
 
   constructor(deps: HubDeps) {
     this.engine = deps.engine;
@@ -108,39 +107,15 @@ export class ChatHub {
       budgets: this.budgets,
       entry: this.entry,
       unblock,
+      wallNow: deps.wallNow ?? Date.now,
     });
-    const users = engine.users;
-    const memberships = new Memberships({ ...base, replicas, connections });
-    this.userRequests = new UserRequests({
+    this.v2 = new ProtocolV2({
       ...base,
-      users,
       replicas,
       connections,
       budgets: this.budgets,
-      unblock,
-    });
-    const requests = this.userRequests;
-    const join = (conn: Connection, room: string) => this.userRooms.join(conn, room);
-    this.userEntry = new UserEntry({
-      ...base,
-      users,
-      replicas,
-      connections,
-      memberships,
-      usersHere,
-      unblock,
-      join,
-    });
-    const entry = this.userEntry;
-    this.userRooms = new UserRooms({
-      ...base,
-      users,
-      replicas,
-      connections,
-      memberships,
-      usersHere,
-      entry,
-      requests,
+      usersHere: this.usersHere,
+      wallNow: deps.wallNow ?? Date.now,
       unblock,
     });
     this.engine.bind(this.sink());
@@ -156,14 +131,16 @@ export class ChatHub {
     return this.engine.roomList();
   }
 
-  /** A room's stored messages for `GET /api/rooms/:room/messages`, as v1 shows them. */
-  history(room: string, before: number, limit: number): Promise<Page> {
+  /** A room's stored messages for `GET /api/rooms/:room/messages`: as v1 shows them, or folded (v2). */
+  history(room: string, before: number, limit: number): Promise<Page>;
+  history(room: string, before: number, limit: number, version: 2): Promise<{ messages: v2.FoldedPost[]; more: boolean }>;
+  history(room: string, before: number, limit: number, version: 1 | 2 = 1): Promise<unknown> {
     return new Promise((resolve, reject) =>
-      this.engine.history(room, before, limit, (err, page) =>
-        (err !== undefined && err !== null) || !page
-          ? reject(err)
-          : resolve({ messages: page.messages.map(toV1), more: page.more }),
-      ),
+      this.engine.history(room, before, limit, (err, page) => {
+        if ((err !== undefined && err !== null) || !page) return reject(err);
+        const messages = version === 2 ? page.messages.map(toFolded) : page.messages.map(toV1);
+        resolve({ messages, more: page.more });
+      }),
     );
   }
 
@@ -196,6 +173,28 @@ export class ChatHub {
     );
   }
 
+  // The admin API's moderation (v2/admin-ops.ts): as a moderator called `admin`.
+  adminDelete(room: string, seq: number): Promise<AdminOutcome> {
+    return this.v2.admin.delete(room, seq);
+  }
+  async adminTopic(room: string, topic: string): Promise<"ok"> {
+    await this.v2.admin.topic(room, topic);
+    return "ok";
+  }
+  adminKick(room: string, nick: string, reason?: string): Promise<AdminOutcome> {
+    return this.v2.admin.kick(room, nick, reason);
+  }
+  adminBan(room: string, nick: string, seconds?: number, reason?: string): Promise<AdminOutcome> {
+    return this.v2.admin.ban(room, nick, seconds, reason);
+  }
+  adminUnban(room: string, userId: string): Promise<boolean> {
+    return this.v2.admin.unban(room, userId);
+  }
+  /** Whether a v1 connection with this nick is held out of the room by a ban. */
+  isBanned(room: string, nick: string): Promise<boolean> {
+    return this.v2.admin.isBanned(room, nick);
+  }
+
   /** A new connection; it gets its welcome once its nickname is claimed and its join delivered here. */
   open(peer: Peer, params: OpenParams): Connection {
     const conn = new Connection(this.newId(), peer, this.limits, this.now());
@@ -203,7 +202,7 @@ export class ChatHub {
     conn.client = params.client ?? "";
     this.connections.add(conn);
     if (params.v2 !== undefined) {
-      this.userEntry.open(conn, params.v2);
+      this.v2.open(conn, params.v2);
       return conn;
     }
     this.entry.enter(conn, normalizeRoom(params.room), {
@@ -297,7 +296,7 @@ export class ChatHub {
         const replica = this.replicas.get(room);
         if (replica) this.delivery.resync(replica, why);
       },
-      user: (userId, event) => this.userRooms.apply(userId, event),
+      user: (userId, event) => this.v2.userEvent(userId, event),
       evict: (conn, why) => {
         if (conn.state === "closed") return;
         conn.claimed = false;
@@ -322,50 +321,8 @@ export class ChatHub {
   }
 
   private handleV2(conn: Connection, msg: v2.ClientMessageV2): void {
-    if (conn.busy || conn.state === "pending") {
-      this.defer(conn, msg);
-      return;
-    }
-    const id = "id" in msg ? msg.id : undefined;
-    const gate = gateOf(msg.type);
-    if (gate === "control" && !this.connections.admit(conn, gate, id)) return;
-    if (gate === "chat" && !this.connections.admit(conn, gate, id)) return;
-    conn.limits.passed();
-    const r = this.userRequests;
-    switch (msg.type) {
-      case "chat":
-        r.chat(conn, msg);
-        return;
-      case "sync":
-        r.sync(conn, msg);
-        return;
-      case "history":
-        r.history(conn, msg);
-        return;
-      case "who":
-        r.who(conn, msg);
-        return;
-      case "typing":
-        r.typing(conn, msg);
-        return;
-      case "read":
-        r.read(conn, msg);
-        return;
-      case "nick":
-        r.nick(conn, msg, normalizeNick(msg.nick));
-        return;
-      case "join":
-        this.userRooms.join(conn, normalizeRoom(msg.room), msg.id);
-        return;
-      case "part":
-        this.userRooms.part(conn, msg);
-        return;
-      case "dm":
-        this.userRooms.dm(conn, msg, normalizeNick(msg.nick));
-        return;
-      default:
-        r.fail(conn, "bad_message", `${msg.type} is not supported by this server yet`, id);
-    }
+    if (conn.busy || conn.state === "pending") this.defer(conn, msg);
+    else this.v2.handle(conn, msg);
   }
 
   private handle(conn: Connection, msg: ClientMessage): void {

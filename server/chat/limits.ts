@@ -23,6 +23,8 @@ export interface ChatLimits extends RateLimits {
   historyBytesBurst: number;
   /** Rooms a v2 user may be a member of (direct rooms included). */
   maxRoomsPerUser: number;
+  /** How long after posting its author may edit a post; 0: any time. */
+  editWindowMs: number;
 }
 
 /** The configuration fields the limits come from (a type only: the core reads no configuration). */
@@ -43,6 +45,7 @@ export type LimitSettings = Pick<
   | "historyBytesPerSecond"
   | "historyBytesBurst"
   | "maxRoomsPerUser"
+  | "editWindowSeconds"
 >;
 
 /** Not a setting: a retry comes soon after its original, and 1,000 covers any client's outbox. */
@@ -66,5 +69,6 @@ export function chatLimits(s: LimitSettings): ChatLimits {
     historyBytesPerSecond: s.historyBytesPerSecond,
     historyBytesBurst: s.historyBytesBurst,
     maxRoomsPerUser: s.maxRoomsPerUser,
+    editWindowMs: s.editWindowSeconds * 1000,
   };
 }

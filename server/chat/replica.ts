@@ -4,9 +4,10 @@
  * built from it at any moment agrees with everything published after that moment, which is what
  * keeps clients gapless.
  */
-import { compareNicks, LIMITS, nickKey, type PresenceEvent } from "../../protocol";
+import { compareNicks, LIMITS, nickKey, type PresenceEvent, type v2 } from "../../protocol";
 import type { Page, Post, RoomSnapshot } from "./engine";
 import { roomTopic, roomTopicV2 } from "./peer";
+import { foldWire } from "./posts";
 
 /** Messages kept per room: enough to answer any `since` welcome without asking the engine. */
 export const RECENT_MESSAGES = LIMITS.sinceMax;
@@ -23,6 +24,9 @@ export class Replica<C = unknown> {
   /** Number of the last log entry applied. */
   lastN = 0;
   lastSeq = 0;
+  /** The newest change's rev applied, and the room's topic (what people see, not a pub/sub topic). */
+  lastRev = 0;
+  subject = "";
   epoch: string | undefined;
   /** nickKey -> nick of everyone in the room, on every process. */
   readonly users = new Map<string, string>();
@@ -69,6 +73,8 @@ export class Replica<C = unknown> {
   applySnapshot(s: RoomSnapshot): void {
     this.lastSeq = s.lastSeq;
     this.lastN = s.lastN;
+    this.lastRev = s.lastRev ?? 0;
+    this.subject = s.topic ?? "";
     this.epoch = s.epoch;
     this.users.clear();
     this.owners.clear();
@@ -118,6 +124,19 @@ export class Replica<C = unknown> {
     if (!this.keepsRecent) return;
     this.recent.push(msg);
     if (this.recent.length >= 2 * RECENT_MESSAGES) this.recent = this.recent.slice(-RECENT_MESSAGES);
+  }
+
+  /** A change, in rev order: the topic, and the copy of its post if this replica keeps one. */
+  applyChange(change: v2.Change): void {
+    this.lastRev = change.rev;
+    if (change.type === "topic") {
+      this.subject = change.topic;
+      return;
+    }
+    if (!this.keepsRecent) return;
+    const i = this.recent.findIndex((p) => p.seq === change.seq);
+    const post = this.recent[i];
+    if (post) this.recent[i] = foldWire(post, change);
   }
 
   /** Nicknames sorted case-insensitively; cached until the list changes. */

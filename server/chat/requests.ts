@@ -2,13 +2,14 @@
  * The requests a member makes of its room: rename, join, who, typing and history. The rules live
  * here; the engine only claims, logs and reads.
  */
-import { encode, LIMITS } from "../../protocol";
+import { encode, LIMITS, nickKey } from "../../protocol";
 import type { ClientBudgets } from "./client-budgets";
 import type { Connection } from "./connection";
 import type { Connections } from "./connections";
 import type { Engine, EngineConn } from "./engine";
 import type { ChatLimits } from "./limits";
 import { describeError, type Logger } from "./log";
+import { toV1 } from "./posts";
 import type { Replica } from "./replica";
 import type { Replicas } from "./replicas";
 import type { RoomEntry } from "./room-entry";
@@ -24,6 +25,8 @@ export interface RequestsDeps {
   /** The engine answered a request the connection waited for: its later frames may run now. */
   unblock: (conn: Connection) => void;
   limits: ChatLimits;
+  /** Wall-clock time (bans end by it). */
+  wallNow: () => number;
 }
 
 export class Requests {
@@ -75,10 +78,21 @@ export class Requests {
         this.d.unblock(conn);
         return;
       }
-      connections.leaveRoom(conn, false);
-      conn.state = "pending";
-      this.d.entry.enter(conn, target, { since, wanted: conn.fixedNick ?? conn.nick });
-      replicas.release(next);
+      // A ban holds a v1 connection out by its nickname.
+      this.d.engine.users.banned(target, { nickKey: nickKey(conn.nick) }, this.d.wallNow(), (bErr, ban) => {
+        if (conn.state === "closed" || conn.replica !== current) return replicas.release(next);
+        if ((bErr !== undefined && bErr !== null) || ban) {
+          replicas.release(next);
+          if (ban) connections.fail(conn, "forbidden", `you are banned from ${target}`);
+          else connections.fail(conn, "internal", `could not open ${target}; try again`);
+          this.d.unblock(conn);
+          return;
+        }
+        connections.leaveRoom(conn, false);
+        conn.state = "pending";
+        this.d.entry.enter(conn, target, { since, wanted: conn.fixedNick ?? conn.nick });
+        replicas.release(next);
+      });
     });
   }
 
@@ -116,7 +130,7 @@ export class Requests {
         return;
       }
       if (!page) return;
-      const data = encode({ type: "history", room, messages: page.messages, hasMore: page.more });
+      const data = encode({ type: "history", room, messages: page.messages.map(toV1), hasMore: page.more });
       budgets.chargeHistory(conn, data.length, now());
       connections.sendRaw(conn, data);
     });

@@ -10,6 +10,7 @@ import type { Connections } from "./connections";
 import type { Engine, EngineConn, EnterRequest, Page } from "./engine";
 import { describeError, type Logger } from "./log";
 import { safely } from "./peer";
+import { toV1 } from "./posts";
 import type { Replica } from "./replica";
 import type { Replicas } from "./replicas";
 
@@ -112,7 +113,7 @@ export class RoomEntry {
       room: replica.name,
       nick: conn.nick,
       users: replica.sortedUsers(),
-      history: page.messages,
+      history: page.messages.map(toV1),
       historyTruncated: page.more,
       lastSeq: replica.lastSeq,
       resumeToken: conn.session,

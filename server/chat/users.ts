@@ -38,13 +38,26 @@ export interface Counts {
 
 export type JoinOutcome = "joined" | "member" | "full";
 
+/** A ban from one room: of a v2 user (by id, and its nick then, which holds v1 connections out too) or of a v1 nick. */
+export interface Ban {
+  userId?: string | undefined;
+  /** nickKey of the nick banned. */
+  nickKey: string;
+  /** When it ends, in ms since the epoch; null: never. */
+  until: number | null;
+  reason?: string | undefined;
+  by: string;
+}
+
 /** Something every connection of one user must hear, on whichever process it is. */
 export type UserEvent =
   | { type: "joined"; room: string; readSeq: number; peer?: string | undefined }
   | { type: "parted"; room: string }
   | { type: "read"; room: string; seq: number }
   | { type: "nick"; nick: string }
-  | { type: "revoked" };
+  | { type: "revoked" }
+  /** Kicked (or banned) from a room by a moderator: its connections leave it with `kicked`. */
+  | { type: "kicked"; room: string; by: string; reason?: string | undefined; until?: string | undefined };
 
 export interface UserStore {
   /** The key identity tokens are signed with: generated once and kept, unless configured. */
@@ -70,6 +83,17 @@ export interface UserStore {
   directRoom(a: string, b: string, name: () => string, done: Done<string>): void;
   /** The two users of a direct room; undefined when there is no such room. */
   directPair(room: string, done: Done<readonly [string, string] | undefined>): void;
+  /** Stores a ban (replacing one of the same user or nick in that room). */
+  ban(room: string, ban: Ban, done: Done<void>): void;
+  /** Lifts the ban of `userId` (a v2 user id, or `v1:NICKKEY` for a v1 nick) in `room`; false when there was none. */
+  unban(room: string, userId: string, done: Done<boolean>): void;
+  /** The ban in force at `now` (ms) in `room` on this user id or this nick (nickKey), if any. */
+  banned(
+    room: string,
+    who: { userId?: string | undefined; nickKey?: string | undefined },
+    now: number,
+    done: Done<Ban | undefined>,
+  ): void;
   /** Tells every process with connections of `userId` (this one included, through the sink). */
   publish(userId: string, event: UserEvent): void;
 }

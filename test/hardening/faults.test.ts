@@ -10,7 +10,7 @@ import { join } from "node:path";
 import type { ChatMessage } from "../../protocol";
 import { MemoryStore } from "../../server/engines/local/memory-store";
 import { SqliteStore } from "../../server/engines/local/sqlite-store";
-import type { Page, SessionRecord, StoredMessage } from "../../server/engines/local/store";
+import type { Page, SessionRecord, StoredChange, StoredMessage } from "../../server/engines/local/store";
 import { killAllServerProcesses, spawnServer } from "../support/server-process";
 import { closeAllClients, connect, connectUrl, TestClient } from "../support/test-client";
 import { startTestServer, stopAllServers, stopTestServer } from "../support/test-server";
@@ -33,9 +33,13 @@ class FaultyStore extends MemoryStore {
   readsFail = false;
   lastSeqFails = false;
 
-  override commit(messages: readonly StoredMessage[], sessions: readonly SessionRecord[]): void {
+  override commit(
+    messages: readonly StoredMessage[],
+    sessions: readonly SessionRecord[],
+    changes: readonly StoredChange[] = [],
+  ): void {
     if (this.commitError !== undefined) throw new Error(this.commitError);
-    super.commit(messages, sessions);
+    super.commit(messages, sessions, changes);
   }
 
   override before(room: string, before: number, limit: number): Page {

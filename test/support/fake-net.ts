@@ -11,6 +11,8 @@ export class FakePeer implements Peer {
 
   /** What a v2 socket received (its frames are checked with v2's schemas). */
   readonly inbox2: v2.ServerMessageV2[] = [];
+  /** Frames that did not decode (the server's peer calls swallow the throw, so tests look here). */
+  readonly invalid: string[] = [];
 
   constructor(
     private readonly net: FakeNet,
@@ -21,7 +23,10 @@ export class FakePeer implements Peer {
     if (this.closedWith !== undefined) return;
     if (this.version === 2) {
       const d2 = v2.decodeServerMessageV2(data);
-      if (!d2.ok) throw new Error(`server sent an invalid v2 frame: ${d2.error.message}: ${data}`);
+      if (!d2.ok) {
+        this.invalid.push(data);
+        throw new Error(`server sent an invalid v2 frame: ${d2.error.message}: ${data}`);
+      }
       this.inbox2.push(d2.value);
       return;
     }

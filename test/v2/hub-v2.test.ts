@@ -10,13 +10,13 @@ function setup() {
   const settle = () => {
     for (let i = 0; i < 5; i++) hub.flush();
   };
-  const open = (userId: string, o: { nick?: string; room?: string; minted?: boolean } = {}) => {
+  const open = (userId: string, o: { nick?: string; room?: string; minted?: boolean; mod?: boolean } = {}) => {
     const peer = net.peer(2);
     const conn = hub.open(peer, {
       room: "",
       v2: {
         userId,
-        mod: false,
+        mod: o.mod ?? false,
         nick: o.nick,
         room: o.room,
         identityToken: o.minted === false ? undefined : `${userId}.sig`,
@@ -168,5 +168,74 @@ describe("v2 rooms, posts and markers", () => {
     expect(s.posts.map((p) => p.seq)).toEqual([4, 5]);
     expect(s).toMatchObject({ changes: [], truncated: false });
     expect(s.posts[0]).toMatchObject({ userId: "u1", nick: "ann", text: "m4" });
+  });
+});
+
+describe("v2 changes and moderation over the local engine", () => {
+  test("edit, react, delete and topic: numbered by rev, seen by v2 live, folded in history and sync", () => {
+    const { open, v1, send } = setup();
+    const old = v1("lobby", "oldie");
+    const ann = open("u1", { nick: "ann", room: "lobby" });
+    const bob = open("u2", { nick: "bob", room: "lobby" });
+    send(ann, { type: "chat", room: "lobby", text: "helo", id: "a" });
+    send(ann, { type: "edit", room: "lobby", seq: 1, text: "hello" });
+    expect(last(bob.peer, "edit")).toMatchObject({ room: "lobby", rev: 1, seq: 1, text: "hello" });
+    send(bob, { type: "edit", room: "lobby", seq: 1, text: "hijack", id: "e2" });
+    expect(last(bob.peer, "error")).toMatchObject({ code: "forbidden", id: "e2" });
+    send(bob, { type: "react", room: "lobby", seq: 1, emoji: "👍", on: true });
+    send(ann, { type: "react", room: "lobby", seq: 1, emoji: "👍", on: true });
+    send(ann, { type: "react", room: "lobby", seq: 1, emoji: "👍", on: true }); // already so: nothing
+    expect(last(ann.peer, "reaction")).toMatchObject({ rev: 3, nick: "ann", on: true });
+    send(ann, { type: "topic", room: "lobby", topic: "welcome all" });
+    expect(last(bob.peer, "topic")).toMatchObject({ rev: 4, topic: "welcome all", nick: "ann" });
+    send(bob, { type: "history", room: "lobby" });
+    expect(last(bob.peer, "history").messages[0]).toMatchObject({
+      seq: 1,
+      text: "hello",
+      reactions: [{ emoji: "👍", nicks: ["bob", "ann"] }],
+    });
+    expect(last(bob.peer, "history").messages[0]?.editedAt).toBeDefined();
+    send(bob, { type: "delete", room: "lobby", seq: 1, id: "d1" });
+    expect(last(bob.peer, "error")).toMatchObject({ code: "forbidden", id: "d1" });
+    send(ann, { type: "delete", room: "lobby", seq: 1 });
+    expect(last(bob.peer, "delete")).toMatchObject({ rev: 5, seq: 1, by: "ann" });
+    send(ann, { type: "react", room: "lobby", seq: 1, emoji: "🎉", on: true, id: "r9" });
+    expect(last(ann.peer, "error")).toMatchObject({ code: "not_found", id: "r9" });
+    send(bob, { type: "sync", room: "lobby", since: 0, sinceRev: 2 });
+    const sync = last(bob.peer, "sync");
+    expect(sync.changes.map((c) => c.rev)).toEqual([3, 4, 5]);
+    expect(sync.posts).toEqual([expect.objectContaining({ seq: 1, text: "", deleted: true })]);
+    // v1 saw none of it live, and sees the current state in history
+    expect(old.peer.inbox.map((m) => m.type)).not.toContain("edit");
+    send(old, { type: "history" });
+    const h = old.peer.inbox.filter((m) => m.type === "history").at(-1);
+    expect(h?.type === "history" && h.messages[0]?.text).toBe("(deleted)");
+    const again = open("u2", { minted: false });
+    expect(last(again.peer, "welcome").rooms[0]).toMatchObject({ topic: "welcome all", lastRev: 5, unread: 0 });
+  });
+
+  test("the 21st emoji is too_large; kicks and bans hold users out by every route", () => {
+    const { open, v1, send } = setup();
+    const mod = open("m", { nick: "mo", room: "lobby", mod: true });
+    const ann = open("u1", { nick: "ann", room: "lobby" });
+    const zed = v1("lobby", "zed");
+    send(ann, { type: "chat", room: "lobby", text: "x" });
+    for (let i = 0; i < 20; i++) send(mod, { type: "react", room: "lobby", seq: 1, emoji: `:e${i}:`, on: true });
+    send(mod, { type: "react", room: "lobby", seq: 1, emoji: ":e20:", on: true, id: "r" });
+    expect(last(mod.peer, "error")).toMatchObject({ code: "too_large", id: "r" });
+    send(ann, { type: "kick", room: "lobby", nick: "zed", id: "k" });
+    expect(last(ann.peer, "error")).toMatchObject({ code: "forbidden", id: "k" });
+    send(mod, { type: "kick", room: "lobby", nick: "zed", reason: "spam" });
+    expect(zed.peer.closedWith).toBe(4003);
+    send(mod, { type: "ban", room: "lobby", nick: "ann", reason: "rude" });
+    expect(last(ann.peer, "kicked")).toMatchObject({ room: "lobby", by: "mo", reason: "rude" });
+    send(ann, { type: "join", room: "lobby", id: "j" });
+    expect(last(ann.peer, "error")).toMatchObject({ code: "forbidden", id: "j" });
+    const back = open("u1", { minted: false, room: "lobby" });
+    expect(last(back.peer, "welcome").rooms).toEqual([]);
+    expect(last(back.peer, "error")).toMatchObject({ code: "forbidden" });
+    const presence = mod.peer.inbox2.flatMap((m) => (m.type === "presence" ? m.events : []));
+    expect(presence).toContainEqual({ event: "leave", nick: "ann" });
+    expect(presence).toContainEqual({ event: "leave", nick: "zed" });
   });
 });

@@ -5,63 +5,15 @@
  * (members from welcome/joined plus presence applied in order, posts gapless), and, at every
  * arrival, the exact unread and mention counts of each room.
  */
-import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { describe, expect, it } from "bun:test";
 import fc from "fast-check";
 import { nickKey, type v2 } from "../../protocol";
 import type { Connection } from "../../server/chat/connection";
 import type { ChatHub } from "../../server/chat/hub";
-import { RedisProcess, redisAvailable } from "../redis/support/redis-server";
-import { FakeNet, type FakePeer } from "../support/fake-net";
-import { localHub, redisHub } from "../support/hubs";
+import type { FakeNet, FakePeer } from "../support/fake-net";
+import { overLocal, overRedis, redisForModels, type System } from "../support/v2-systems";
 
-const available = redisAvailable();
-let redis: RedisProcess | undefined;
-beforeAll(async () => {
-  if (available) redis = await RedisProcess.start();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
-
-/** The hubs under test, each a process on its own network: one over the local engine, or two sharing a Redis. */
-interface System {
-  hubs: ChatHub[];
-  nets: FakeNet[];
-  settle(): Promise<void>;
-}
-
-function overLocal(): System {
-  const net = new FakeNet();
-  const hub = localHub({ fanout: net });
-  return {
-    hubs: [hub],
-    nets: [net],
-    async settle() {
-      for (let i = 0; i < 4; i++) hub.flush();
-    },
-  };
-}
-
-let runs = 0;
-async function overRedis(broken = false): Promise<System> {
-  const prefix = `v2model${++runs}:`;
-  const nets = [new FakeNet(), new FakeNet()];
-  const hubs = nets.map((fanout, i) =>
-    redisHub({
-      url: (redis as RedisProcess).url,
-      prefix: broken && i === 1 ? `${prefix}x:` : prefix,
-      fanout,
-    }),
-  );
-  await Promise.all(hubs.map((h) => h.ready));
-  return {
-    hubs,
-    nets,
-    async settle() {
-      for (let round = 0; round < 3; round++) for (const hub of hubs) await hub.quiesce();
-    },
-  };
-}
+const available = redisForModels();
 
 const USERS = ["u1", "u2", "u3"];
 const FIRST_NICK: Record<string, string> = { u1: "ann", u2: "bob", u3: "cat" };

@@ -19,10 +19,10 @@ export function roomState(
 ): v2.RoomState {
   const state: v2.RoomState = {
     room: replica.name,
-    topic: "",
+    topic: replica.subject,
     users: replica.sortedUsers(),
     lastSeq: replica.lastSeq,
-    lastRev: 0,
+    lastRev: replica.lastRev,
     readSeq: Math.min(mark?.readSeq ?? replica.lastSeq, replica.lastSeq),
     unread: counts.unread,
     mentions: counts.mentions,

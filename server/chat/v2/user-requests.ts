@@ -3,7 +3,7 @@
  * reach every connection of it, through the user's events); chat, sync, history, who and typing act
  * in one room. Every refusal is a typed error carrying the request's id, and changes nothing.
  */
-import { type ErrorCode, LIMITS, type v2 } from "../../../protocol";
+import { type ErrorCode, LIMITS, v2 } from "../../../protocol";
 import type { ClientBudgets } from "../client-budgets";
 import type { Connection } from "../connection";
 import type { Connections } from "../connections";
@@ -65,31 +65,43 @@ export class UserRequests {
     });
   }
 
-  /** Posts after `since` (the newest 500 of them) as of the room's position now; changes come with issue 12. */
-  sync(conn: Connection, msg: Req & { type: "sync" }): void {
+  /**
+   * Posts after `since` (the newest 500 of them) and changes after `sinceRev` (the first 500), as of
+   * the room's position when the answer goes: what follows it in the stream is newer. Changes come
+   * from the engine; if the room moved while it answered, it is asked again (bounded).
+   */
+  sync(conn: Connection, msg: Req & { type: "sync" }, tries = 3): void {
     const member = this.member(conn, msg.room, msg.id);
     if (!member) return;
     const replica = member.replica as Replica<Connection>;
-    let page: Page;
-    try {
-      const pages = this.d.engine.pages;
-      page = pages
-        ? pages.page(replica.name, msg.since, replica.lastSeq)
-        : replica.after(msg.since, LIMITS.sinceMax);
-    } catch (err) {
-      this.d.log.log("error", "sync_failed", { conn: conn.id, ...describeError(err) });
-      this.fail(conn, "internal", "could not read the room's history; try again", msg.id);
-      return;
-    }
-    const data = JSON.stringify({
-      type: "sync",
-      room: replica.name,
-      posts: page.messages.map(toFolded),
-      changes: [],
-      truncated: page.more,
+    const upTo = replica.lastRev;
+    const limit = v2.LIMITS_V2.syncMax;
+    this.d.engine.changes(replica.name, Math.min(msg.sinceRev, upTo), upTo, limit, (err, changes) => {
+      if (conn.state === "closed" || member.state === "closed") return;
+      if (err !== undefined && err !== null) return this.readFailed(conn, err, msg.id);
+      if (replica.lastRev !== upTo && tries > 1) return this.sync(conn, msg, tries - 1);
+      let page: Page;
+      try {
+        const pages = this.d.engine.pages;
+        page = pages ? pages.page(replica.name, msg.since, replica.lastSeq) : replica.after(msg.since, limit);
+      } catch (pErr) {
+        return this.readFailed(conn, pErr, msg.id);
+      }
+      const data = JSON.stringify({
+        type: "sync",
+        room: replica.name,
+        posts: page.messages.map(toFolded),
+        changes: changes?.changes ?? [],
+        truncated: page.more || (changes?.more ?? false),
+      });
+      this.d.budgets.chargeHistory(conn, data.length, this.d.now());
+      this.d.connections.sendRaw(conn, data);
     });
-    this.d.budgets.chargeHistory(conn, data.length, this.d.now());
-    this.d.connections.sendRaw(conn, data);
+  }
+
+  private readFailed(conn: Connection, err: unknown, id: string | undefined): void {
+    this.d.log.log("error", "sync_failed", { conn: conn.id, ...describeError(err) });
+    this.fail(conn, "internal", "could not read the room's history; try again", id);
   }
 
   history(conn: Connection, msg: Req & { type: "history" }): void {

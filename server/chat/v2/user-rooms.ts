@@ -29,6 +29,7 @@ export interface UserRoomsDeps {
   requests: UserRequests;
   limits: ChatLimits;
   log: Logger;
+  wallNow: () => number;
   unblock: (conn: Connection) => void;
 }
 
@@ -85,6 +86,23 @@ export class UserRooms {
       this.d.unblock(conn);
       return;
     }
+    this.d.users.banned(replica.name, { userId, nickKey: nickKey(nick) }, this.d.wallNow(), (bErr, ban) => {
+      if (this.failed(conn, bErr, id)) return this.d.replicas.release(replica);
+      if (ban) {
+        this.d.replicas.release(replica);
+        const until = ban.until === null ? "" : ` until ${new Date(ban.until).toISOString()}`;
+        this.d.requests.fail(conn, "forbidden", `you are banned from ${replica.name}${until}`, id);
+        this.d.unblock(conn);
+        return;
+      }
+      this.store(conn, replica, peer, id);
+    });
+  }
+
+  /** Stores the membership (the checks passed) and announces it. */
+  private store(conn: Connection, replica: Replica<Connection>, peer: string | undefined, id?: string): void {
+    const user = conn.v2 as UserConn;
+    const userId = user.userId;
     const mark: Membership = { room: replica.name, readSeq: replica.lastSeq, peer };
     this.d.users.join(userId, mark, this.d.limits.maxRoomsPerUser, (err, outcome) => {
       if (this.failed(conn, err, id) || outcome === "full") this.d.replicas.release(replica);
@@ -205,6 +223,16 @@ export class UserRooms {
       case "revoked":
         this.d.connections.evict(conn, CLOSE.policy, "this identity was revoked");
         break;
+      case "kicked": {
+        user.marks.delete(event.room);
+        if (this.d.memberships.leave(conn, event.room) && user.welcomed) {
+          const kicked: v2.Kicked = { type: "kicked", room: event.room, by: event.by };
+          if (event.reason !== undefined) kicked.reason = event.reason;
+          if (event.until !== undefined) kicked.until = event.until;
+          this.d.connections.sendRaw(conn, JSON.stringify(kicked));
+        }
+        break;
+      }
     }
   }
 

@@ -6,13 +6,18 @@
 import { firstFreeNick, LIMITS, nickKey, type PresenceEvent } from "../../../protocol";
 import { monotonicNow } from "../../chat/clock";
 import type {
+  ChangeOutcome,
+  ChangePage,
+  ChangeRequest,
   Claim,
   Done,
   Engine,
   EngineConn,
   EngineSink,
   EnterRequest,
+  Kick,
   Page,
+  Post,
   PostMeta,
   RenameOutcome,
   RoomCount,
@@ -22,6 +27,7 @@ import type {
 import { NickTakenError } from "../../chat/engine";
 import { describeError, type Logger, silentLogger } from "../../chat/log";
 import { Metrics } from "../../chat/metrics";
+import { applyChange, changeMessage } from "../../chat/posts";
 import type { UserStore } from "../../chat/users";
 import { LocalRoom } from "./local-room";
 import { type LocalSession, LocalSessions, type PendingChat, sentKey } from "./local-sessions";
@@ -123,6 +129,9 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
       },
       directRoom: (a, b, name, done) => t.directRoom(a, b, name, done),
       directPair: (room, done) => t.directPair(room, done),
+      ban: (room, ban, done) => t.ban(room, ban, done),
+      unban: (room, userId, done) => t.unban(room, userId, done),
+      banned: (room, who, now, done) => t.banned(room, who, now, done),
       publish: (userId, event) => this.sink.user(userId, event),
     };
   }
@@ -143,6 +152,8 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
         epoch: this.store.epoch(),
         lastSeq: room.committedSeq,
         lastN: room.n,
+        lastRev: room.committedRev,
+        topic: this.store.roomMeta(name).topic,
         users: [...room.claims.values()].map((c) => c.nick),
         owners: new Map([...room.userClaims].map(([userId, c]) => [c.nick, userId])),
         recent: [],
@@ -378,6 +389,59 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
     done(undefined, "ok");
   }
 
+  post(name: string, seq: number, done: Done<Post | undefined>): void {
+    let post: Post | undefined;
+    try {
+      post = this.rooms.get(name)?.changed.get(seq) ?? this.store.post(name, seq);
+    } catch (err) {
+      done(err);
+      return;
+    }
+    done(undefined, post);
+  }
+
+  /** Folds the change into the post as it stands (this turn's changes included) and queues both for the commit. */
+  change(name: string, req: ChangeRequest, done: Done<ChangeOutcome>): void {
+    let outcome: ChangeOutcome;
+    try {
+      const room = this.room(name);
+      const at = new Date(this.wallNow()).toISOString();
+      let post: Post | undefined;
+      if (req.type !== "topic") {
+        const applied = applyChange(room.changed.get(req.seq) ?? this.store.post(name, req.seq), req, at);
+        if (!applied.ok) {
+          done(undefined, applied);
+          return;
+        }
+        post = applied.post;
+        room.changed.set(req.seq, post);
+      }
+      const rev = room.nextRev++;
+      this.writer.appendChange(room, { room: name, change: changeMessage(name, rev, req, at), post });
+      outcome = { ok: true, rev };
+    } catch (err) {
+      done(err);
+      return;
+    }
+    done(undefined, outcome);
+  }
+
+  changes(name: string, sinceRev: number, upTo: number, limit: number, done: Done<ChangePage>): void {
+    let page: ChangePage;
+    try {
+      page = this.store.changes(name, sinceRev, upTo, limit);
+    } catch (err) {
+      done(err);
+      return;
+    }
+    done(undefined, page);
+  }
+
+  kick(name: string, kick: Kick): void {
+    const room = this.rooms.get(name);
+    if (room) this.writer.append(room, { kind: "kick", ...kick });
+  }
+
   typing(conn: C, name: string, wire: string): void {
     const room = this.rooms.get(name);
     if (room) this.writer.append(room, { kind: "typing", from: conn.id, wire });
@@ -469,7 +533,7 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
   private room(name: string): LocalRoom<C> {
     let room = this.rooms.get(name);
     if (!room) {
-      room = new LocalRoom<C>(name, this.store.lastSeq(name));
+      room = new LocalRoom<C>(name, this.store.lastSeq(name), this.store.roomMeta(name).lastRev);
       this.rooms.set(name, room);
     }
     return room;

@@ -1,11 +1,13 @@
 /** One room as the local engine keeps it: seq counters, nickname claims and the log entries waiting for the next flush. */
-import type { Page, RoomEntry } from "../../chat/engine";
+import type { Page, Post, RoomEntry } from "../../chat/engine";
 import type { PendingChat } from "./local-sessions";
+import type { StoredChange } from "./store";
 
 /** A log entry waiting for the flush; a chat becomes `chat` once stored, `void` if its write failed. */
 export type Queued<C> =
-  | Exclude<RoomEntry, { kind: "chat" | "void" }>
-  | { n: number; kind: "chat"; chat: PendingChat<C> };
+  | Exclude<RoomEntry, { kind: "chat" | "void" | "change" }>
+  | { n: number; kind: "chat"; chat: PendingChat<C> }
+  | { n: number; kind: "change"; stored: StoredChange };
 
 /** Who holds a nickname in a room. */
 export interface NickClaim {
@@ -17,6 +19,11 @@ export class LocalRoom<C> {
   /** Next seq to hand out, and the newest one committed to storage. */
   nextSeq: number;
   committedSeq: number;
+  /** The same for changes' revs. */
+  nextRev: number;
+  committedRev: number;
+  /** Posts changed by changes not yet committed, by seq: what the next change of them starts from. */
+  readonly changed = new Map<number, Post>();
   /** Number of the newest log entry. */
   n = 0;
   /** nickKey -> holder. */
@@ -32,9 +39,12 @@ export class LocalRoom<C> {
   constructor(
     readonly name: string,
     lastSeq: number,
+    lastRev = 0,
   ) {
     this.nextSeq = lastSeq + 1;
     this.committedSeq = lastSeq;
+    this.nextRev = lastRev + 1;
+    this.committedRev = lastRev;
   }
 
   get idle(): boolean {

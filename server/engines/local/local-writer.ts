@@ -4,18 +4,19 @@
  * before it is stored; a failed write answers `internal` and the seqs are used again.
  */
 import type { PresenceEvent } from "../../../protocol";
-import type { EngineConn, EngineSink, Post, RoomEntry } from "../../chat/engine";
+import type { EngineConn, EngineSink, Kick, Post, RoomEntry } from "../../chat/engine";
 import { describeError, type Logger } from "../../chat/log";
 import type { Metrics } from "../../chat/metrics";
 import type { LocalRoom, Queued } from "./local-room";
 import type { LocalSessions, PendingChat } from "./local-sessions";
-import type { ChatStore, StoredMessage } from "./store";
+import type { ChatStore, StoredChange, StoredMessage } from "./store";
 
 /** A log entry other than a chat, before it gets its number. */
 export type Unnumbered =
   | { kind: "presence"; event: PresenceEvent; at: number; userId?: string | undefined }
   | { kind: "typing"; from: string; wire: string }
-  | { kind: "replaced"; conn: string };
+  | { kind: "replaced"; conn: string }
+  | ({ kind: "kick" } & Kick);
 
 /** Longest a session change (new connection, rename, end) waits to be written when no message goes. */
 const SESSION_WRITE_MS = 250;
@@ -51,6 +52,12 @@ export class LocalWriter<C extends EngineConn> {
     room.outbox.push({ ...entry, n });
     this.touch(room);
     return n;
+  }
+
+  /** Queues a change (numbered like any entry); it is stored at the end of the turn with the chats. */
+  appendChange(room: LocalRoom<C>, stored: StoredChange): void {
+    room.outbox.push({ n: ++room.n, kind: "change", stored });
+    this.touch(room);
   }
 
   /** Queues a chat (numbered like any entry); it is stored at the end of the turn. */
@@ -97,18 +104,24 @@ export class LocalWriter<C extends EngineConn> {
     }
     this.dirty.clear();
     const messages: StoredMessage[] = [];
-    for (const [, queued] of batch) for (const q of queued) if (q.kind === "chat") messages.push(q.chat.msg);
+    const changes: StoredChange[] = [];
+    for (const [, queued] of batch) {
+      for (const q of queued) {
+        if (q.kind === "chat") messages.push(q.chat.msg);
+        else if (q.kind === "change") changes.push(q.stored);
+      }
+    }
     // Session rows ride along with messages, or go every SESSION_WRITE_MS: a join storm then costs
     // one transaction per interval, not one per join. A crash may forget only the newest sessions.
     const now = this.d.now();
     const sinceWrite = now - this.sessionsWrittenAt;
-    const writeSessions = messages.length > 0 || force || sinceWrite >= SESSION_WRITE_MS;
+    const writeSessions = messages.length + changes.length > 0 || force || sinceWrite >= SESSION_WRITE_MS;
     if (!writeSessions && sessions.pending > 0) this.later(SESSION_WRITE_MS - sinceWrite);
     const written = writeSessions ? sessions.take() : { records: [], written: () => {} };
     let stored = true;
-    if (messages.length > 0 || written.records.length > 0) {
+    if (messages.length > 0 || changes.length > 0 || written.records.length > 0) {
       try {
-        this.d.store.commit(messages, written.records);
+        this.d.store.commit(messages, written.records, changes);
         this.d.metrics.storeCommits++;
         written.written();
         this.sessionsWrittenAt = now;
@@ -119,8 +132,15 @@ export class LocalWriter<C extends EngineConn> {
       }
     }
     for (const [room] of batch) {
-      if (stored) room.committedSeq = room.nextSeq - 1;
-      else room.nextSeq = room.committedSeq + 1; // nothing of this batch was seen: its seqs are reused
+      room.changed.clear();
+      if (stored) {
+        room.committedSeq = room.nextSeq - 1;
+        room.committedRev = room.nextRev - 1;
+      } else {
+        // Nothing of this batch was seen: its seqs and revs are used again.
+        room.nextSeq = room.committedSeq + 1;
+        room.nextRev = room.committedRev + 1;
+      }
     }
     for (const [room, queued] of batch) this.deliver(room, queued, stored);
   }
@@ -131,6 +151,10 @@ export class LocalWriter<C extends EngineConn> {
     const entries: RoomEntry[] = [];
     const settled: Array<PendingChat<C>> = [];
     for (const q of queued) {
+      if (q.kind === "change") {
+        entries.push(stored ? { n: q.n, kind: "change", change: q.stored.change } : { n: q.n, kind: "void" });
+        continue;
+      }
       if (q.kind !== "chat") {
         entries.push(q);
         continue;

@@ -101,6 +101,15 @@ export class MemoryStore implements ChatStore {
       meta.lastRev = change.rev;
       if (change.type === "topic") meta.topic = change.topic;
       this.meta.set(room, meta);
+      if (change.type === "delete") {
+        // Earlier edits hold the deleted post's text: each becomes the delete, at its own rev (as SQLite).
+        for (const c of log) {
+          const body = JSON.parse(c.body) as v2.Change;
+          if (body.type === "edit" && body.seq === change.seq) {
+            c.body = JSON.stringify({ type: "delete", room, rev: c.rev, seq: change.seq, by: change.by });
+          }
+        }
+      }
       if (post) this.fold(room, post, editedAt[i]);
     });
   }

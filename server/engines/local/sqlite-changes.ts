@@ -52,6 +52,7 @@ export class SqliteChanges {
     topic: Statement<unknown, [string, string]>;
     fold: Statement<unknown, FoldArgs>;
     unmention: Statement<unknown, [string, number]>;
+    erase: Statement<unknown, [string, string, number]>;
     page: Statement<{ body: string }, [string, number, number, number]>;
     meta: Statement<{ topic: string; last_rev: number }, [string]>;
   };
@@ -69,6 +70,12 @@ export class SqliteChanges {
           "WHERE room = ? AND seq = ?",
       ),
       unmention: db.query("DELETE FROM mentions WHERE room = ? AND seq = ?"),
+      // Earlier edits of a deleted post hold its text: each becomes the delete, at its own rev.
+      erase: db.query(
+        "UPDATE changes SET body = json_object('type', 'delete', 'room', room, 'rev', rev, " +
+          "'seq', json_extract(body, '$.seq'), 'by', ?2) " +
+          "WHERE room = ?1 AND json_extract(body, '$.type') = 'edit' AND json_extract(body, '$.seq') = ?3",
+      ),
       page: db.query("SELECT body FROM changes WHERE room = ? AND rev > ? AND rev <= ? ORDER BY rev LIMIT ?"),
       meta: db.query("SELECT topic, last_rev FROM rooms WHERE room = ?"),
     };
@@ -86,7 +93,9 @@ export class SqliteChanges {
   /**
    * Stores changes (`check`ed), in order, inside the caller's transaction. A post's row takes the
    * folded state given (a post pruned meanwhile has no row: only the change is stored). A deleted
-   * post keeps no text, mentions, reactions or edit time, and its mention rows go: it counts for no one.
+   * post keeps no text, mentions, reactions or edit time, and its mention rows go: it counts for no
+   * one. Its earlier edits are rewritten as the delete (same rev), so no change row keeps its text;
+   * that looks through the room's changes (deletes are rare; a seq column would index it).
    */
   write(changes: readonly StoredChange[]): void {
     for (const { room, change, post } of changes) {
@@ -107,7 +116,10 @@ export class SqliteChanges {
         room,
         post.seq,
       );
-      if (deleted) this.q.unmention.run(room, post.seq);
+      if (deleted) {
+        this.q.unmention.run(room, post.seq);
+        if (change.type === "delete") this.q.erase.run(room, change.by, post.seq);
+      }
     }
   }
 

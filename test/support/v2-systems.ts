@@ -1,0 +1,64 @@
+/** The hubs a model test drives: one over the local engine, or two "processes" sharing a redis-server. */
+import { afterAll, beforeAll } from "bun:test";
+import type { ChatHub } from "../../server/chat/hub";
+import { RedisProcess, redisAvailable } from "../redis/support/redis-server";
+import { FakeNet } from "./fake-net";
+import { localHub, redisHub } from "./hubs";
+
+/** Model runs send fast: no rate limits. */
+const UNLIMITED = { rateLimit: 0, controlRate: 0, frameRate: 0 };
+
+let redis: RedisProcess | undefined;
+
+/** Starts a private redis-server for the file's model runs over Redis (if installed); true when there is one. */
+export function redisForModels(): boolean {
+  const available = redisAvailable();
+  beforeAll(async () => {
+    if (available) redis = await RedisProcess.start();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+  return available;
+}
+
+/** The hubs under test, each a process on its own network: one over the local engine, or two sharing a Redis. */
+export interface System {
+  hubs: ChatHub[];
+  nets: FakeNet[];
+  settle(): Promise<void>;
+}
+
+export function overLocal(): System {
+  const net = new FakeNet();
+  const hub = localHub({ fanout: net, limits: UNLIMITED });
+  return {
+    hubs: [hub],
+    nets: [net],
+    async settle() {
+      for (let i = 0; i < 4; i++) hub.flush();
+    },
+  };
+}
+
+let runs = 0;
+export async function overRedis(broken = false): Promise<System> {
+  const prefix = `v2model${++runs}:`;
+  const nets = [new FakeNet(), new FakeNet()];
+  const hubs = nets.map((fanout, i) =>
+    redisHub({
+      url: (redis as RedisProcess).url,
+      prefix: broken && i === 1 ? `${prefix}x:` : prefix,
+      fanout,
+      limits: UNLIMITED,
+    }),
+  );
+  await Promise.all(hubs.map((h) => h.ready));
+  return {
+    hubs,
+    nets,
+    async settle() {
+      for (let round = 0; round < 3; round++) for (const hub of hubs) await hub.quiesce();
+    },
+  };
+}
