@@ -133,7 +133,12 @@ export class ChatHub {
 
   /** A room's stored messages for `GET /api/rooms/:room/messages`: as v1 shows them, or folded (v2). */
   history(room: string, before: number, limit: number): Promise<Page>;
-  history(room: string, before: number, limit: number, version: 2): Promise<{ messages: v2.FoldedPost[]; more: boolean }>;
+  history(
+    room: string,
+    before: number,
+    limit: number,
+    version: 2,
+  ): Promise<{ messages: v2.FoldedPost[]; more: boolean }>;
   history(room: string, before: number, limit: number, version: 1 | 2 = 1): Promise<unknown> {
     return new Promise((resolve, reject) =>
       this.engine.history(room, before, limit, (err, page) => {

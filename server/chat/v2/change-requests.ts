@@ -143,10 +143,15 @@ export class ChangeRequests {
     kick: { nick: string; reason?: string | undefined; ban?: { seconds?: number | undefined } },
     done: (refusal?: Refusal) => void,
   ): void {
-    if (!actor.mod) return done({ code: "forbidden", message: "only moderators may kick or ban" });
+    if (!actor.mod) {
+      done({ code: "forbidden", message: "only moderators may kick or ban" });
+      return;
+    }
     const holder = replica.holder(kick.nick);
-    if (holder === undefined)
-      return done({ code: "not_found", message: `no one called ${kick.nick} is in ${replica.name}` });
+    if (holder === undefined) {
+      done({ code: "not_found", message: `no one called ${kick.nick} is in ${replica.name}` });
+      return;
+    }
     const userId = holder === "" ? undefined : holder;
     const nick = replica.users.get(nickKey(kick.nick)) ?? kick.nick;
     const until = kick.ban?.seconds === undefined ? null : this.d.wallNow() + kick.ban.seconds * 1000;
@@ -169,7 +174,10 @@ export class ChangeRequests {
         done();
       });
     };
-    if (!kick.ban) return out();
+    if (!kick.ban) {
+      out();
+      return;
+    }
     const ban = { userId, nickKey: nickKey(nick), until, reason: kick.reason, by: actor.nick };
     this.d.users.ban(replica.name, ban, (err) => {
       if (err !== undefined && err !== null) return done(this.internal(err));

@@ -75,33 +75,45 @@ export class ProtocolV2 {
     const r = this.requests;
     switch (msg.type) {
       case "chat":
-        return r.chat(conn, msg);
+        r.chat(conn, msg);
+        break;
       case "sync":
-        return r.sync(conn, msg);
+        r.sync(conn, msg);
+        break;
       case "history":
-        return r.history(conn, msg);
+        r.history(conn, msg);
+        break;
       case "who":
-        return r.who(conn, msg);
+        r.who(conn, msg);
+        break;
       case "typing":
-        return r.typing(conn, msg);
+        r.typing(conn, msg);
+        break;
       case "read":
-        return r.read(conn, msg);
+        r.read(conn, msg);
+        break;
       case "nick":
-        return r.nick(conn, msg, normalizeNick(msg.nick));
+        r.nick(conn, msg, normalizeNick(msg.nick));
+        break;
       case "join":
-        return this.rooms.join(conn, normalizeRoom(msg.room), msg.id);
+        this.rooms.join(conn, normalizeRoom(msg.room), msg.id);
+        break;
       case "part":
-        return this.rooms.part(conn, msg);
+        this.rooms.part(conn, msg);
+        break;
       case "dm":
-        return this.rooms.dm(conn, msg, normalizeNick(msg.nick));
+        this.rooms.dm(conn, msg, normalizeNick(msg.nick));
+        break;
       case "edit":
       case "delete":
       case "react":
       case "topic":
-        return this.changes.handle(conn, msg);
+        this.changes.handle(conn, msg);
+        break;
       case "kick":
       case "ban":
-        return this.moderate(conn, msg);
+        this.moderate(conn, msg);
+        break;
     }
   }
 
