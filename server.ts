@@ -179,6 +179,11 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
         sendPings: true,
         perMessageDeflate: false,
         open(ws) {
+          // Admitted although a check failed for the storage's sake: closed as the core closes what it cannot serve.
+          if (ws.data.unchecked !== undefined) {
+            ws.close(CLOSE.internal, ws.data.unchecked);
+            return;
+          }
           try {
             heartbeat.heard(ws, monotonicNow());
             const v2 = ws.data.v2;

@@ -2,7 +2,9 @@
  * The checks a WebSocket upgrade passes before the chat sees it: shutdown and capacity, the query,
  * the Origin, the access token (or, in protocol v2 without one, the identity token) and the
  * per-address limit. Each refusal is plain HTTP with a typed body. `v=2` in the query asks for
- * protocol v2; without it (or with `v=1`) the upgrade is v1's, checked exactly as before v2 existed.
+ * protocol v2; without it (or with `v=1`) the upgrade is v1's, checked as before v2 existed, plus
+ * one check of v2's moderators: a nickname banned from the room is 403 forbidden (shared/PROTOCOL.md,
+ * "Posts and changes"). A v1 upgrade without a nickname gets a guest name, which no ban holds.
  */
 import {
   type ConnectParams,
@@ -16,7 +18,7 @@ import {
 } from "../protocol";
 import type { TokenAuthority } from "./auth";
 import type { V2Open } from "./chat/hub";
-import type { Logger } from "./chat/log";
+import { describeError, type Logger } from "./chat/log";
 import type { Metrics } from "./chat/metrics";
 import { addressKey, type ClientAddresses } from "./client-address";
 import type { Config } from "./config";
@@ -34,6 +36,12 @@ export interface Admitted {
   fixedNick: string | undefined;
   tokenExpiresAt: number | undefined;
   /**
+   * Set when a check could not be made because the core's storage failed (the ban check of a v1
+   * nickname): the socket is closed with 1011 as it opens, as the core closes a connection it cannot
+   * serve, so a storage outage never lets a banned nickname in.
+   */
+  unchecked?: string;
+  /**
    * Present exactly for a protocol v2 connection: its user; the identity token when the user was
    * minted at this upgrade (the welcome hands it out); whether it moderates; the nickname it asks for
    * (or its access token fixes) and the room `room=` adds, both normalized, when given.
@@ -41,9 +49,11 @@ export interface Admitted {
   v2?: V2Open;
 }
 
-/** The core's answer to whether an identity token's user may connect (known and not revoked). */
+/** The core's answers to who may connect: an identity token's user (known and not revoked), a banned v1 nick. */
 export interface UserDirectory {
   userExists(userId: string): Promise<boolean>;
+  /** Whether a ban in force in `room` holds this nickname out (a v1 nick's ban, or a v2 user's). */
+  isBanned(room: string, nick: string): Promise<boolean>;
 }
 
 export interface UpgradeGate {
@@ -169,12 +179,26 @@ export async function admit(
     fixedNick = verified.claims.nick;
     tokenExpiresAt = verified.claims.exp * 1000;
   }
-  // Checked again: others may have connected while the token was being verified.
+  // After the cheap checks: this one asks the core (and, with Redis, the broker).
+  const nick = fixedNick ?? parsed.value.nick;
+  let unchecked: string | undefined;
+  if (nick !== undefined) {
+    try {
+      if (await gate.users.isBanned(parsed.value.room, nick))
+        return refuseWith(403, "forbidden", "you are banned from this room");
+    } catch (err) {
+      gate.log.log("warn", "ban_check_failed", { room: parsed.value.room, ...describeError(err) });
+      unchecked = "the server could not check bans; try again";
+    }
+  }
+  // Checked again: others may have connected while the token and the bans were being checked.
   const late = busy();
   if (late) return late;
   if (!gate.perIp.acquire(client))
     return refuseWith(503, "server_busy", "too many connections from your address");
-  return { ok: true, value: { params: parsed.value, ip, client, fixedNick, tokenExpiresAt } };
+  const value: Admitted = { params: parsed.value, ip, client, fixedNick, tokenExpiresAt };
+  if (unchecked !== undefined) value.unchecked = unchecked;
+  return { ok: true, value };
 }
 
 type Refuser = (status: number, code: RefusalCode, message: string) => { ok: false; response: Response };

@@ -2,7 +2,8 @@
  * The v2 upgrade path (shared/PROTOCOL.md, "Wire protocol v2", "Users"): `v=2` selects v2, any other
  * `v` but 1 is 400; identity tokens are minted, taken back and refused (forged, truncated, another
  * key's, revoked) with 401 before the upgrade; with AUTH_SECRET the user is the token's `sub` (else
- * its `nick`); the limits and the Origin check apply as in v1; and a v1 upgrade is v1 exactly.
+ * its `nick`); the limits and the Origin check apply as in v1; a v1 upgrade is v1 exactly, but for
+ * one check of v2's moderators: a banned nickname is 403 before the upgrade.
  */
 import { afterEach, describe, expect, it } from "bun:test";
 import { rmSync } from "node:fs";
@@ -10,7 +11,7 @@ import { TokenAuthority } from "../server/auth";
 import { jsonLogger } from "../server/chat/log";
 import { IdentitySigner } from "../server/identity";
 import { upgradeRequest } from "./support/http-upgrade";
-import { closeAllClients, connect } from "./support/test-client";
+import { closeAllClients, connect, connectUrl, TestClient } from "./support/test-client";
 import { testEngines } from "./support/test-engines";
 import { startTestServer, startTestServerOn, stopAllServers } from "./support/test-server";
 import { closeAllV2Clients, connectV2 } from "./support/v2-client";
@@ -311,5 +312,57 @@ describe("v1 is unchanged", () => {
     const token = await new TokenAuthority(SECRET).sign({ nick: "ann", exp: inAnHour(), sub: "", mod: true });
     // A sub v2 would refuse is nothing to v1.
     expect((await upgradeRequest(srv.url, { room: "r", token })).status).toBe(101);
+  });
+});
+
+describe("bans before a v1 upgrade", () => {
+  it("asks the core about the nickname (the token's when there is one), and never about a guest", async () => {
+    const srv = startTestServer({ AUTH_SECRET: SECRET });
+    await srv.ready;
+    const asked: Array<[string, string]> = [];
+    srv.hub.isBanned = async (room, nick) => {
+      asked.push([room, nick]);
+      return nick === "bob";
+    };
+    const authority = new TokenAuthority(SECRET);
+    const bob = await authority.sign({ nick: "bob", exp: inAnHour() });
+    const answer = await upgradeRequest(srv.url, { room: "lobby", nick: "ann", token: bob });
+    expect([answer.status, answer.body?.error]).toEqual([403, "forbidden"]);
+    expect(answer.body?.message).toMatch(/banned/);
+    const ann = await authority.sign({ nick: "ann", exp: inAnHour() });
+    expect((await upgradeRequest(srv.url, { room: "dev", token: ann })).status).toBe(101);
+    // Refused before anything costly: a bad room or token is not looked up.
+    expect((await upgradeRequest(srv.url, { room: "bad room", token: bob })).status).toBe(400);
+    expect((await upgradeRequest(srv.url, { room: "lobby", token: "x" })).status).toBe(401);
+    // v2 upgrades are not held out before the upgrade (their join is refused instead).
+    expect((await upgradeRequest(srv.url, { v: "2", room: "lobby", token: bob })).status).toBe(101);
+    expect(asked).toEqual([
+      ["lobby", "bob"],
+      ["dev", "ann"],
+    ]);
+    const open = startTestServer();
+    await open.ready;
+    open.hub.isBanned = async (room, nick) => {
+      asked.push([room, nick]);
+      return true;
+    };
+    const guest = await connect(open.url, { room: "lobby" });
+    expect(guest.welcome.nick).toMatch(/^guest-/);
+    expect(asked.length).toBe(2);
+  });
+
+  it("closes the socket with 1011 when the ban check fails, and lets no one in unchecked", async () => {
+    const srv = startTestServer({ MAX_CONNECTIONS_PER_IP: "1" });
+    await srv.ready;
+    srv.hub.isBanned = async () => {
+      throw new Error("the store is down");
+    };
+    const client = new TestClient(connectUrl(srv.url, { room: "lobby", nick: "bob" }));
+    expect(await client.closed).toBe(1011);
+    expect(client.received).toEqual([]);
+    expect(srv.hub.connectionCount).toBe(0);
+    // The per-address slot it held is given back.
+    const again = await connect(srv.url, { room: "lobby" });
+    expect(again.welcome.nick).toMatch(/^guest-/);
   });
 });
