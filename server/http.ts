@@ -100,6 +100,15 @@ async function messages(rawRoom: string, query: URLSearchParams, hub: ChatHub): 
     }
     limit = n;
   }
+  // v1's shape unless `v=2` asks for folded posts (edits, reactions, `deleted`), as v2's history.
+  const version = query.get("v");
+  if (version !== null && version !== "" && version !== "1" && version !== "2") {
+    return refuse(400, "bad_request", "v must be 1 or 2");
+  }
+  if (version === "2") {
+    const folded = await hub.history(room, before, limit, 2);
+    return json({ messages: folded.messages, hasMore: folded.more });
+  }
   const page = await hub.history(room, before, limit);
   return json({ messages: page.messages, hasMore: page.more });
 }

@@ -746,10 +746,8 @@ describe.each(engines)("the moderator routes over %s", (_name, engineOf) => {
     expect(Date.parse(timed.until as string) - Date.now()).toBeGreaterThan(3_500_000);
   });
 
-  // A known hole of the core, kept visible: a v1 `resume` token without `nick` reclaims the banned
-  // nickname (the upgrade cannot know whose it is), and a guest may rename to it. `failing` until the
-  // core checks bans there; then this is reported as passing unexpectedly, and becomes `it`.
-  it.failing("a banned v1 nickname does not come back by a resume token nor by a rename [needs the core]", async () => {
+  // The upgrade cannot know whose a `resume` token is: the core checks the nick it reclaims, and renames.
+  it("a banned v1 nickname does not come back by a resume token nor by a rename", async () => {
     const srv = await server();
     const ann = await member(srv.url, "ann");
     const carl = await connect(srv.url, { room: "lobby", nick: "carl" });

@@ -99,7 +99,8 @@ export class ChatHub {
     const timer = deps.timer ?? ((fn, ms) => setTimeout(fn, ms));
     this.delivery = new Delivery({ ...base, replicas, connections, fanout: deps.fanout, timer });
     const unblock = (conn: Connection) => this.unblock(conn);
-    this.entry = new RoomEntry({ ...base, replicas, connections, budgets: this.budgets, unblock });
+    const wallNow = deps.wallNow ?? Date.now;
+    this.entry = new RoomEntry({ ...base, replicas, connections, budgets: this.budgets, unblock, wallNow });
     this.requests = new Requests({
       ...base,
       replicas,
@@ -107,7 +108,7 @@ export class ChatHub {
       budgets: this.budgets,
       entry: this.entry,
       unblock,
-      wallNow: deps.wallNow ?? Date.now,
+      wallNow,
     });
     this.v2 = new ProtocolV2({
       ...base,
@@ -115,7 +116,7 @@ export class ChatHub {
       connections,
       budgets: this.budgets,
       usersHere: this.usersHere,
-      wallNow: deps.wallNow ?? Date.now,
+      wallNow,
       unblock,
     });
     this.engine.bind(this.sink());

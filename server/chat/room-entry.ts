@@ -3,7 +3,7 @@
  * can) and logs the join, and the welcome goes once the replica has applied that join, so it agrees
  * with everything published after it. Leaving is Connections.leaveRoom.
  */
-import { CLOSE, encode, LIMITS, PROTOCOL_VERSION } from "../../protocol";
+import { CLOSE, encode, LIMITS, nickKey, PROTOCOL_VERSION, v2 } from "../../protocol";
 import type { ClientBudgets } from "./client-budgets";
 import type { Connection } from "./connection";
 import type { Connections } from "./connections";
@@ -30,6 +30,8 @@ export interface RoomEntryDeps {
   log: Logger;
   /** The connection has its welcome: the frames it sent meanwhile may run now. */
   unblock: (conn: Connection) => void;
+  /** Wall-clock time (bans end by it). */
+  wallNow: () => number;
 }
 
 export class RoomEntry {
@@ -67,11 +69,22 @@ export class RoomEntry {
           if (conn.state !== "closed") connections.resync(conn, "the room went out of step");
           return;
         }
-        conn.claimed = true;
-        conn.replica = replica;
-        replica.members.set(conn.id, conn);
-        replica.at(claim.at, () => this.welcome(conn, replica, opts.since));
-        this.d.unblock(conn);
+        const seat = () => {
+          conn.claimed = true;
+          conn.replica = replica;
+          replica.members.set(conn.id, conn);
+          replica.at(claim.at, () => this.welcome(conn, replica, opts.since));
+          this.d.unblock(conn);
+        };
+        // The upgrade checked the nick asked for; a resumed or varied one is checked here.
+        if (opts.resume === undefined && claim.nick === opts.wanted) return seat();
+        engine.users.banned(room, { nickKey: nickKey(claim.nick) }, this.d.wallNow(), (bErr, ban) => {
+          if ((bErr === undefined || bErr === null) && !ban) return seat();
+          engine.leave(conn, room, true);
+          replicas.release(replica);
+          if (ban) connections.evict(conn, v2.CLOSE_V2.kicked, "banned from this room");
+          else giveUp(bErr);
+        });
       });
     });
   }

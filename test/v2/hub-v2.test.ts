@@ -10,7 +10,10 @@ function setup() {
   const settle = () => {
     for (let i = 0; i < 5; i++) hub.flush();
   };
-  const open = (userId: string, o: { nick?: string; room?: string; minted?: boolean; mod?: boolean } = {}) => {
+  const open = (
+    userId: string,
+    o: { nick?: string; room?: string; minted?: boolean; mod?: boolean } = {},
+  ) => {
     const peer = net.peer(2);
     const conn = hub.open(peer, {
       room: "",
@@ -211,7 +214,11 @@ describe("v2 changes and moderation over the local engine", () => {
     const h = old.peer.inbox.filter((m) => m.type === "history").at(-1);
     expect(h?.type === "history" && h.messages[0]?.text).toBe("(deleted)");
     const again = open("u2", { minted: false });
-    expect(last(again.peer, "welcome").rooms[0]).toMatchObject({ topic: "welcome all", lastRev: 5, unread: 0 });
+    expect(last(again.peer, "welcome").rooms[0]).toMatchObject({
+      topic: "welcome all",
+      lastRev: 5,
+      unread: 0,
+    });
   });
 
   test("the 21st emoji is too_large; kicks and bans hold users out by every route", () => {
@@ -220,7 +227,8 @@ describe("v2 changes and moderation over the local engine", () => {
     const ann = open("u1", { nick: "ann", room: "lobby" });
     const zed = v1("lobby", "zed");
     send(ann, { type: "chat", room: "lobby", text: "x" });
-    for (let i = 0; i < 20; i++) send(mod, { type: "react", room: "lobby", seq: 1, emoji: `:e${i}:`, on: true });
+    for (let i = 0; i < 20; i++)
+      send(mod, { type: "react", room: "lobby", seq: 1, emoji: `:e${i}:`, on: true });
     send(mod, { type: "react", room: "lobby", seq: 1, emoji: ":e20:", on: true, id: "r" });
     expect(last(mod.peer, "error")).toMatchObject({ code: "too_large", id: "r" });
     send(ann, { type: "kick", room: "lobby", nick: "zed", id: "k" });
