@@ -1,5 +1,6 @@
 /** What the chat logic needs from durable storage; SQLite and in-memory implementations stand behind it. */
-import type { Done, Page, Post } from "../../chat/engine";
+import type { v2 } from "../../../protocol";
+import type { ChangePage, Done, Page, Post } from "../../chat/engine";
 import type { UserStore } from "../../chat/users";
 
 export type { Page };
@@ -65,6 +66,16 @@ export interface PruneStep {
   done: boolean;
 }
 
+/**
+ * A change as the local engine writes it: the wire message (with its rev), and for a change to a
+ * post, the post's new folded state (core/posts.ts `applyChange`), which replaces the stored one.
+ */
+export interface StoredChange {
+  room: string;
+  change: v2.Change;
+  post?: Post | undefined;
+}
+
 export interface ChatStore {
   /** v2's users, memberships, read markers and direct rooms, kept as durably as the messages. */
   readonly users: UserTables;
@@ -75,7 +86,17 @@ export interface ChatStore {
   /** The newest `limit` messages with `seq > after`, ascending; `more` when some were cut. */
   after(room: string, after: number, limit: number): Page;
   /** Stores messages and session changes atomically, or throws and stores nothing. */
-  commit(messages: readonly StoredMessage[], sessions: readonly SessionRecord[]): void;
+  commit(
+    messages: readonly StoredMessage[],
+    sessions: readonly SessionRecord[],
+    changes?: readonly StoredChange[],
+  ): void;
+  /** A post as it stands now (folded: current text, editedAt, deleted, reactions with their ids). */
+  post(room: string, seq: number): Post | undefined;
+  /** The changes with `sinceRev < rev <= upTo`, ascending, at most `limit`; `more` when some were cut. */
+  changes(room: string, sinceRev: number, upTo: number, limit: number): ChangePage;
+  /** The room's newest rev (0 when none) and its topic ("" when none). */
+  roomMeta(room: string): { lastRev: number; topic: string };
   loadSession(id: string): SessionRecord | undefined;
   /**
    * The newest client references a session used in a room, with the seq each got. A store may look
