@@ -13,14 +13,19 @@
  */
 import { nickKey, nickVariant } from "../../../protocol";
 import {
+  type ChangeOutcome,
+  type ChangePage,
+  type ChangeRequest,
   type Claim,
   type Done,
   type Engine,
   type EngineConn,
   type EngineSink,
   type EnterRequest,
+  type Kick,
   NickTakenError,
   type Page,
+  type Post,
   type PostMeta,
   type RenameOutcome,
   type RoomCount,
@@ -94,6 +99,7 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
   private readonly presence: ProcessPresence;
   private readonly follower: StreamFollower;
   private readonly prefix: string;
+  private readonly now: () => number;
   /** v2's users, memberships and read markers, in Redis; its events reach every process. */
   readonly users: RedisUsers;
 
@@ -102,6 +108,7 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
     this.log = o.log ?? silentLogger;
     const metrics = o.metrics ?? new Metrics();
     const now = o.now ?? Date.now;
+    this.now = now;
     const timeoutMs = o.commandTimeoutMs ?? 2000;
     this.reconcileIntervalMs = o.reconcileIntervalMs ?? 30_000;
     this.link = new RedisLink({ url: o.url, timeoutMs, log: this.log, name: "main" });
@@ -196,7 +203,8 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
     const follow = this.follower.start(room);
     this.run(async () => {
       await this.ready;
-      const [lastSeq, lastN, lastId, users, recent, epoch, flatOwners] = await this.scripts.snapshot(room);
+      const [lastSeq, lastN, lastId, users, recent, epoch, flatOwners, lastRev, topic] =
+        await this.scripts.snapshot(room);
       this.follower.loaded(follow, lastId, lastN);
       const owners = new Map<string, string>();
       for (let i = 0; i + 1 < flatOwners.length; i += 2)
@@ -205,6 +213,8 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
         epoch,
         lastSeq,
         lastN,
+        lastRev,
+        topic,
         users: users.map((entry) => entry.split("|").slice(3).join("|")),
         owners,
         recent: recent.map((raw) => JSON.parse(raw)).reverse(),
@@ -355,6 +365,43 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
       if (outcome === "ok") this.claims.userRenamed(room, userId, nick);
       return outcome;
     }, done);
+  }
+
+  post(room: string, seq: number, done: Done<Post | undefined>): void {
+    this.run(async () => {
+      await this.ready;
+      return this.history_.post(room, seq);
+    }, done);
+  }
+
+  /**
+   * One script (change-scripts.ts CHANGE): checked, numbered, folded into the post, kept and logged
+   * at once. Chats waiting for this turn go first, so the change keeps its place after them.
+   */
+  change(room: string, req: ChangeRequest, done: Done<ChangeOutcome>): void {
+    this.batch.flush();
+    const at = new Date(this.now()).toISOString();
+    this.run(async () => {
+      await this.ready;
+      return this.scripts.change(room, req, at);
+    }, done);
+  }
+
+  changes(room: string, sinceRev: number, upTo: number, limit: number, done: Done<ChangePage>): void {
+    this.run(async () => {
+      await this.ready;
+      return this.history_.changes(room, sinceRev, upTo, limit);
+    }, done);
+  }
+
+  /** Logged in the room's stream, so every process hears it in the room's order; nothing is stored. */
+  kick(room: string, kick: Kick): void {
+    this.batch.flush();
+    this.inflight.track(
+      this.scripts
+        .kick(room, kick)
+        .catch((err) => this.log.log("warn", "redis_kick_failed", describeError(err))),
+    );
   }
 
   typing(conn: C, room: string, wire: string): void {

@@ -1,9 +1,16 @@
-/** A room's stored messages read from Redis (a sorted set by seq): `history`, REST and paging. */
-import type { ChatMessage } from "../../../protocol";
-import type { Page } from "../../chat/engine";
+/**
+ * A room's stored posts and changes read from Redis (sorted sets by seq and by rev): `history`,
+ * `post`, `changes`, REST and paging. Posts are stored folded (change-scripts.ts rewrites them).
+ */
+import type { v2 } from "../../../protocol";
+import type { ChangePage, Page, Post } from "../../chat/engine";
 import type { RedisLink } from "./redis-link";
 
-export function roomKey(prefix: string, room: string, part: "meta" | "log" | "users" | "msgs"): string {
+export function roomKey(
+  prefix: string,
+  room: string,
+  part: "meta" | "log" | "users" | "msgs" | "trimmed" | "chg",
+): string {
   return `${prefix}room:${room}:${part}`;
 }
 
@@ -26,7 +33,33 @@ export class RedisHistory {
     const messages = raw
       .slice(0, limit)
       .reverse()
-      .map((m) => JSON.parse(m) as ChatMessage);
+      .map((m) => JSON.parse(m) as Post);
     return { messages, more: raw.length > limit };
+  }
+
+  /** The post `seq` as it stands now, or undefined. */
+  async post(room: string, seq: number): Promise<Post | undefined> {
+    const s = String(seq);
+    const raw = (await this.link.send("ZRANGEBYSCORE", [
+      roomKey(this.prefix, room, "msgs"),
+      s,
+      s,
+    ])) as string[];
+    return raw[0] === undefined ? undefined : (JSON.parse(raw[0]) as Post);
+  }
+
+  /** The changes with `sinceRev < rev <= upTo`, ascending, at most `limit`; `more` when some were cut. */
+  async changes(room: string, sinceRev: number, upTo: number, limit: number): Promise<ChangePage> {
+    if (upTo <= sinceRev) return { changes: [], more: false };
+    const max = Math.max(0, limit);
+    const raw = (await this.link.send("ZRANGEBYSCORE", [
+      roomKey(this.prefix, room, "chg"),
+      `(${sinceRev}`,
+      String(upTo),
+      "LIMIT",
+      "0",
+      String(max + 1),
+    ])) as string[];
+    return { changes: raw.slice(0, max).map((c) => JSON.parse(c) as v2.Change), more: raw.length > max };
   }
 }

@@ -15,6 +15,7 @@ import type { Done } from "../../chat/engine";
 import { describeError, type Logger } from "../../chat/log";
 import { randomToken } from "../../chat/tokens";
 import type {
+  Ban,
   CountQuery,
   Counts,
   JoinOutcome,
@@ -28,6 +29,8 @@ import { type RedisLink, runScript } from "./redis-link";
 import type { StreamFollower } from "./stream-follower";
 import { entryFields, type StreamEntry } from "./stream-reader";
 import {
+  BAN,
+  BANNED,
   COUNTS,
   CREATE,
   DIRECT_ROOM,
@@ -39,6 +42,7 @@ import {
   READ,
   RENAME,
   REVOKE,
+  UNBAN,
 } from "./user-scripts";
 
 export interface RedisUsersDeps {
@@ -186,6 +190,36 @@ export class RedisUsers implements UserStore {
         "b",
       ])) as Array<string | null>;
       return typeof a === "string" && typeof b === "string" ? ([a, b] as const) : undefined;
+    }, done);
+  }
+
+  /** Under the user's id, or `v1:` and the nick key for a v1 nick (user-scripts.ts BAN). */
+  ban(room: string, ban: Ban, done: Done<void>): void {
+    const key = ban.userId ?? `v1:${ban.nickKey}`;
+    this.d.run(async () => {
+      await this.script(BAN, [room, key, ban.nickKey, JSON.stringify(ban)]);
+    }, done);
+  }
+
+  unban(room: string, userId: string, done: Done<boolean>): void {
+    this.d.run(async () => (await this.script(UNBAN, [room, userId])) === 1, done);
+  }
+
+  /** Of the bans on the user or the nick (user-scripts.ts BANNED), the one in force at `now` that ends last. */
+  banned(
+    room: string,
+    who: { userId?: string | undefined; nickKey?: string | undefined },
+    now: number,
+    done: Done<Ban | undefined>,
+  ): void {
+    this.d.run(async () => {
+      const raw = (await this.script(BANNED, [room, who.userId ?? "", who.nickKey ?? ""])) as string[];
+      let found: Ban | undefined;
+      for (const b of raw.map((r) => JSON.parse(r) as Ban)) {
+        if (b.until !== null && b.until <= now) continue;
+        if (!found || (found.until !== null && (b.until === null || b.until > found.until))) found = b;
+      }
+      return found;
     }, done);
   }
 

@@ -3,6 +3,9 @@
  * reply comes back typed. One instance per process: it carries the prefix, stream length and process id.
  */
 import { LIMITS } from "../../../protocol";
+import type { ChangeOutcome, ChangeRequest, Kick } from "../../chat/engine";
+import { changeMessage } from "../../chat/posts";
+import { CHANGE, KICK } from "./change-scripts";
 import { type Call, type RedisLink, runScript, scriptCall } from "./redis-link";
 import {
   CHAT,
@@ -22,9 +25,9 @@ import {
 
 /**
  * What the snapshot script returns: seq, n, last stream id, user entries, newest chats descending,
- * epoch, and the v2 users present as a flat [userId, nick, ...] list.
+ * epoch, the v2 users present as a flat [userId, nick, ...] list, the newest rev and the topic.
  */
-export type SnapshotReply = [number, number, string, string[], string[], string, string[]];
+export type SnapshotReply = [number, number, string, string[], string[], string, string[], number, string];
 
 /** A v2 claim's outcome: made ('j', with its join's entry), joined ('m', at the room's newest entry), or the nick taken. */
 export type UserClaimReply = [kind: "j" | "m", nick: string, at: number] | [kind: "taken"];
@@ -212,6 +215,45 @@ export class RoomScripts {
 
   async typing(room: string, connId: string, data: string): Promise<void> {
     await this.onRoom(TYPING, room, connId, data);
+  }
+
+  /**
+   * Stores a change with the room's next rev (change-scripts.ts CHANGE). Its wire message is
+   * `changeMessage`'s, cut around the rev for the script to fill in; `at` is its time.
+   */
+  async change(room: string, req: ChangeRequest, at: string): Promise<ChangeOutcome> {
+    const wire = JSON.stringify(changeMessage(room, 0, req, at));
+    const cut = wire.indexOf(',"rev":0,');
+    if (cut < 0) throw new Error(`no rev to fill in: ${wire}`);
+    const head = wire.slice(0, cut + 7);
+    const tail = wire.slice(cut + 8);
+    let args: Array<string | number>;
+    switch (req.type) {
+      case "edit":
+        args = [req.seq, req.text];
+        break;
+      case "delete":
+        args = [req.seq];
+        break;
+      case "react":
+        args = [req.seq, req.emoji, req.on ? "1" : "0", req.userId, req.nick, req.maxEmoji];
+        break;
+      case "topic":
+        args = [req.topic];
+        break;
+    }
+    const [ok, what] = (await this.onRoom(CHANGE, room, at, head, tail, req.type, ...args)) as [
+      number,
+      number | "gone" | "unchanged" | "full",
+    ];
+    return ok === 1
+      ? { ok: true, rev: Number(what) }
+      : { ok: false, why: what as "gone" | "unchanged" | "full" };
+  }
+
+  /** Logs a kick in the room's stream; resolves to its entry's number. */
+  async kick(room: string, kick: Kick): Promise<number> {
+    return Number(await this.onRoom(KICK, room, JSON.stringify(kick)));
   }
 
   /** The scripts that append to a room's stream all start with P, room, maxlen. */

@@ -3,7 +3,7 @@
  * room's counters, its user hash and its stream change together: a snapshot (one script) is always
  * consistent with a stream position, and the stream is the one total order every process replays.
  *
- * Keys (P is the prefix): P room:R:meta {seq, n} · P room:R:log stream · P room:R:users
+ * Keys (P is the prefix): P room:R:meta {seq, n, epoch, rev, topic} · P room:R:log stream · P room:R:users
  * {nickKey -> "proc|conn|session|nick"} · P room:R:msgs zset seq -> chat JSON · P sess:T {room, nick,
  * key} · P sess:T:ids {room NUL id -> seq} · P sess:T:idq (their order) · P procs set · P proc:ID
  * (heartbeat, PX) · P proc:ID:rooms set · P guest counter · P rooms zset room -> users (rooms with
@@ -15,12 +15,21 @@
  * {userId -> nickKey} · P room:R:uc:U set of "proc|conn" (the connections sharing user U's claim) ·
  * P room:R:pc:ID {conn -> userId} (process ID's connections in user claims, for its sweep and
  * reconcile) · P room:R:own:U and P room:R:men:U zsets of seqs (U's own posts, the posts that mention U:
- * what unread counts subtract and mentions count), trimmed with the room's history.
+ * what unread counts subtract and mentions count), trimmed with the room's history · P room:R:mid zset
+ * seq -> "seq|U" (the v2 users each post mentions, so a delete can take them out of their counts).
+ * Changes (edits, deletes, reactions, topics): change-scripts.ts.
+ *
+ * A post's text is kept in one place only, its member of P room:R:msgs: the stream's chat entry
+ * names its seq (k 'c', s), and each process reads the posts its stream entries name
+ * (stream-follower.ts). So a delete, which rewrites that member, leaves the text nowhere: entries
+ * taken out of a stream (XDEL) stay in its memory, and in DUMP, until their whole node goes.
+ * Retention moves the posts it trims to P room:R:trimmed (zset seq -> JSON, the newest MAXLEN +
+ * 1000: every chat the stream may still name), where processes behind it read them.
  * `append` returns the entry's number n: the core waits for that entry before a welcome.
  */
 
 /** Helpers shared by every script: key names and appending one entry with its per-room number `n`. */
-const PRELUDE = `
+export const PRELUDE = `
 local P = ARGV[1]
 local function rk(room, part) return P .. 'room:' .. room .. ':' .. part end
 local function sk(token, part) if part then return P .. 'sess:' .. token .. ':' .. part end return P .. 'sess:' .. token end
@@ -156,7 +165,7 @@ while i <= #ARGV do
   else
     local seq = redis.call('HINCRBY', rk(room, 'meta'), 'seq', 1)
     local wire = head .. seq .. tail
-    append(room, maxlen, 'k', 'c', 's', seq, 'd', wire)
+    append(room, maxlen, 'k', 'c', 's', seq)
     redis.call('ZADD', rk(room, 'msgs'), seq, wire)
     if uid then
       local own = rk(room, 'own:' .. uid)
@@ -166,7 +175,9 @@ while i <= #ARGV do
         if ARGV[j] ~= uid then
           local men = rk(room, 'men:' .. ARGV[j])
           redis.call('ZADD', men, seq, seq)
+          redis.call('ZADD', rk(room, 'mid'), seq, seq .. '|' .. ARGV[j])
           touched[men] = true
+          touched[rk(room, 'mid')] = true
         end
       end
     end
@@ -180,11 +191,20 @@ while i <= #ARGV do
     out[#out + 1] = seq
   end
 end
--- Retention by count: the newest keep stay (0 keeps all); the newest one always does. The users'
--- zsets written now are trimmed to the same seqs (the others when next written; counts ignore
--- what lies below the history anyway).
+-- Retention by count: the newest keep stay (0 keeps all); the newest one always does. What goes
+-- waits in P room:R:trimmed, as long as the stream may still name it, for processes yet to read it.
+-- The users' zsets written now are trimmed to the same seqs (the others when next written; counts
+-- ignore what lies below the history anyway).
 if keep > 0 then
-  redis.call('ZREMRANGEBYRANK', rk(room, 'msgs'), 0, -(keep + 1))
+  local msgs = rk(room, 'msgs')
+  local cut = redis.call('ZCARD', msgs) - keep
+  if cut > 0 then
+    local trimmed, window = rk(room, 'trimmed'), tonumber(maxlen) + 1000
+    local gone = redis.call('ZRANGE', msgs, math.max(0, cut - window), cut - 1, 'WITHSCORES')
+    for j = 1, #gone, 2 do redis.call('ZADD', trimmed, gone[j + 1], gone[j]) end
+    redis.call('ZREMRANGEBYRANK', msgs, 0, cut - 1)
+    if redis.call('ZCARD', trimmed) > window then redis.call('ZREMRANGEBYRANK', trimmed, 0, -(window + 1)) end
+  end
   if next(touched) then
     local oldest = redis.call('ZRANGE', rk(room, 'msgs'), 0, 0, 'WITHSCORES')[2]
     for key in pairs(touched) do redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. oldest) end
@@ -194,15 +214,16 @@ return out
 `;
 
 /**
- * ARGV: P, room, recent. Returns {seq, n, lastStreamId, userValues, newest `recent` chats descending,
- * epoch, {userId, nick, ...} of the v2 users in the room}.
+ * ARGV: P, room, recent. Returns {seq, n, lastStreamId, userValues, newest `recent` chats descending
+ * (folded: as their changes left them), epoch, {userId, nick, ...} of the v2 users in the room, rev
+ * (the newest change's, 0 for none), topic ('' for none)}.
  */
 export const SNAPSHOT = `${PRELUDE}
 local room, recent = ARGV[2], tonumber(ARGV[3])
 -- The room's history generation: made with its meta hash, so a Redis that lost its data makes a new one.
 local t = redis.call('TIME')
 redis.call('HSETNX', rk(room, 'meta'), 'epoch', t[1] .. '-' .. t[2])
-local m = redis.call('HMGET', rk(room, 'meta'), 'seq', 'n', 'epoch')
+local m = redis.call('HMGET', rk(room, 'meta'), 'seq', 'n', 'epoch', 'rev', 'topic')
 local last = redis.call('XREVRANGE', rk(room, 'log'), '+', '-', 'COUNT', 1)
 local lastId = '0-0'
 if #last > 0 then lastId = last[1][1] end
@@ -213,7 +234,7 @@ for i = 1, #flat, 2 do
   if key then owners[#owners + 1] = flat[i]; owners[#owners + 1] = nick end
 end
 return {tonumber(m[1] or 0), tonumber(m[2] or 0), lastId, redis.call('HVALS', rk(room, 'users')),
-  redis.call('ZREVRANGE', rk(room, 'msgs'), 0, recent - 1), m[3], owners}
+  redis.call('ZREVRANGE', rk(room, 'msgs'), 0, recent - 1), m[3], owners, tonumber(m[4] or 0), m[5] or ''}
 `;
 
 /**

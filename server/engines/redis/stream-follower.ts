@@ -2,9 +2,16 @@
  * Follows the streams of the rooms this process has replicas of, from the snapshot each was loaded
  * at, and turns their entries into the core's log entries. After a Redis blip the reader simply reads
  * on from the last id delivered, so nothing is skipped; a gap in the numbers is the core's to see.
+ *
+ * A chat entry names its post's seq and a change entry its rev: the text lives only in the room's
+ * posts and changes (scripts.ts), so a delete leaves it nowhere. Each batch read is delivered once
+ * the posts and changes it names are read too (one round trip, both at once, none for a batch of
+ * presence and typing only).
  */
-import type { RoomEntry } from "../../chat/engine";
-import type { Logger } from "../../chat/log";
+import type { v2 } from "../../../protocol";
+import type { Kick, Post, RoomEntry } from "../../chat/engine";
+import { describeError, type Logger } from "../../chat/log";
+import { DELETED_TEXT_V1 } from "../../chat/posts";
 import type { Inflight } from "./inflight";
 import { roomKey } from "./redis-history";
 import { type RedisLink, streamIdAfter } from "./redis-link";
@@ -78,10 +85,9 @@ export class StreamFollower {
         ],
         apply: (key, entries) => {
           const listener = this.listeners.get(key);
-          if (listener) {
-            listener.lastId = entries.at(-1)?.[0] ?? listener.lastId;
-            listener.apply(entries);
-          } else this.apply(key, entries);
+          if (!listener) return this.apply(key, entries);
+          listener.lastId = entries.at(-1)?.[0] ?? listener.lastId;
+          listener.apply(entries);
         },
       },
       this.d.log,
@@ -114,26 +120,74 @@ export class StreamFollower {
     return [...this.byKey.values()].filter((f) => f.lastId !== null);
   }
 
-  private apply(key: string, raw: StreamEntry[]): void {
+  private async apply(key: string, raw: StreamEntry[]): Promise<void> {
     const follow = this.byKey.get(key);
     if (!follow || follow.lastId === null) return;
+    const lastId = follow.lastId;
+    const read = raw
+      .filter(([id]) => streamIdAfter(id, lastId))
+      .map(([id, flat]) => ({ id, f: entryFields(flat) }));
+    if (read.length === 0) return;
+    let content: Contents;
+    try {
+      content = await this.contents(follow.room, read);
+    } catch (err) {
+      // Nothing delivered, nothing marked read: the next read brings the same entries again.
+      this.d.log.log("warn", "redis_contents_failed", { room: follow.room, ...describeError(err) });
+      await Bun.sleep(100);
+      return;
+    }
+    if (this.byKey.get(key) !== follow || follow.lastId !== lastId) return;
     const entries: RoomEntry[] = [];
-    for (const [id, flat] of raw) {
-      if (!streamIdAfter(id, follow.lastId)) continue;
-      const entry = toEntry(entryFields(flat));
-      if (entry.n <= follow.lastN) {
-        // Newer in the stream but not in number: Redis lost the room (a restart without its data)
-        // and it started over. Its members here come back with `since` and meet a new epoch.
-        if (entries.length > 0) this.d.deliver(follow.room, entries);
-        this.byKey.delete(follow.key);
-        this.d.resync(follow.room, `the room's log started over at entry ${entry.n}`);
-        return;
-      }
+    const stop = (why: string) => {
+      if (entries.length > 0) this.d.deliver(follow.room, entries);
+      this.byKey.delete(follow.key);
+      this.d.resync(follow.room, why);
+    };
+    for (const { id, f } of read) {
+      const n = Number(f.n);
+      // Newer in the stream but not in number: Redis lost the room (a restart without its data)
+      // and it started over. Its members here come back with `since` and meet a new epoch.
+      if (n <= follow.lastN) return stop(`the room's log started over at entry ${n}`);
+      const entry = toEntry(n, f, content);
+      // Trimmed before this process read it, and gone from the trimmed too: it is far behind.
+      if (!entry) return stop(`entry ${n} names ${f.k === "c" ? `post ${f.s}` : `rev ${f.r}`}, gone`);
       follow.lastId = id;
-      follow.lastN = entry.n;
+      follow.lastN = n;
       entries.push(entry);
     }
     if (entries.length > 0) this.d.deliver(follow.room, entries);
+  }
+
+  /** The posts and changes that entries name, read at once. */
+  private async contents(
+    room: string,
+    read: ReadonlyArray<{ f: Record<string, string> }>,
+  ): Promise<Contents> {
+    const seqs = span(read, "c", "s");
+    const revs = span(read, "x", "r");
+    const range = (part: "msgs" | "trimmed" | "chg", [lo, hi]: [number, number]) =>
+      lo > hi
+        ? Promise.resolve([])
+        : (this.d.link.send("ZRANGEBYSCORE", [
+            roomKey(this.d.prefix, room, part),
+            String(lo),
+            String(hi),
+          ]) as Promise<string[]>);
+    const [posts, changes] = await Promise.all([range("msgs", seqs), range("chg", revs)]);
+    const out: Contents = { posts: new Map(), changes: new Map() };
+    const add = (raw: string) => {
+      const post = JSON.parse(raw) as Post;
+      out.posts.set(post.seq, { raw, post });
+    };
+    posts.forEach(add);
+    // Fewer than named: retention trimmed the oldest of them meanwhile (scripts.ts CHAT).
+    if (posts.length < seqs[1] - seqs[0] + 1) (await range("trimmed", seqs)).forEach(add);
+    for (const raw of changes) {
+      const change = JSON.parse(raw) as v2.Change;
+      out.changes.set(change.rev, change);
+    }
+    return out;
   }
 
   /** Interrupts the reader's blocking read, so it picks up a room just loaded. */
@@ -147,12 +201,63 @@ export class StreamFollower {
   }
 }
 
-/** A stream entry's fields (see scripts.ts) as a log entry. */
-function toEntry(f: Record<string, string>): RoomEntry {
-  const n = Number(f.n);
+/** What a batch of entries names: posts by seq (their stored JSON too), changes by rev. */
+interface Contents {
+  posts: Map<number, { raw: string; post: Post }>;
+  changes: Map<number, v2.Change>;
+}
+
+/** The lowest and highest number in field `field` of the entries of kind `k` ([Infinity, -Infinity]: none). */
+function span(
+  read: ReadonlyArray<{ f: Record<string, string> }>,
+  k: string,
+  field: string,
+): [number, number] {
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (const { f } of read) {
+    if (f.k !== k) continue;
+    const v = Number(f[field]);
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
+}
+
+/**
+ * A post read after changes reached it: as first posted, but with its text as it stands now
+ * ("(deleted)" once deleted, as v1 shows it); its changes follow in the log and fold it again.
+ */
+function unfolded(post: Post): Post {
+  const { editedAt: _e, deleted, reactions: _r, ...msg } = post;
+  if (deleted) msg.text = DELETED_TEXT_V1;
+  return msg;
+}
+
+/** A stream entry's fields (see scripts.ts, change-scripts.ts) as a log entry; undefined when what it names is gone. */
+function toEntry(n: number, f: Record<string, string>, content: Contents): RoomEntry | undefined {
   switch (f.k) {
-    case "c":
-      return { n, kind: "chat", msg: JSON.parse(f.d as string), wire: f.d as string };
+    case "c": {
+      const got = content.posts.get(Number(f.s));
+      if (!got) return undefined;
+      const { raw, post } = got;
+      if (post.editedAt === undefined && post.deleted === undefined && post.reactions === undefined)
+        return { n, kind: "chat", msg: post, wire: raw };
+      const msg = unfolded(post);
+      return { n, kind: "chat", msg, wire: JSON.stringify(msg) };
+    }
+    case "x": {
+      const change = content.changes.get(Number(f.r));
+      return change && { n, kind: "change", change };
+    }
+    case "kick": {
+      const k = JSON.parse(f.d as string) as Kick;
+      const entry: RoomEntry = { n, kind: "kick", nick: k.nick, by: k.by };
+      if (k.userId !== undefined) entry.userId = k.userId;
+      if (k.reason !== undefined) entry.reason = k.reason;
+      if (k.until !== undefined) entry.until = k.until;
+      return entry;
+    }
     case "p":
       return f.u === undefined
         ? { n, kind: "presence", event: JSON.parse(f.d as string) }

@@ -14,8 +14,8 @@ export type StreamEntry = [string, string[]];
 export interface ReaderSource {
   /** The streams to read now: key and last id applied. */
   streams(): Array<{ key: string; lastId: string }>;
-  /** New entries of one stream, in stream order. */
-  apply(key: string, entries: StreamEntry[]): void;
+  /** New entries of one stream, in stream order; the next read waits for a promise returned. */
+  apply(key: string, entries: StreamEntry[]): void | Promise<void>;
 }
 
 const BATCH = 1000;
@@ -71,17 +71,21 @@ export class StreamReader {
         continue;
       }
       if (!reply || this.stopped) continue;
+      // Each stream's entries in order; the streams side by side (what they name is read at once).
+      const applied: Array<Promise<void>> = [];
       for (const [key, entries] of Object.entries(reply)) {
-        if (key === this.wakeKey) {
-          this.wakeId = entries.at(-1)?.[0] ?? this.wakeId;
-          continue;
-        }
-        try {
-          this.source.apply(key, entries);
-        } catch (err) {
-          this.log.log("error", "redis_apply_failed", { key, ...describeError(err) });
-        }
+        if (key === this.wakeKey) this.wakeId = entries.at(-1)?.[0] ?? this.wakeId;
+        else applied.push(this.applyStream(key, entries));
       }
+      await Promise.all(applied);
+    }
+  }
+
+  private async applyStream(key: string, entries: StreamEntry[]): Promise<void> {
+    try {
+      await this.source.apply(key, entries);
+    } catch (err) {
+      this.log.log("error", "redis_apply_failed", { key, ...describeError(err) });
     }
   }
 }
