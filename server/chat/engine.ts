@@ -159,7 +159,8 @@ export interface Claim {
   at: number;
 }
 
-export type RenameOutcome = "ok" | "taken" | "gone";
+/** `banned`: a ban in the room holds the new nick out (checked by v1 renames, in the same step). */
+export type RenameOutcome = "ok" | "taken" | "gone" | "banned";
 
 export interface Page {
   messages: Post[];

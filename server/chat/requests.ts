@@ -34,23 +34,14 @@ export class Requests {
 
   /** Frames sent after a rename wait for it, so they apply under the name it leaves them with. */
   rename(conn: Connection, replica: Replica<Connection>, nick: string): void {
-    const { connections, engine } = this.d;
+    const { connections } = this.d;
     if (conn.fixedNick !== undefined) {
       connections.fail(conn, "forbidden", "your nickname is fixed by your access token");
       return;
     }
     if (nick === conn.nick) return;
     conn.busy = true;
-    engine.users.banned(replica.name, { nickKey: nickKey(nick) }, this.d.wallNow(), (bErr, ban) => {
-      if (conn.state === "closed") return;
-      if (ban || (bErr !== undefined && bErr !== null)) {
-        if (ban) connections.fail(conn, "forbidden", `${nick} is banned from ${replica.name}`);
-        else connections.fail(conn, "internal", "the nickname could not be changed; try again");
-        this.d.unblock(conn);
-        return;
-      }
-      this.renameTo(conn, replica, nick);
-    });
+    this.renameTo(conn, replica, nick);
   }
 
   private renameTo(conn: Connection, replica: Replica<Connection>, nick: string): void {
@@ -63,6 +54,8 @@ export class Requests {
       } else if (outcome === "ok") conn.nick = nick;
       else if (outcome === "taken")
         connections.fail(conn, "nick_taken", `${nick} is already taken in ${replica.name}`);
+      else if (outcome === "banned")
+        connections.fail(conn, "forbidden", `${nick} is banned from ${replica.name}`);
       else connections.resync(conn, "its nickname is no longer held");
       this.d.unblock(conn);
     });

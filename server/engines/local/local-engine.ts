@@ -28,7 +28,7 @@ import { NickTakenError } from "../../chat/engine";
 import { describeError, type Logger, silentLogger } from "../../chat/log";
 import { Metrics } from "../../chat/metrics";
 import { applyChange, changeMessage } from "../../chat/posts";
-import type { UserStore } from "../../chat/users";
+import type { Ban, UserStore } from "../../chat/users";
 import { LocalRoom } from "./local-room";
 import { type LocalSession, LocalSessions, type PendingChat, sentKey } from "./local-sessions";
 import { LocalWriter } from "./local-writer";
@@ -378,6 +378,14 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
     const newKey = nickKey(nick);
     if (newKey !== key && room.claims.has(newKey)) {
       done(undefined, "taken");
+      return;
+    }
+    let banned: Ban | undefined;
+    this.store.users.banned(name, { nickKey: newKey }, this.wallNow(), (err, ban) => {
+      if (err === undefined || err === null) banned = ban;
+    });
+    if (banned) {
+      done(undefined, "banned");
       return;
     }
     room.claims.delete(key);

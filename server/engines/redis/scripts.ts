@@ -323,6 +323,21 @@ local key, o = entryOf(room, oldKey, conn, token)
 if not key then return {'gone'} end
 if o.nick == newNick then return {'ok'} end
 if newKey ~= key and redis.call('HEXISTS', users, newKey) == 1 then return {'taken'} end
+-- A ban in force on the new nick (as a v1 nick, or held by a banned v2 user) keeps it out.
+local t = redis.call('TIME')
+local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function inForce(raw)
+  if not raw then return false end
+  local u = cjson.decode(raw)['until']
+  return u == nil or u == cjson.null or u > nowMs
+end
+if inForce(redis.call('HGET', rk(room, 'bans'), 'v1:' .. newKey)) then return {'banned'} end
+local holders = redis.call('HGET', rk(room, 'bannick'), newKey)
+if holders then
+  for _, uid in ipairs(cjson.decode(holders)) do
+    if inForce(redis.call('HGET', rk(room, 'bans'), uid)) then return {'banned'} end
+  end
+end
 redis.call('HDEL', users, key)
 redis.call('HSET', users, newKey, o.proc .. '|' .. conn .. '|' .. o.sess .. '|' .. newNick)
 redis.call('HSET', sk(o.sess), 'nick', newNick, 'key', newKey)
@@ -371,6 +386,21 @@ if not key then return {'gone'} end
 if nick == newNick then return {'ok'} end
 local users = rk(room, 'users')
 if newKey ~= key and redis.call('HEXISTS', users, newKey) == 1 then return {'taken'} end
+-- A ban in force on the new nick (as a v1 nick, or held by a banned v2 user) keeps it out.
+local t = redis.call('TIME')
+local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function inForce(raw)
+  if not raw then return false end
+  local u = cjson.decode(raw)['until']
+  return u == nil or u == cjson.null or u > nowMs
+end
+if inForce(redis.call('HGET', rk(room, 'bans'), 'v1:' .. newKey)) then return {'banned'} end
+local holders = redis.call('HGET', rk(room, 'bannick'), newKey)
+if holders then
+  for _, uid in ipairs(cjson.decode(holders)) do
+    if inForce(redis.call('HGET', rk(room, 'bans'), uid)) then return {'banned'} end
+  end
+end
 redis.call('HDEL', users, key)
 redis.call('HSET', users, newKey, '|@||' .. newNick)
 redis.call('HSET', rk(room, 'owners'), uid, newKey)
