@@ -24,13 +24,13 @@ import type {
   RoomSnapshot,
   WelcomePages,
 } from "../../chat/engine";
-import { NickTakenError } from "../../chat/engine";
 import { describeError, type Logger, silentLogger } from "../../chat/log";
 import { Metrics } from "../../chat/metrics";
 import { applyChange, changeMessage } from "../../chat/posts";
 import type { Ban, UserStore } from "../../chat/users";
 import { LocalRoom } from "./local-room";
-import { type LocalSession, LocalSessions, type PendingChat, sentKey } from "./local-sessions";
+import { LocalSessions, type PendingChat, sentKey } from "./local-sessions";
+import { LocalUserClaims } from "./local-user-claims";
 import { LocalWriter } from "./local-writer";
 import type { ChatStore, StoredMessage } from "./store";
 
@@ -74,9 +74,7 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
   private guestCounter = 0;
   readonly users: UserStore;
   /** v2 users' sessions (for dedupe of their message ids): never resumable, never written as sessions. */
-  private readonly userSessions = new Map<string, LocalSession<C>>();
-  /** `userId NUL room` whose recent message ids were read back from storage. */
-  private readonly hydrated = new Set<string>();
+  private readonly userClaims: LocalUserClaims<C>;
   private readonly dedupeWindow: number;
 
   constructor(deps: LocalEngineDeps) {
@@ -106,6 +104,12 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
       delivered: (room) => {
         if (room.idle) this.rooms.delete(room.name);
       },
+    });
+    this.userClaims = new LocalUserClaims<C>({
+      store: this.store,
+      writer: this.writer,
+      now: this.now,
+      dedupeWindow: this.dedupeWindow,
     });
   }
 
@@ -193,7 +197,14 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
 
   enter(conn: C, req: EnterRequest, done: Done<Claim>): void {
     if (req.user !== undefined) {
-      this.enterUser(conn, req.room, req.user, done);
+      let claim: Claim;
+      try {
+        claim = this.userClaims.enter(this.room(req.room), conn.id, req.user);
+      } catch (err) {
+        done(err);
+        return;
+      }
+      done(undefined, claim);
       return;
     }
     let claim: Claim;
@@ -235,80 +246,11 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
     done(undefined, claim);
   }
 
-  /** A v2 user's claim, shared by its connections: the first logs the join. */
-  private enterUser(conn: C, name: string, user: { userId: string; nick: string }, done: Done<Claim>): void {
-    let claim: Claim;
-    try {
-      const room = this.room(name);
-      const held = room.userClaims.get(user.userId);
-      if (held) {
-        held.holders.add(conn.id);
-        claim = { nick: held.nick, session: "", at: room.n };
-      } else {
-        const key = nickKey(user.nick);
-        if (room.claims.has(key)) throw new NickTakenError(user.nick, name);
-        room.claims.set(key, { connId: `u:${user.userId}`, nick: user.nick });
-        room.userClaims.set(user.userId, { nick: user.nick, holders: new Set([conn.id]) });
-        const event: PresenceEvent = { event: "join", nick: user.nick };
-        const at = this.writer.append(room, { kind: "presence", event, at: this.now(), userId: user.userId });
-        claim = { nick: user.nick, session: "", at };
-      }
-    } catch (err) {
-      done(err);
-      return;
-    }
-    done(undefined, claim);
-  }
-
-  /** The last of a v2 user's connections to leave logs the leave. */
-  private leaveUser(conn: C, room: LocalRoom<C>, userId: string): void {
-    const held = room.userClaims.get(userId);
-    if (!held?.holders.delete(conn.id) || held.holders.size > 0) return;
-    room.userClaims.delete(userId);
-    room.claims.delete(nickKey(held.nick));
-    const event: PresenceEvent = { event: "leave", nick: held.nick };
-    this.writer.append(room, { kind: "presence", event, at: this.now(), userId });
-  }
-
-  private renameUser(room: LocalRoom<C>, userId: string, nick: string): RenameOutcome {
-    const held = room.userClaims.get(userId);
-    if (!held) return "gone";
-    const key = nickKey(held.nick);
-    const newKey = nickKey(nick);
-    if (newKey !== key && room.claims.has(newKey)) return "taken";
-    if (held.nick === nick) return "ok";
-    room.claims.delete(key);
-    room.claims.set(newKey, { connId: `u:${userId}`, nick });
-    const event: PresenceEvent = { event: "nick", from: held.nick, nick };
-    held.nick = nick;
-    this.writer.append(room, { kind: "presence", event, at: this.now(), userId });
-    return "ok";
-  }
-
-  /** A v2 user's session: the ids its posts were sent with, for dedupe (read back from storage after a restart). */
-  private userSession(userId: string, room: string): LocalSession<C> {
-    let session = this.userSessions.get(userId);
-    if (!session) {
-      const sid = `u:${userId}`;
-      session = { token: "", sid, client: "", room, nick: "", connId: null, endedAt: null, sent: new Map() };
-      this.userSessions.set(userId, session);
-    }
-    const hydrated = `${userId}\u0000${room}`;
-    if (!this.hydrated.has(hydrated)) {
-      // First post of this user in this room since the start: its recent ids come from storage.
-      this.hydrated.add(hydrated);
-      for (const [id, seq] of this.store.recentClientIds(session.sid, room, this.dedupeWindow).reverse()) {
-        session.sent.set(sentKey(room, id), { seq });
-      }
-    }
-    return session;
-  }
-
   /** Only the claim's holder leaves; its session ends with it (as the Redis LEAVE script does). */
   leave(conn: C, name: string, ending: boolean): void {
     const room = this.rooms.get(name);
     if (room && conn.userId !== undefined) {
-      this.leaveUser(conn, room, conn.userId);
+      this.userClaims.leave(room, conn.id, conn.userId);
       return;
     }
     const key = nickKey(conn.nick);
@@ -329,7 +271,7 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
 
   chat(conn: C, name: string, text: string, id: string | undefined, meta?: PostMeta): void {
     const room = this.rooms.get(name);
-    const session = meta ? this.userSession(meta.userId, name) : this.sessions.get(conn.session);
+    const session = meta ? this.userClaims.session(meta.userId, name) : this.sessions.get(conn.session);
     if (!room || !session) {
       this.sink.failed(conn, id);
       return;
@@ -366,7 +308,7 @@ export class LocalEngine<C extends EngineConn> implements Engine<C> {
   rename(conn: C, name: string, nick: string, done: Done<RenameOutcome>): void {
     const room = this.rooms.get(name);
     if (room && conn.userId !== undefined) {
-      done(undefined, this.renameUser(room, conn.userId, nick));
+      done(undefined, this.userClaims.rename(room, conn.userId, nick));
       return;
     }
     const key = nickKey(conn.nick);
