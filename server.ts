@@ -95,6 +95,7 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
     startedAt,
     page: browserPage,
     admin: { token: config.adminToken, hub, log },
+    allowedOrigins: config.allowedOrigins,
   };
   const gate = {
     config,

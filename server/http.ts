@@ -1,18 +1,22 @@
 /**
- * The plain HTTP routes: health, metrics, rooms and message history as JSON, and the admin API
- * (admin.ts). Direct rooms (`~...`, protocol v2) are never listed nor served here.
+ * The plain HTTP routes: the page, health, metrics, rooms and message history as JSON, the origin
+ * check a page runs when its socket keeps failing, and the admin API (admin.ts). Direct rooms
+ * (`~...`, protocol v2) are never listed nor served here.
  */
 import { isValidRoom, LIMITS, normalizeRoom, parseSeqParam, type RefusalCode, v2 } from "../protocol";
 import { type AdminContext, routeAdmin } from "./admin";
 import { monotonicNow } from "./chat/clock";
 import type { ChatHub } from "./chat/hub";
+import { explainOrigin, requestScheme } from "./origin";
 
 export interface HttpContext {
   hub: ChatHub;
   startedAt: number;
-  /** The browser page; served at `/`. */
-  page: () => Response | Promise<Response>;
+  /** The browser page; served at `/` (the request carries Accept-Encoding and If-None-Match). */
+  page: (req: Request) => Response | Promise<Response>;
   admin: AdminContext;
+  /** ALLOWED_ORIGINS, for `/api/origin-check`; absent: none (same origin only). */
+  allowedOrigins?: readonly string[];
 }
 
 const JSON_HEADERS = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" };
@@ -38,10 +42,11 @@ export function routeHttp(req: Request, url: URL, ctx: HttpContext): Response | 
     return refuse(405, "method_not_allowed", `${req.method} is not supported here`);
   }
   const path = url.pathname;
-  if (path === "/" || path === "/index.html") return ctx.page();
+  if (path === "/" || path === "/index.html") return ctx.page(req);
   if (path === "/healthz") return health(ctx);
   if (path === "/metrics") return metrics(ctx);
   if (path === "/api/rooms") return rooms(ctx);
+  if (path === "/api/origin-check") return originCheck(req, url, ctx.allowedOrigins ?? []);
   const match = MESSAGES_ROUTE.exec(path);
   if (match) return messages(match[1] as string, url.searchParams, ctx.hub);
   return refuse(404, "not_found", `nothing at ${path}`);
@@ -72,6 +77,26 @@ async function metrics(ctx: HttpContext): Promise<Response> {
 async function rooms(ctx: HttpContext): Promise<Response> {
   const list = await ctx.hub.roomList();
   return json(list.filter((r) => !r.room.startsWith(v2.DIRECT_ROOM_PREFIX)));
+}
+
+/**
+ * `GET /api/origin-check?origin=...`: whether a page at that origin may open a socket here, by the
+ * upgrade's own rule and this request's Host and scheme (a proxy treats both requests alike), with
+ * what to configure when not. Without `origin`, the request's Origin header is checked.
+ */
+function originCheck(req: Request, url: URL, allowed: readonly string[]): Response {
+  const origin = url.searchParams.get("origin") || req.headers.get("origin");
+  if (origin === null)
+    return refuse(400, "bad_request", "origin is required, e.g. ?origin=https://chat.example.com");
+  return json(
+    explainOrigin({
+      origin,
+      host: req.headers.get("host"),
+      allowed,
+      scheme: requestScheme(req.headers.get("x-forwarded-proto"), url),
+      forwardedHost: req.headers.get("x-forwarded-host"),
+    }),
+  );
 }
 
 async function messages(rawRoom: string, query: URLSearchParams, hub: ChatHub): Promise<Response> {

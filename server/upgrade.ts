@@ -25,7 +25,7 @@ import type { Config } from "./config";
 import { refuse } from "./http";
 import type { Identities } from "./identity";
 import type { ConnectRate, IpLimit } from "./ip-limit";
-import { originAllowed, requestScheme } from "./origin";
+import { clip, explainOrigin, requestScheme } from "./origin";
 
 /** What an accepted upgrade carries to the socket. */
 export interface Admitted {
@@ -133,13 +133,16 @@ export async function admit(
 ): Promise<{ ok: true; value: Admitted } | { ok: false; response: Response }> {
   const ip = gate.addresses.resolve(peer, req.headers.get("x-forwarded-for"));
   const client = addressKey(ip);
-  const refuseWith = (status: number, code: RefusalCode, message: string) => {
+  const refuseWith: Refuser = (status, code, message, fields) => {
     gate.metrics.refusal(code);
+    const origin = req.headers.get("origin");
+    const host = req.headers.get("host");
     gate.log.log("info", "upgrade_refused", {
       code,
       ip,
-      origin: req.headers.get("origin") ?? undefined,
-      host: req.headers.get("host") ?? undefined,
+      origin: origin === null ? undefined : clip(origin),
+      host: host === null ? undefined : clip(host),
+      ...fields,
     });
     return { ok: false as const, response: refuse(status, code, message) };
   };
@@ -163,12 +166,8 @@ export async function admit(
   if (version === 2) return admitV2(gate, req, url, ip, client, refuseWith, busy);
   const parsed = parseConnectQuery(url.searchParams);
   if (!parsed.ok) return refuseWith(400, parsed.error.code, parsed.error.message);
-  const scheme = requestScheme(req.headers.get("x-forwarded-proto"), url);
-  if (
-    !originAllowed(req.headers.get("origin"), req.headers.get("host"), gate.config.allowedOrigins, scheme)
-  ) {
-    return refuseWith(403, "forbidden", "this Origin may not connect");
-  }
+  const foreign = checkOrigin(gate, req, url, refuseWith);
+  if (foreign) return foreign;
   let fixedNick: string | undefined;
   let tokenExpiresAt: number | undefined;
   if (gate.auth) {
@@ -201,7 +200,44 @@ export async function admit(
   return { ok: true, value };
 }
 
-type Refuser = (status: number, code: RefusalCode, message: string) => { ok: false; response: Response };
+type Refuser = (
+  status: number,
+  code: RefusalCode,
+  message: string,
+  /** More for the log line (never for the answer). */
+  fields?: Record<string, unknown>,
+) => { ok: false; response: Response };
+
+/**
+ * The Origin check (originAllowed, through explainOrigin): undefined when it passes, else the 403,
+ * logged with the origin, the Host (and X-Forwarded-Host) compared, the scheme, and what to set.
+ */
+function checkOrigin(
+  gate: UpgradeGate,
+  req: Request,
+  url: URL,
+  refuseWith: Refuser,
+): { ok: false; response: Response } | undefined {
+  const origin = req.headers.get("origin");
+  // Non-browser clients send no Origin; the check exists to stop other web pages, not them.
+  if (origin === null) return undefined;
+  const verdict = explainOrigin({
+    origin,
+    host: req.headers.get("host"),
+    allowed: gate.config.allowedOrigins,
+    scheme: requestScheme(req.headers.get("x-forwarded-proto"), url),
+    forwardedHost: req.headers.get("x-forwarded-host"),
+  });
+  if (verdict.allowed) return undefined;
+  return refuseWith(403, "forbidden", "this Origin may not connect", {
+    reason: "origin",
+    host: verdict.host ?? undefined,
+    forwardedHost: verdict.forwardedHost,
+    scheme: verdict.scheme,
+    setting: "ALLOWED_ORIGINS",
+    hint: verdict.hint,
+  });
+}
 
 /**
  * The rest of a v2 upgrade, after the checks v1 shares (rate, capacity): the query, the Origin, then
@@ -220,12 +256,8 @@ async function admitV2(
   const parsed = parseConnectQueryV2(url.searchParams);
   if (!parsed.ok) return refuseWith(400, parsed.error.code, parsed.error.message);
   const query = parsed.value;
-  const scheme = requestScheme(req.headers.get("x-forwarded-proto"), url);
-  if (
-    !originAllowed(req.headers.get("origin"), req.headers.get("host"), gate.config.allowedOrigins, scheme)
-  ) {
-    return refuseWith(403, "forbidden", "this Origin may not connect");
-  }
+  const foreign = checkOrigin(gate, req, url, refuseWith);
+  if (foreign) return foreign;
   let fixedNick: string | undefined;
   let tokenExpiresAt: number | undefined;
   let who: V2Open;
