@@ -8,3 +8,5 @@ export * from "./outbox";
 export * from "./reconnecting-socket";
 export * from "./roster";
 export * from "./socket-url";
+/** The v2 client (protocol v2, no zod): `import { ChatClientV2 } from "./client/v2"` keeps zod out of a bundle. */
+export * as v2 from "./v2";

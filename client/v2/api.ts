@@ -71,7 +71,12 @@ export interface ClientV2Events {
   post: { post: ClientPost; mentionsMe: boolean; own: boolean };
   /** Our nickname changed. */
   nick: { nick: string };
-  /** Something the server refused, in people's words (no codes), with the request's id if any. */
+  /**
+   * Something the server (or the client, before sending) refused, in people's words (no codes), with
+   * the request's id if any. A post the server refuses is not reported here: its PendingPost turns
+   * `failed` with the reason. Codes besides the protocol's: `offline` (asked while disconnected) and
+   * `identity_lost` (the stored identity was refused or revoked; the client is a new user now).
+   */
   problem: { message: string; code: string; id?: string; room?: string };
 }
 
@@ -102,12 +107,16 @@ export interface ChatClientV2Api {
   loadOlder(room: string): Promise<void>;
   retry(room: string, id: string): void;
   discard(room: string, id: string): void;
+  /** Skips the rest of a reconnection wait (a "reconnect now" button). */
+  reconnectNow?(): void;
 }
 
 /** Where the client keeps the identity token between visits (localStorage in a browser). */
 export interface IdentityStore {
   get(): string | undefined;
   set(token: string): void;
+  /** Forgets the token (a revoked identity); without it, `set("")` is called and "" reads as none. */
+  clear?(): void;
 }
 
 export interface ChatClientV2Options {
@@ -123,4 +132,18 @@ export interface ChatClientV2Options {
   WebSocket?: typeof WebSocket;
   /** Jitter source and timers, for tests. */
   random?: () => number;
+  /** Reconnection delays (client/backoff.ts); default 500 ms doubling up to 15 s, with jitter. */
+  backoff?: { baseMs?: number; maxMs?: number; factor?: number };
+  /** Silence after which the client asks the server for a sign of life; 0 turns it off. Default 25 s. */
+  heartbeatMs?: number;
+  /** How long a new socket or that question may wait for an answer before reconnecting. Default 10 s. */
+  timeoutMs?: number;
+  /** Posts a room keeps after a sync (older ones come with `loadOlder`). Default 300. */
+  keepPosts?: number;
+  /** How long `markRead` waits to send the marker (later calls in that time join it). Default 500 ms. */
+  readDelayMs?: number;
+  /** How long a `typing` notice from someone stays in `view.typing`. Default 4 s. */
+  typingMs?: number;
+  /** Told of every frame dropped as malformed (default: `console.warn`). */
+  onMalformed?: (reason: string, data: unknown) => void;
 }
