@@ -1,18 +1,18 @@
-/** Timestamps in the reader's own locale: the time for today, the date too for older messages. */
+/** Times in the reader's own locale: hours and minutes on a post, the full date on hover. */
 import { h } from "./dom";
 
-const time = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
-const dayAndTime = new Intl.DateTimeFormat(undefined, {
-  month: "short",
-  day: "numeric",
-  hour: "2-digit",
-  minute: "2-digit",
-});
-const full = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
+const short = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
+const full = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" });
 
-export function timeElement(iso: string, now: Date = new Date()): HTMLTimeElement {
-  const at = new Date(iso);
-  const sameDay = at.toDateString() === now.toDateString();
-  const label = (sameDay ? time : dayAndTime).format(at);
-  return h("time", { attrs: { datetime: iso, title: full.format(at) } }, label);
+export function clock(at: number): string {
+  return short.format(at);
+}
+
+export function fullDate(at: number): string {
+  return full.format(at);
+}
+
+export function timeElement(at: number): HTMLTimeElement {
+  const iso = new Date(at).toISOString();
+  return h("time", { attrs: { datetime: iso, title: fullDate(at) } }, clock(at));
 }

@@ -1,5 +1,10 @@
-/** #headline: the connection state, always visible, with a countdown while waiting to reconnect. */
-import type { ConnectionState } from "../client-events";
+/**
+ * #headline: the connection in a word ("connected", "connecting…", "disconnected · reconnecting in
+ * 3 s") with a "Reconnect now" button while waiting. The countdown ticks here, visibly, but is no
+ * live region: the announcer says "Disconnected" and "Connected again" once each instead. The
+ * connection id stays in the text for old browser tests, hidden from eyes and screen readers.
+ */
+import type { ConnectionState } from "../v2/api";
 import { h } from "./dom";
 
 export class HeadlineView {
@@ -7,42 +12,44 @@ export class HeadlineView {
 
   constructor(
     private readonly headline: HTMLElement,
-    /** "Reconnect now", shown while waiting or stopped. */
     private readonly retry: HTMLButtonElement,
   ) {}
 
-  render(state: ConnectionState): void {
+  render(state: ConnectionState, id: string | undefined, retryInMs?: number, reason?: string): void {
     clearInterval(this.ticker);
     this.ticker = undefined;
-    this.headline.dataset.status = state.status;
-    this.retry.hidden = state.status !== "waiting" && state.status !== "closed";
-    switch (state.status) {
+    this.headline.dataset.state = state;
+    this.retry.hidden = state !== "reconnecting" && state !== "offline";
+    switch (state) {
       case "connected":
-        this.show(
-          "connected",
-          h("span", { class: "conn-id", attrs: { title: "connection id" } }, state.connectionId),
-        );
+        this.show("connected", id);
         break;
       case "connecting":
-        this.show(state.attempt === 0 ? "connecting…" : "disconnected · reconnecting…");
+        this.show("connecting…");
         break;
-      case "waiting": {
+      case "reconnecting": {
+        const until = Date.now() + (retryInMs ?? 0);
         const tick = () => {
-          const seconds = Math.max(0, Math.ceil((state.retryAt - Date.now()) / 1000));
-          this.show(`disconnected · reconnecting in ${seconds} s`);
+          const seconds = Math.max(0, Math.ceil((until - Date.now()) / 1000));
+          this.show(
+            seconds > 0 ? `disconnected · reconnecting in ${seconds} s` : "disconnected · reconnecting…",
+          );
         };
         tick();
-        this.ticker = setInterval(tick, 250);
+        if (retryInMs) this.ticker = setInterval(tick, 250);
         break;
       }
-      case "closed":
-        this.show(`disconnected · ${state.reason}`);
-        break;
+      default:
+        this.show(reason ? `disconnected · ${reason}` : "disconnected");
     }
   }
 
-  private show(label: string, extra?: Node): void {
-    this.headline.replaceChildren(h("span", { class: "label" }, label), extra ?? "");
-    if (extra) this.headline.insertBefore(document.createTextNode(" "), extra);
+  private show(label: string, id?: string): void {
+    this.headline.replaceChildren(
+      h("span", { class: "label" }, label),
+      id ? " " : "",
+      id ? h("span", { class: "conn-id sr-only", attrs: { "aria-hidden": "true" } }, id) : "",
+    );
+    this.headline.title = label;
   }
 }

@@ -1,173 +1,448 @@
-/** #chat: one li per message, plus join/leave/rename, info and error lines; history above, live below. */
-import type { ChatMessage } from "../../protocol";
-import { actionOf } from "../commands";
-import { h } from "./dom";
-import { timeElement } from "./format-time";
-import { paintNick } from "./nick-colour";
+/**
+ * #chat: the active room's rows (timeline-model.ts) kept in the DOM by key, so a new post adds one
+ * row and a reaction rebuilds one; the scroll position follows the newest post when the reader is at
+ * the bottom and stays put otherwise; older posts load on scrolling up; the reader's unconfirmed
+ * posts sit in #outbox below. Clicks on any row's buttons come here and go out as hooks.
+ */
+import type { ClientPost, RoomView } from "../v2/api";
+import { h, icon } from "./dom";
+import { MessageMenu } from "./message-menu";
+import { pendingElement, type RowContext, rowElement, rowSignature } from "./message-view";
+import { buildRows, GROUP_MS, type Note } from "./timeline-model";
 
-/** How close to the bottom (px) still counts as reading the newest messages. */
-const BOTTOM_SLACK = 48;
-/** How close to the top (px) asks for older history. */
-const TOP_SLACK = 80;
+/** How close to the bottom (px) still counts as reading the newest posts. */
+const BOTTOM_SLACK = 40;
+/** How close to the top (px) asks for older posts. */
+const TOP_SLACK = 160;
 
-export type LineKind = "join" | "leave" | "rename" | "info" | "error";
+export interface TimelineHooks {
+  loadOlder(room: string): Promise<void>;
+  /** The reader reached the bottom (or the newest posts came into view there): time to mark them read. */
+  readable(): void;
+  reply(seq: number): void;
+  react(seq: number, emoji: string, on: boolean): void;
+  edit(seq: number, text: string): void;
+  remove(seq: number): void;
+  retry(id: string): void;
+  discard(id: string): void;
+  /** An editor closed (saved or cancelled): the composer takes the focus back. */
+  editorClosed(): void;
+}
 
 export interface TimelineParts {
   scroller: HTMLElement;
   list: HTMLOListElement;
+  outbox: HTMLOListElement;
   older: HTMLButtonElement;
+  start: HTMLElement;
   jump: HTMLButtonElement;
 }
 
+interface Rendered {
+  el: HTMLLIElement;
+  sig: string;
+}
+
 export class TimelineView {
-  private oldest: number | undefined;
-  private newest = 0;
-  private hasMore = false;
+  private room: string | undefined;
+  private view: RoomView | undefined;
+  private notes: readonly Note[] = [];
+  private unreadAfter: number | undefined;
+  private rendered = new Map<string, Rendered>();
+  private editing: number | undefined;
+  private confirming: number | undefined;
   private loading = false;
-  private unseen = 0;
+  private newestSeen = 0;
+  /** The reader was at the bottom at the last scroll: a smaller pane (a taller composer) keeps them there. */
+  private stuck = true;
+  private readonly menu: MessageMenu;
 
   constructor(
     private readonly parts: TimelineParts,
-    private readonly isOwn: (nick: string) => boolean,
-    /** Asks for the page of messages before `before`. */
-    private readonly loadOlder: (before: number) => boolean,
+    private readonly isMe: (nick: string) => boolean,
+    private readonly me: () => string,
+    private readonly hooks: TimelineHooks,
   ) {
-    parts.scroller.addEventListener("scroll", () => this.scrolled(), { passive: true });
+    const { scroller } = parts;
+    this.menu = new MessageMenu(scroller, (row) => this.isMe(row.dataset.nick ?? ""));
+    scroller.addEventListener("scroll", () => this.scrolled(), { passive: true });
+    scroller.addEventListener("click", (e) => this.clicked(e));
+    scroller.addEventListener("keydown", (e) => this.keys(e));
     parts.older.addEventListener("click", () => this.requestOlder());
-    parts.jump.addEventListener("click", () => this.toBottom());
+    new ResizeObserver(() => {
+      if (this.stuck) this.toBottom();
+    }).observe(scroller);
+    parts.jump.addEventListener("click", () => {
+      this.toBottom();
+      this.hooks.readable();
+    });
   }
 
-  /** Starts over (first welcome, another room, an unfillable gap) with these messages. */
-  reset(messages: readonly ChatMessage[], lastSeq: number): void {
-    this.parts.list.replaceChildren();
-    this.oldest = undefined;
-    this.newest = 0;
-    this.loading = false;
-    this.append(messages);
-    // Seqs start at 1 without gaps, so anything above 1 on top means older messages exist.
-    this.oldest = messages[0]?.seq ?? lastSeq + 1;
-    this.newest = Math.max(this.newest, lastSeq);
-    this.setHasMore(this.oldest > 1);
-    this.toBottom();
-  }
-
-  /** A request for older history that will not be answered (the socket dropped) may be asked again. */
-  interrupted(): void {
-    this.loading = false;
-  }
-
-  /** Appends messages newer than the newest shown; scrolls only if the reader was at the bottom. */
-  append(messages: readonly ChatMessage[], follow = false): void {
-    const fresh = messages.filter((m) => m.seq > this.newest);
-    if (fresh.length === 0) return;
-    this.add(
-      fresh.map((m) => this.messageLine(m)),
-      follow,
-    );
-    this.newest = (fresh.at(-1) as ChatMessage).seq;
-    this.oldest ??= (fresh[0] as ChatMessage).seq;
-  }
-
-  /** Puts an older page above what is shown, keeping the reader's place. */
-  prepend(messages: readonly ChatMessage[], hasMore: boolean): void {
-    this.loading = false;
-    const older = messages.filter((m) => this.oldest === undefined || m.seq < this.oldest);
-    const { scroller, list } = this.parts;
-    const fromBottom = scroller.scrollHeight - scroller.scrollTop;
-    list.prepend(...older.map((m) => this.messageLine(m)));
-    if (older[0]) this.oldest = older[0].seq;
-    scroller.scrollTop = scroller.scrollHeight - fromBottom;
-    this.setHasMore(hasMore && (this.oldest ?? 1) > 1);
+  /** The room shown, its view, the page's notes for it, and where "New messages" goes. */
+  show(room: string, view: RoomView, notes: readonly Note[], unreadAfter: number | undefined): void {
+    const switched = room !== this.room;
+    if (switched) {
+      this.room = room;
+      this.editing = undefined;
+      this.confirming = undefined;
+      this.loading = false;
+      this.menu.detach();
+      this.parts.list.replaceChildren();
+      this.rendered.clear();
+    }
+    const { scroller } = this.parts;
+    const wasAtBottom = switched || this.atBottom();
+    const oldFirst = this.view?.posts[0]?.seq;
+    const beforeTop = scroller.scrollTop;
+    const beforeHeight = scroller.scrollHeight;
+    this.view = view;
+    this.notes = notes;
+    this.unreadAfter = unreadAfter;
+    this.draw();
+    const newFirst = view.posts[0]?.seq;
+    if (switched) {
+      const line = document.getElementById("unread-line");
+      if (line && line.offsetTop > scroller.clientHeight / 2) scroller.scrollTop = line.offsetTop - 80;
+      else this.toBottom();
+    } else if (wasAtBottom) this.toBottom();
+    else if (oldFirst !== undefined && newFirst !== undefined && newFirst < oldFirst) {
+      scroller.scrollTop = beforeTop + (scroller.scrollHeight - beforeHeight);
+    }
+    this.showJump();
     this.fill();
   }
 
-  /** A line that is not a chat message: presence, answers to commands, errors. */
-  line(kind: LineKind, ...parts: Array<string | Node>): void {
-    const li = h(
-      "li",
-      { class: `event ${kind}` },
-      timeElement(new Date().toISOString()),
-      " ",
-      h("span", {}, ...parts),
-    );
-    this.add([li], kind === "error" || kind === "info");
-  }
-
-  /** A nickname as a coloured span, for lines built by the caller. */
-  nick(nick: string): HTMLElement {
-    return paintNick(h("span", { class: "nick" }, nick), nick);
-  }
-
-  /** Marks a message this page sent (known once its ack names the seq). */
-  markOwn(seq: number): void {
-    this.parts.list.querySelector(`li[data-seq="${seq}"]`)?.classList.add("own");
-  }
-
-  /** Scrolls to the newest line. */
-  toBottom(): void {
-    const { scroller } = this.parts;
-    scroller.scrollTop = scroller.scrollHeight;
-    this.unseen = 0;
+  /** Shows no room, with a word on what to do. */
+  clear(message: string): void {
+    this.room = undefined;
+    this.view = undefined;
+    this.menu.detach();
+    this.rendered.clear();
+    this.parts.list.replaceChildren();
+    this.parts.outbox.replaceChildren();
+    this.parts.older.hidden = true;
     this.parts.jump.hidden = true;
+    this.parts.start.hidden = message === "";
+    this.parts.start.textContent = message;
   }
 
-  private messageLine(m: ChatMessage): HTMLLIElement {
-    const action = actionOf(m.text);
-    const classes = ["msg"];
-    if (action !== undefined) classes.push("action");
-    if (this.isOwn(m.nick)) classes.push("own");
-    return h(
-      "li",
-      { class: classes.join(" "), attrs: { "data-seq": String(m.seq) } },
-      // The spaces keep textContent readable ("12:01 alice hello"); the grid ignores them.
-      timeElement(m.sentAt),
-      " ",
-      this.nick(m.nick),
-      " ",
-      h("span", { class: "text" }, action ?? m.text),
-    );
+  /** Redraws with the same data (after the reader's nick changed, an editor opened...). */
+  redraw(): void {
+    if (this.view) this.draw();
   }
 
-  private add(lines: HTMLLIElement[], follow: boolean): void {
-    const stick = follow || this.atBottom();
-    this.parts.list.append(...lines);
-    if (stick) this.toBottom();
-    else {
-      this.unseen += lines.length;
-      this.parts.jump.hidden = false;
-      this.parts.jump.textContent = `↓ ${this.unseen} new`;
+  private context(): RowContext {
+    const posts = this.view?.posts ?? [];
+    return {
+      isMe: this.isMe,
+      find: (seq) => findPost(posts, seq),
+      editing: this.editing,
+      confirming: this.confirming,
+    };
+  }
+
+  private draw(): void {
+    const view = this.view as RoomView;
+    const ctx = this.context();
+    const rows = buildRows(view.posts, this.notes, {
+      unreadAfter: this.unreadAfter,
+      isOwn: (p) => this.isMe(p.nick),
+    });
+    // Keep what has focus and what an open editor holds across rebuilt rows.
+    const active = document.activeElement as HTMLElement | null;
+    const activeRow = active?.closest?.<HTMLElement>("#chat > li");
+    const activeAct = active?.dataset.act;
+    const activeEmoji = active?.dataset.emoji;
+    const editor = this.parts.list.querySelector<HTMLTextAreaElement>("textarea[data-editor]");
+    const draft = editor
+      ? { seq: editor.dataset.editor, value: editor.value, at: editor.selectionStart }
+      : undefined;
+
+    const next = new Map<string, Rendered>();
+    const els: HTMLLIElement[] = [];
+    for (const row of rows) {
+      const sig = rowSignature(row, ctx);
+      const old = this.rendered.get(row.key);
+      const el = old && old.sig === sig ? old.el : rowElement(row, ctx);
+      next.set(row.key, { el, sig });
+      els.push(el);
+    }
+    for (const [key, { el }] of this.rendered) if (next.get(key)?.el !== el) el.remove();
+    const { list } = this.parts;
+    let cursor = list.firstElementChild;
+    for (const el of els) {
+      if (el === cursor) cursor = cursor.nextElementSibling;
+      else list.insertBefore(el, cursor);
+    }
+    this.rendered = next;
+
+    const newEditor = list.querySelector<HTMLTextAreaElement>("textarea[data-editor]");
+    if (newEditor && newEditor !== editor) {
+      if (draft && draft.seq === newEditor.dataset.editor) {
+        newEditor.value = draft.value;
+        newEditor.setSelectionRange(draft.at, draft.at);
+      }
+      newEditor.focus();
+    } else if (activeRow && !activeRow.isConnected) {
+      const key = activeRow.dataset.seq;
+      const row = key ? list.querySelector<HTMLElement>(`li[data-seq="${key}"]`) : null;
+      const same = activeAct
+        ? [...(row?.querySelectorAll<HTMLElement>(`[data-act="${activeAct}"]`) ?? [])].find(
+            (b) => b.dataset.emoji === activeEmoji,
+          )
+        : undefined;
+      (same ?? row)?.focus({ preventScroll: true });
+    }
+    this.drawPending(view);
+    const { older, start } = this.parts;
+    older.hidden = !view.hasOlder;
+    older.textContent = this.loading ? "Loading older messages…" : "Load older messages";
+    start.hidden = view.hasOlder;
+    if (!view.hasOlder) {
+      start.replaceChildren(
+        h("strong", {}, view.dm !== undefined ? view.dm : `#${view.room}`),
+        view.dm !== undefined
+          ? `This is the beginning of your conversation with ${view.dm}.`
+          : `This is the beginning of #${view.room}.`,
+      );
     }
   }
 
-  private atBottom(): boolean {
+  private drawPending(view: RoomView): void {
+    const last = view.posts.at(-1);
+    let head = !(last && this.isMe(last.nick) && Date.now() - Date.parse(last.sentAt) < GROUP_MS);
+    const me = this.me();
+    this.parts.outbox.replaceChildren(
+      ...view.pending.map((p) => {
+        const el = pendingElement(p, me, head);
+        head = false;
+        return el;
+      }),
+    );
+  }
+
+  atBottom(): boolean {
     const { scroller } = this.parts;
     return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight <= BOTTOM_SLACK;
   }
 
-  private scrolled(): void {
+  toBottom(): void {
+    const { scroller } = this.parts;
+    scroller.scrollTop = scroller.scrollHeight;
+    this.stuck = true;
+    this.newestSeen = this.view?.posts.at(-1)?.seq ?? 0;
+    this.parts.jump.hidden = true;
+  }
+
+  private showJump(): void {
+    const { jump } = this.parts;
     if (this.atBottom()) {
-      this.unseen = 0;
-      this.parts.jump.hidden = true;
+      this.newestSeen = this.view?.posts.at(-1)?.seq ?? 0;
+      jump.hidden = true;
+      return;
     }
+    const fresh = (this.view?.posts ?? []).filter(
+      (p) => p.seq > this.newestSeen && !this.isMe(p.nick),
+    ).length;
+    jump.hidden = false;
+    jump.replaceChildren(
+      icon("down"),
+      fresh > 0 ? `${fresh} new message${fresh === 1 ? "" : "s"}` : "Jump to newest",
+    );
+  }
+
+  private scrolled(): void {
+    this.stuck = this.atBottom();
+    if (this.stuck) this.hooks.readable();
+    this.showJump();
     if (this.parts.scroller.scrollTop <= TOP_SLACK) this.requestOlder();
   }
 
   private requestOlder(): void {
-    if (!this.hasMore || this.loading || this.oldest === undefined) return;
-    this.loading = this.loadOlder(this.oldest);
-    this.parts.older.textContent = this.loading ? "Loading older messages…" : "Load older messages";
+    const view = this.view;
+    if (!view?.hasOlder || this.loading || !this.room) return;
+    this.loading = true;
+    this.parts.older.textContent = "Loading older messages…";
+    const room = this.room;
+    this.hooks
+      .loadOlder(room)
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.room !== room) return;
+        this.loading = false;
+        this.parts.older.textContent = "Load older messages";
+        this.fill();
+      });
   }
 
-  /** Too few lines to scroll cannot trigger the scroll-up load: keep loading until the pane fills. */
+  /** Too few posts to scroll cannot trigger the scroll-up load: keep loading until the pane fills. */
   private fill(): void {
     const { scroller } = this.parts;
-    if (scroller.scrollHeight <= scroller.clientHeight) this.requestOlder();
+    if (scroller.scrollHeight <= scroller.clientHeight + TOP_SLACK) queueMicrotask(() => this.requestOlder());
   }
 
-  private setHasMore(more: boolean): void {
-    this.hasMore = more;
-    this.parts.older.hidden = !more;
-    this.parts.older.textContent = "Load older messages";
-    if (more) queueMicrotask(() => this.fill());
+  /** Scrolls to a post and flashes it; loads older posts first when it is not held yet. */
+  async jumpTo(seq: number): Promise<void> {
+    const room = this.room;
+    for (let tries = 0; tries < 20 && room === this.room; tries++) {
+      const row = this.parts.list.querySelector<HTMLElement>(`li[data-seq="${seq}"]`);
+      if (row) {
+        row.scrollIntoView({ block: "center" });
+        row.classList.remove("flash");
+        void row.offsetWidth; // restart the animation
+        row.classList.add("flash");
+        row.focus({ preventScroll: true });
+        setTimeout(() => row.classList.remove("flash"), 1700);
+        return;
+      }
+      if (!this.view?.hasOlder || !room) return;
+      await this.hooks.loadOlder(room);
+    }
   }
+
+  /** Opens the in-place editor on one of the reader's posts. */
+  startEdit(seq: number): void {
+    this.confirming = undefined;
+    this.editing = seq;
+    this.menu.detach();
+    this.redraw();
+    this.parts.list.querySelector(`li[data-seq="${seq}"]`)?.scrollIntoView({ block: "nearest" });
+  }
+
+  /** The newest post of the reader's own that can still be edited. */
+  lastOwnPost(): ClientPost | undefined {
+    const posts = this.view?.posts ?? [];
+    for (let i = posts.length - 1; i >= 0; i--) {
+      const p = posts[i] as ClientPost;
+      if (this.isMe(p.nick) && !p.deleted) return p;
+    }
+    return undefined;
+  }
+
+  private stopEdit(): void {
+    this.editing = undefined;
+    this.redraw();
+    this.hooks.editorClosed();
+  }
+
+  private clicked(e: MouseEvent): void {
+    const button = (e.target as HTMLElement).closest<HTMLElement>("[data-act]");
+    if (!button) return;
+    const row = button.closest<HTMLElement>("li");
+    const seq = Number(row?.dataset.seq);
+    const post = this.view ? findPost(this.view.posts, seq) : undefined;
+    switch (button.dataset.act) {
+      case "reply":
+        this.menu.detach();
+        this.hooks.reply(seq);
+        break;
+      case "react":
+        if (row) this.menu.openPicker(row);
+        break;
+      case "pick":
+      case "reaction": {
+        const emoji = button.dataset.emoji as string;
+        const mine = post?.reactions?.find((r) => r.emoji === emoji)?.nicks.some(this.isMe) ?? false;
+        this.menu.closePicker();
+        this.hooks.react(seq, emoji, !mine);
+        if (button.dataset.act === "pick") row?.focus({ preventScroll: true });
+        break;
+      }
+      case "edit":
+        this.startEdit(seq);
+        break;
+      case "delete":
+        this.menu.detach();
+        this.editing = undefined;
+        this.confirming = seq;
+        this.redraw();
+        this.parts.list.querySelector<HTMLElement>(`li[data-seq="${seq}"] [data-act="delete-yes"]`)?.focus();
+        break;
+      case "delete-yes":
+        this.confirming = undefined;
+        this.hooks.remove(seq);
+        this.redraw();
+        this.hooks.editorClosed();
+        break;
+      case "delete-no":
+        this.confirming = undefined;
+        this.redraw();
+        this.parts.list.querySelector<HTMLElement>(`li[data-seq="${seq}"]`)?.focus();
+        break;
+      case "quote":
+        void this.jumpTo(Number(button.dataset.to));
+        break;
+      case "retry":
+        this.hooks.retry(button.dataset.id as string);
+        break;
+      case "discard":
+        this.hooks.discard(button.dataset.id as string);
+        break;
+    }
+  }
+
+  private keys(e: KeyboardEvent): void {
+    const target = e.target as HTMLElement;
+    if (target.matches("textarea[data-editor]")) {
+      const seq = Number(target.dataset.editor);
+      if (e.key === "Escape") {
+        e.preventDefault();
+        this.stopEdit();
+      } else if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        const text = (target as HTMLTextAreaElement).value;
+        const post = this.view ? findPost(this.view.posts, seq) : undefined;
+        if (text.trim() === "") {
+          this.editing = undefined;
+          this.confirming = seq;
+          this.redraw();
+          this.parts.list
+            .querySelector<HTMLElement>(`li[data-seq="${seq}"] [data-act="delete-yes"]`)
+            ?.focus();
+          return;
+        }
+        if (post && text !== post.text) this.hooks.edit(seq, text);
+        this.stopEdit();
+      }
+      return;
+    }
+    const rows = () => [...this.parts.list.querySelectorAll<HTMLElement>("li.msg[data-seq]")];
+    if (e.key === "ArrowUp" || e.key === "ArrowDown") {
+      if (target !== this.parts.scroller && !target.matches("li.msg")) return;
+      e.preventDefault();
+      const all = rows();
+      const at = all.indexOf(target);
+      const next =
+        at < 0 ? all.at(-1) : all[Math.max(0, Math.min(all.length - 1, at + (e.key === "ArrowUp" ? -1 : 1)))];
+      next?.focus();
+      next?.scrollIntoView({ block: "nearest" });
+    } else if (target.matches("li.msg[data-seq]") && !e.ctrlKey && !e.metaKey && !e.altKey) {
+      const seq = Number(target.dataset.seq);
+      const own = this.isMe(target.dataset.nick ?? "");
+      if (e.key === "r") this.hooks.reply(seq);
+      else if (e.key === "e" && own) this.startEdit(seq);
+      else if (e.key === "+" || e.key === "=") this.menu.openPicker(target);
+      else if ((e.key === "Delete" || e.key === "Backspace") && own) {
+        this.confirming = seq;
+        this.redraw();
+        this.parts.list.querySelector<HTMLElement>(`li[data-seq="${seq}"] [data-act="delete-yes"]`)?.focus();
+      } else if (e.key === "Escape") this.hooks.editorClosed();
+      else return;
+      e.preventDefault();
+    }
+  }
+}
+
+/** Binary search of a post by seq in ascending posts. */
+export function findPost(posts: readonly ClientPost[], seq: number): ClientPost | undefined {
+  let lo = 0;
+  let hi = posts.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const p = posts[mid] as ClientPost;
+    if (p.seq === seq) return p;
+    if (p.seq < seq) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return undefined;
 }

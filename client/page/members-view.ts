@@ -1,0 +1,27 @@
+/** #userlist: one li per person online in the room (the text of each is the nick alone), with a button to write to them. */
+import { h, iconButton } from "./dom";
+import { nickClass } from "./palette";
+
+export class MembersView {
+  constructor(
+    private readonly list: HTMLUListElement,
+    private readonly heading: HTMLElement,
+    private readonly dm: (nick: string) => void,
+  ) {}
+
+  render(users: readonly string[], isMe: (nick: string) => boolean): void {
+    this.heading.textContent = `Members · ${users.length}`;
+    this.list.replaceChildren(
+      ...users.map((nick) => {
+        const me = isMe(nick);
+        return h(
+          "li",
+          { class: me ? "member me" : "member" },
+          h("span", { class: "dot", attrs: { "aria-hidden": "true" } }),
+          h("span", { class: `name ${nickClass(nick)}` }, nick),
+          me ? null : iconButton("chat", `Message ${nick} privately`, () => this.dm(nick)),
+        );
+      }),
+    );
+  }
+}
