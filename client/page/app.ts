@@ -496,6 +496,16 @@ export class App {
     const all = attentionOf(c.rooms().flatMap((room) => c.view(room) ?? []));
     const view = this.view();
     document.title = titleText(all, this.active === undefined ? undefined : roomLabel(this.active, view));
+    // On a phone the room list is hidden: its button shows a dot when another room wants attention.
+    const others = attentionOf(
+      c.rooms().flatMap((room) => (room === this.active ? [] : (c.view(room) ?? []))),
+    );
+    const menu = byId("menu");
+    menu.dataset.badge = others.mentions > 0 ? "mention" : others.unread > 0 ? "unread" : "";
+    menu.setAttribute(
+      "aria-label",
+      others.unread > 0 ? `Show rooms (${others.unread} unread elsewhere)` : "Show rooms",
+    );
     drawFavicon(all.mentions > 0 ? "mention" : all.unread > 0 ? "unread" : "none");
   }
 

@@ -182,8 +182,9 @@ export class ComposerView {
   /** Height, counter and the send button follow the text. */
   private changed(): void {
     const { input } = this;
+    // An empty box is one line (rows=1): no need to measure it (measuring forces a layout).
     input.style.height = "auto";
-    input.style.height = `${input.scrollHeight}px`;
+    if (input.value !== "") input.style.height = `${input.scrollHeight}px`;
     const n = input.value.length >= COUNTER_FROM / 2 ? charCount(input.value) : 0;
     const over = n > LIMITS.textMax;
     this.counter.hidden = n < COUNTER_FROM;

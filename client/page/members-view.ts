@@ -3,6 +3,8 @@ import { h, iconButton } from "./dom";
 import { nickClass } from "./palette";
 
 export class MembersView {
+  private shown = "";
+
   constructor(
     private readonly list: HTMLUListElement,
     private readonly heading: HTMLElement,
@@ -10,6 +12,9 @@ export class MembersView {
   ) {}
 
   render(users: readonly string[], isMe: (nick: string) => boolean): void {
+    const key = users.map((n) => `${n}${isMe(n) ? "*" : ""}`).join("\n");
+    if (key === this.shown) return;
+    this.shown = key;
     this.heading.textContent = `Members · ${users.length}`;
     this.list.replaceChildren(
       ...users.map((nick) => {

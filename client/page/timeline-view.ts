@@ -91,10 +91,12 @@ export class TimelineView {
       this.rendered.clear();
     }
     const { scroller } = this.parts;
-    const wasAtBottom = switched || this.atBottom();
+    // Whether the reader is at the bottom is known from the last scroll: measuring now would force a
+    // layout before every redraw. Only a reader scrolled up needs the old height (to keep their place).
+    const wasAtBottom = switched || this.stuck;
     const oldFirst = this.view?.posts[0]?.seq;
-    const beforeTop = scroller.scrollTop;
-    const beforeHeight = scroller.scrollHeight;
+    const beforeTop = wasAtBottom ? 0 : scroller.scrollTop;
+    const beforeHeight = wasAtBottom ? 0 : scroller.scrollHeight;
     this.view = view;
     this.notes = notes;
     this.unreadAfter = unreadAfter;
