@@ -6,12 +6,11 @@
 import { nickKey } from "../../protocol/names";
 import type { ChatClientV2Api, ClientV2Events, RoomView } from "../v2/api";
 import { Announcer } from "./announcer";
-import { attentionOf, titleText } from "./attention";
+import { showAttention } from "./attention-view";
 import { HELP, parseCommand } from "./commands";
 import { rankNicks } from "./completion";
 import { ComposerView } from "./composer-view";
-import { byId, h, store } from "./dom";
-import { drawFavicon } from "./favicon";
+import { byId, store } from "./dom";
 import { HeaderView } from "./header-view";
 import { HeadlineView } from "./headline-view";
 import { Layout } from "./layout";
@@ -19,14 +18,12 @@ import { plainExcerpt } from "./markdown";
 import { MembersView } from "./members-view";
 import type { NamePrompt } from "./name-prompt";
 import { Notifier } from "./notifier";
+import { checkOrigin, showBanner } from "./origin-check";
 import { nickClass } from "./palette";
+import { RoomNotes } from "./room-notes";
 import { roomLabel, SidebarView } from "./sidebar-view";
 import { SwitcherView } from "./switcher-view";
-import type { Note } from "./timeline-model";
 import { findPost, TimelineView } from "./timeline-view";
-
-/** Notes kept per room (presence and command answers). */
-const NOTES_MAX = 300;
 
 export interface AppOptions {
   /** The room named in the address: shown once it is one of the user's rooms. */
@@ -38,10 +35,8 @@ export interface AppOptions {
 
 export class App {
   private active: string | undefined;
-  private readonly notes = new Map<string, Note[]>();
-  private readonly users = new Map<string, string[]>();
+  private readonly notes = new RoomNotes();
   private readonly unreadAfter = new Map<string, number | undefined>();
-  private noteId = 0;
   /** A room to show as soon as it is added (after /join, /msg or ?room=), with a text to send there. */
   private want: { room?: string; dm?: string; text?: string } | undefined;
   private wantNick: string | undefined;
@@ -192,11 +187,14 @@ export class App {
       if (this.failures > 0 || this.wasConnected) this.announcer.say("Connected again.");
       this.failures = 0;
       this.wasConnected = true;
-      this.banner(undefined);
+      showBanner(undefined);
     } else if (state === "reconnecting" && retryInMs !== undefined) {
       if (this.failures === 0 && this.wasConnected) this.announcer.say("Disconnected. Reconnecting…");
       this.failures++;
-      if (this.failures >= 2) void this.checkOrigin();
+      if (this.failures >= 2 && !this.originChecked && !this.wasConnected) {
+        this.originChecked = true;
+        void checkOrigin(() => this.client.state !== "connected");
+      }
     }
   }
 
@@ -228,8 +226,7 @@ export class App {
 
   private onRooms({ added, removed, kicked }: ClientV2Events["rooms"]): void {
     if (removed !== undefined) {
-      this.notes.delete(removed);
-      this.users.delete(removed);
+      this.notes.forget(removed);
       this.unreadAfter.delete(removed);
       if (kicked) {
         const why = kicked.reason ? ` (${kicked.reason})` : "";
@@ -261,7 +258,7 @@ export class App {
   }
 
   private onRoom(room: string, view: RoomView): void {
-    this.notePresence(room, view);
+    this.notes.track(view);
     if (room === this.active) {
       this.renderActive();
       this.markRead();
@@ -474,10 +471,10 @@ export class App {
     this.members.render(view?.users ?? [], (nick) => this.isMe(nick));
     this.composer.setTyping(view?.typing ?? []);
     if (room !== undefined && view) {
-      this.timeline.show(room, view, this.notes.get(room) ?? [], this.unreadAfter.get(room));
+      this.timeline.show(room, view, this.notes.of(room), this.unreadAfter.get(room));
     } else {
       this.timeline.clear(
-        this.client.state === "connected"
+        this.client.state === "connected" && this.want === undefined
           ? "You are in no room yet. Join one with + beside Rooms, or type /join NAME below."
           : "",
       );
@@ -493,46 +490,9 @@ export class App {
 
   private showAttention(): void {
     const c = this.client;
-    const all = attentionOf(c.rooms().flatMap((room) => c.view(room) ?? []));
-    const view = this.view();
-    document.title = titleText(all, this.active === undefined ? undefined : roomLabel(this.active, view));
-    // On a phone the room list is hidden: its button shows a dot when another room wants attention.
-    const others = attentionOf(
-      c.rooms().flatMap((room) => (room === this.active ? [] : (c.view(room) ?? []))),
-    );
-    const menu = byId("menu");
-    menu.dataset.badge = others.mentions > 0 ? "mention" : others.unread > 0 ? "unread" : "";
-    menu.setAttribute(
-      "aria-label",
-      others.unread > 0 ? `Show rooms (${others.unread} unread elsewhere)` : "Show rooms",
-    );
-    drawFavicon(all.mentions > 0 ? "mention" : all.unread > 0 ? "unread" : "none");
-  }
-
-  private banner(content: Array<string | Node> | undefined): void {
-    const el = byId("banner");
-    el.hidden = content === undefined;
-    el.replaceChildren(...(content ?? []));
-  }
-
-  /** After failures to connect, asks the server whether it refuses this page's origin, and shows what to set. */
-  private async checkOrigin(): Promise<void> {
-    if (this.originChecked || this.wasConnected) return;
-    this.originChecked = true;
-    try {
-      const res = await fetch(`/api/origin-check?origin=${encodeURIComponent(location.origin)}`);
-      if (!res.ok) return;
-      const verdict = (await res.json()) as { allowed?: unknown; hint?: unknown };
-      if (verdict.allowed !== false || this.client.state === "connected") return;
-      const hint =
-        typeof verdict.hint === "string" ? verdict.hint : "Ask whoever runs it to set ALLOWED_ORIGINS.";
-      this.banner([
-        h("strong", {}, "This server does not accept connections from this page's address. "),
-        hint,
-      ]);
-    } catch {
-      // The server is unreachable: the header already says so.
-    }
+    const views = c.rooms().flatMap((room) => c.view(room) ?? []);
+    const place = this.active === undefined ? undefined : roomLabel(this.active, this.view());
+    showAttention(views, this.active, place);
   }
 
   // ---- helpers ----
@@ -560,47 +520,12 @@ export class App {
   }
 
   private note(room: string, note: { kind: "info" | "error"; text: string }): void {
-    this.addNote(room, { ...note, id: ++this.noteId, at: Date.now(), afterSeq: this.lastSeq(room) });
+    const view = this.client.view(room);
+    if (!view) return;
+    this.notes.add(view, note);
     if (room === this.active) {
       this.renderActive();
       this.timeline.toBottom();
     }
-  }
-
-  private addNote(room: string, note: Note): void {
-    const list = this.notes.get(room) ?? [];
-    list.push(note);
-    if (list.length > NOTES_MAX) list.splice(0, list.length - NOTES_MAX);
-    this.notes.set(room, list);
-  }
-
-  private lastSeq(room: string): number {
-    const view = this.client.view(room);
-    return view?.posts.at(-1)?.seq ?? view?.lastSeq ?? 0;
-  }
-
-  /** Joins, leaves and renames, from the change of a room's user list. */
-  private notePresence(room: string, view: RoomView): void {
-    const before = this.users.get(room);
-    this.users.set(room, view.users);
-    if (!before || before === view.users) return;
-    const was = new Set(before);
-    const now = new Set(view.users);
-    const joined = view.users.filter((n) => !was.has(n));
-    const left = before.filter((n) => !now.has(n));
-    if (joined.length === 0 && left.length === 0) return;
-    const base = { at: Date.now(), afterSeq: this.lastSeq(room) };
-    if (joined.length === 1 && left.length === 1) {
-      this.addNote(room, {
-        ...base,
-        id: ++this.noteId,
-        kind: "rename",
-        from: left[0] as string,
-        to: joined[0] as string,
-      });
-      return;
-    }
-    for (const nick of left) this.addNote(room, { ...base, id: ++this.noteId, kind: "leave", nick });
-    for (const nick of joined) this.addNote(room, { ...base, id: ++this.noteId, kind: "join", nick });
   }
 }

@@ -80,6 +80,8 @@ describe.skipIf(missing)("the chat page in Chromium", () => {
       (p) => p === "@1",
     );
     expect(await alice.title()).toBe("(1!) #kitchen · bun-chat");
+    // The tab's icon carries a badge, drawn on a canvas.
+    expect(await alice.getAttribute("link[rel=icon]", "href")).toStartWith("data:image/png;base64,");
     // Opening the room reads it: the pill goes, and "New messages" marks where reading starts.
     await alice.click('#room-list li[data-room="garden"] .go');
     await eventually(

@@ -104,6 +104,12 @@ async function shot(page: Page, name: string): Promise<void> {
 }
 
 let strict: RunningServer | undefined;
+let hasty: RunningServer | undefined;
+
+async function limitedSay(page: Page, line: string): Promise<void> {
+  await page.fill("#inputline", line);
+  await page.press("#inputline", "Enter");
+}
 try {
   // ---- yesterday evening ----
   offsetMs = -(20 * 3600_000);
@@ -234,6 +240,14 @@ try {
   await first.fill("#name-input", "zoë");
   await shot(first, "desktop-first-visit");
 
+  // A strict server: the third quick post is refused and shown in place with Retry and Discard.
+  hasty = startTestServer({ RATE_LIMIT: "0.1", RATE_BURST: "2" });
+  const limited = await open(1280, 800, "light", undefined, "?nick=hasty&room=strict", hasty.url);
+  await connected(limited);
+  for (const line of ["one", "two", "three, too fast"]) await limitedSay(limited, line);
+  await limited.waitForSelector("#outbox li.failed");
+  await shot(limited, "desktop-failed-post");
+
   // A server that only takes pages from elsewhere: the page says what to configure.
   strict = startTestServer({ ALLOWED_ORIGINS: "https://chat.example.com" });
   const refused = await open(1280, 800, "light", undefined, "?nick=ann&room=lobby", strict.url);
@@ -244,6 +258,7 @@ try {
   for (const b of bots) b.client.close();
   await browser.close();
   if (strict) await stopTestServer(strict);
+  if (hasty) await stopTestServer(hasty);
   await stopTestServer(server);
   Date.now = realNow;
 }
