@@ -1,22 +1,26 @@
 /**
- * The frame around the room: the members column (shown or hidden, remembered), and on phones the
- * room list and the members sliding in over the chat, closed by the scrim, Esc or a choice.
+ * The frame around the room: the members column (shown or hidden, remembered) on wide screens, the
+ * members sliding in over the room below 1000 px, and on phones the room list too; what slides in
+ * is closed by the scrim, Esc or a choice.
  */
 import { byId, store } from "./dom";
 
 const PHONE = "(max-width: 600px)";
+/** page.css's width below which the members slide in rather than take a column. */
+const NARROW = "(max-width: 1000px)";
 
 export class Layout {
   private readonly app = byId("app");
   private readonly menu = byId<HTMLButtonElement>("menu");
   private readonly toggle = byId<HTMLButtonElement>("members-toggle");
   private readonly phone = window.matchMedia(PHONE);
+  private readonly narrow = window.matchMedia(NARROW);
   private membersShown = store.get("members") !== "hidden";
 
   constructor() {
     this.menu.addEventListener("click", () => this.showRooms(!this.app.classList.contains("show-rooms")));
     this.toggle.addEventListener("click", () => {
-      if (this.phone.matches) {
+      if (this.narrow.matches) {
         this.app.classList.toggle("show-members");
         this.app.classList.remove("show-rooms");
       } else {
@@ -26,10 +30,12 @@ export class Layout {
       this.sync();
     });
     byId("scrim").addEventListener("click", () => this.closeOverlays());
-    this.phone.addEventListener("change", () => {
-      this.closeOverlays();
-      this.sync();
-    });
+    for (const query of [this.phone, this.narrow]) {
+      query.addEventListener("change", () => {
+        this.closeOverlays();
+        this.sync();
+      });
+    }
     this.sync();
   }
 
@@ -48,23 +54,19 @@ export class Layout {
     return open;
   }
 
-  get isPhone(): boolean {
-    return this.phone.matches;
-  }
-
   private sync(): void {
     const phone = this.phone.matches;
+    const narrow = this.narrow.matches;
     const rooms = this.app.classList.contains("show-rooms");
-    const members = phone ? this.app.classList.contains("show-members") : this.membersShown;
-    this.app.classList.toggle("no-members", !phone && !this.membersShown);
+    const members = narrow ? this.app.classList.contains("show-members") : this.membersShown;
+    this.app.classList.toggle("no-members", !narrow && !this.membersShown);
     this.menu.setAttribute("aria-expanded", String(rooms));
-    this.toggle.setAttribute("aria-pressed", String(members));
     this.toggle.setAttribute("aria-expanded", String(members));
     const label = members ? "Hide members" : "Show members";
     this.toggle.setAttribute("aria-label", label);
     this.toggle.title = label;
     // Off-screen panels leave the tab order on phones.
     byId("sidebar").inert = phone && !rooms;
-    byId("members").inert = phone && !members;
+    byId("members").inert = narrow && !members;
   }
 }

@@ -224,6 +224,11 @@ try {
   await desk.fill("#inputline", "");
   await desk.keyboard.press("Escape");
 
+  // A tablet, upright.
+  const tablet = await open(768, 1024, "light", token, "?room=lobby");
+  await connected(tablet);
+  await shot(tablet, "tablet-light");
+
   // Phones.
   const phone = await open(390, 844, "light", token, "?room=lobby");
   await connected(phone);
