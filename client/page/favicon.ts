@@ -10,14 +10,17 @@ export function drawFavicon(badge: Badge): void {
   canvas.width = canvas.height = 64;
   const g = canvas.getContext("2d");
   if (!g) return;
+  // roundRect is recent (2023 in every engine): older ones get square corners.
+  const box = (x: number, y: number, w: number, h: number, r: number) =>
+    g.roundRect ? g.roundRect(x, y, w, h, r) : g.rect(x, y, w, h);
   g.fillStyle = "#2d5bd3";
   g.beginPath();
-  g.roundRect(4, 4, 56, 56, 14);
+  box(4, 4, 56, 56, 14);
   g.fill();
   // The bubble: a rounded rectangle with a tail.
   g.fillStyle = "#ffffff";
   g.beginPath();
-  g.roundRect(15, 17, 34, 24, 8);
+  box(15, 17, 34, 24, 8);
   g.moveTo(22, 40);
   g.lineTo(20, 49);
   g.lineTo(31, 40);

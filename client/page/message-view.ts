@@ -128,8 +128,10 @@ function reactionsOf(post: ClientPost, ctx: RowContext): HTMLElement | undefined
 }
 
 function editorOf(post: ClientPost): HTMLElement {
+  // field-sizing in page.css grows it where supported; elsewhere it starts as tall as the text.
+  const rows = String(Math.min(8, post.text.split("\n").length + 1));
   const area = h("textarea", {
-    attrs: { "aria-label": "Edit your message", rows: "1", "data-editor": String(post.seq) },
+    attrs: { "aria-label": "Edit your message", rows, "data-editor": String(post.seq) },
   });
   area.value = post.text;
   return h(
