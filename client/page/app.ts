@@ -34,46 +34,48 @@ export interface AppOptions {
 }
 
 export class App {
-  private active: string | undefined;
-  private readonly notes = new RoomNotes();
-  private readonly unreadAfter = new Map<string, number | undefined>();
+  #active: string | undefined;
+  readonly #notes = new RoomNotes();
+  readonly #unreadAfter = new Map<string, number | undefined>();
   /** A room to show as soon as it is added (after /join, /msg or ?room=), with a text to send there. */
-  private want: { room?: string; dm?: string; text?: string } | undefined;
-  private wantNick: string | undefined;
-  private readyOnce = false;
-  private failures = 0;
-  private originChecked = false;
-  private wasConnected = false;
+  #want: { room?: string; dm?: string; text?: string } | undefined;
+  #wantNick: string | undefined;
+  #readyOnce = false;
+  #failures = 0;
+  #originChecked = false;
+  #wasConnected = false;
 
-  private readonly announcer = new Announcer(byId("announcer"));
-  private readonly layout = new Layout();
-  private readonly headline = new HeadlineView(byId("headline"), byId<HTMLButtonElement>("reconnect"));
-  private readonly header: HeaderView;
-  private readonly sidebar: SidebarView;
-  private readonly members: MembersView;
-  private readonly timeline: TimelineView;
-  private readonly composer: ComposerView;
-  private readonly switcher: SwitcherView;
-  private readonly notifier: Notifier;
+  readonly #announcer = new Announcer(byId("announcer"));
+  readonly #layout = new Layout();
+  readonly #headline = new HeadlineView(byId("headline"), byId<HTMLButtonElement>("reconnect"));
+  readonly #header: HeaderView;
+  readonly #sidebar: SidebarView;
+  readonly #members: MembersView;
+  readonly #timeline: TimelineView;
+  readonly #composer: ComposerView;
+  readonly #switcher: SwitcherView;
+  readonly #notifier: Notifier;
 
-  constructor(
-    private readonly client: ChatClientV2Api,
-    private readonly opts: AppOptions,
-  ) {
-    this.wantNick = opts.nick;
-    if (opts.room !== undefined) this.want = { room: opts.room };
+  readonly #client: ChatClientV2Api;
+  readonly #opts: AppOptions;
+
+  constructor(client: ChatClientV2Api, opts: AppOptions) {
+    this.#client = client;
+    this.#opts = opts;
+    this.#wantNick = opts.nick;
+    if (opts.room !== undefined) this.#want = { room: opts.room };
     const c = client;
-    this.header = new HeaderView((room, topic) => c.setTopic(room, topic));
-    this.sidebar = new SidebarView(byId<HTMLUListElement>("room-list"), byId<HTMLUListElement>("dm-list"), {
-      open: (room) => this.open(room, true),
+    this.#header = new HeaderView((room, topic) => c.setTopic(room, topic));
+    this.#sidebar = new SidebarView(byId<HTMLUListElement>("room-list"), byId<HTMLUListElement>("dm-list"), {
+      open: (room) => this.#open(room, true),
       part: (room) => c.part(room),
-      join: (room) => this.join(room),
-      dm: (nick) => this.dm(nick),
+      join: (room) => this.#join(room),
+      dm: (nick) => this.#dm(nick),
     });
-    this.members = new MembersView(byId<HTMLUListElement>("userlist"), byId("members-heading"), (nick) =>
-      this.dm(nick),
+    this.#members = new MembersView(byId<HTMLUListElement>("userlist"), byId("members-heading"), (nick) =>
+      this.#dm(nick),
     );
-    this.timeline = new TimelineView(
+    this.#timeline = new TimelineView(
       {
         scroller: byId("scroller"),
         list: byId<HTMLOListElement>("chat"),
@@ -82,36 +84,36 @@ export class App {
         start: byId("start"),
         jump: byId<HTMLButtonElement>("jump"),
       },
-      (nick) => this.isMe(nick),
+      (nick) => this.#isMe(nick),
       () => c.nick ?? "",
       {
         loadOlder: (room) => c.loadOlder(room),
-        readable: () => this.markRead(),
-        reply: (seq) => this.reply(seq),
-        react: (seq, emoji, on) => this.inActive((room) => c.react(room, seq, emoji, on)),
-        edit: (seq, text) => this.inActive((room) => c.edit(room, seq, text)),
-        remove: (seq) => this.inActive((room) => c.remove(room, seq)),
-        retry: (id) => this.inActive((room) => c.retry(room, id)),
-        discard: (id) => this.inActive((room) => c.discard(room, id)),
-        editorClosed: () => this.composer.focus(),
+        readable: () => this.#markRead(),
+        reply: (seq) => this.#reply(seq),
+        react: (seq, emoji, on) => this.#inActive((room) => c.react(room, seq, emoji, on)),
+        edit: (seq, text) => this.#inActive((room) => c.edit(room, seq, text)),
+        remove: (seq) => this.#inActive((room) => c.remove(room, seq)),
+        retry: (id) => this.#inActive((room) => c.retry(room, id)),
+        discard: (id) => this.#inActive((room) => c.discard(room, id)),
+        editorClosed: () => this.#composer.focus(),
       },
     );
-    this.composer = new ComposerView({
-      submit: (text, replyTo) => this.submit(text, replyTo),
-      typing: () => this.inActive((room) => c.typing(room)),
+    this.#composer = new ComposerView({
+      submit: (text, replyTo) => this.#submit(text, replyTo),
+      typing: () => this.#inActive((room) => c.typing(room)),
       editLast: () => {
-        const post = this.timeline.lastOwnPost();
-        if (post) this.timeline.startEdit(post.seq);
+        const post = this.#timeline.lastOwnPost();
+        if (post) this.#timeline.startEdit(post.seq);
         return post !== undefined;
       },
       nicks: () => {
-        const view = this.view();
+        const view = this.#view();
         return view ? rankNicks(view.users, view.posts, c.nick) : [];
       },
     });
-    this.switcher = new SwitcherView(
+    this.#switcher = new SwitcherView(
       () =>
-        this.sidebar.shown().map((room) => {
+        this.#sidebar.shown().map((room) => {
           const view = c.view(room);
           return {
             room,
@@ -120,185 +122,185 @@ export class App {
             unread: view?.unread ?? 0,
           };
         }),
-      (room) => this.open(room, true),
-      (room) => this.join(room),
+      (room) => this.#open(room, true),
+      (room) => this.#join(room),
     );
-    this.notifier = new Notifier(
+    this.#notifier = new Notifier(
       (message) => {
-        this.composer.showProblem(message);
-        this.announcer.say(message);
+        this.#composer.showProblem(message);
+        this.#announcer.say(message);
       },
-      (room) => this.open(room, true),
+      (room) => this.#open(room, true),
     );
-    this.wire();
+    this.#wire();
   }
 
   /** Says something to the reader above the composer (and to screen readers). */
   tell(message: string): void {
-    this.composer.showProblem(message);
-    this.announcer.say(message);
+    this.#composer.showProblem(message);
+    this.#announcer.say(message);
   }
 
   start(): void {
-    this.render();
-    this.client.connect();
-    this.composer.focus();
+    this.#render();
+    this.#client.connect();
+    this.#composer.focus();
   }
 
   // ---- the client's reports ----
 
-  private wire(): void {
-    const c = this.client;
-    c.on("state", (s) => this.onState(s));
-    c.on("ready", (r) => this.onReady(r));
-    c.on("rooms", (r) => this.onRooms(r));
-    c.on("room", ({ room, view }) => this.onRoom(room, view));
-    c.on("post", (p) => this.onPost(p));
+  #wire(): void {
+    const c = this.#client;
+    c.on("state", (s) => this.#onState(s));
+    c.on("ready", (r) => this.#onReady(r));
+    c.on("rooms", (r) => this.#onRooms(r));
+    c.on("room", ({ room, view }) => this.#onRoom(room, view));
+    c.on("post", (p) => this.#onPost(p));
     c.on("nick", ({ nick }) => {
-      this.showMe();
-      this.timeline.redraw();
-      this.announcer.say(`You are now ${nick}.`);
+      this.#showMe();
+      this.#timeline.redraw();
+      this.#announcer.say(`You are now ${nick}.`);
     });
-    c.on("problem", (p) => this.onProblem(p));
+    c.on("problem", (p) => this.#onProblem(p));
     byId("reconnect").addEventListener("click", () => c.reconnectNow?.() ?? c.connect());
     byId("rename").addEventListener("click", () =>
-      this.opts.prompt.ask(false, c.nick, (nick) => c.rename(nick)),
+      this.#opts.prompt.ask(false, c.nick, (nick) => c.rename(nick)),
     );
-    byId("switcher-open").addEventListener("click", () => this.switcher.open());
-    document.addEventListener("keydown", (e) => this.keys(e));
+    byId("switcher-open").addEventListener("click", () => this.#switcher.open());
+    document.addEventListener("keydown", (e) => this.#keys(e));
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState !== "visible") return;
-      const view = this.view();
-      if (this.active !== undefined && view && view.unread > 0)
-        this.unreadAfter.set(this.active, view.readSeq);
-      this.renderActive();
-      this.markRead();
+      const view = this.#view();
+      if (this.#active !== undefined && view && view.unread > 0)
+        this.#unreadAfter.set(this.#active, view.readSeq);
+      this.#renderActive();
+      this.#markRead();
     });
-    window.addEventListener("focus", () => this.markRead());
+    window.addEventListener("focus", () => this.#markRead());
   }
 
-  private onState({ state, retryInMs, reason }: ClientV2Events["state"]): void {
-    const c = this.client;
+  #onState({ state, retryInMs, reason }: ClientV2Events["state"]): void {
+    const c = this.#client;
     const id = (c as { connectionId?: string }).connectionId ?? c.userId;
-    this.headline.render(state, id, retryInMs, reason);
+    this.#headline.render(state, id, retryInMs, reason);
     document.body.dataset.state = state;
-    this.renderSidebar();
+    this.#renderSidebar();
     if (state === "connected") {
-      if (this.failures > 0 || this.wasConnected) this.announcer.say("Connected again.");
-      this.failures = 0;
-      this.wasConnected = true;
+      if (this.#failures > 0 || this.#wasConnected) this.#announcer.say("Connected again.");
+      this.#failures = 0;
+      this.#wasConnected = true;
       showBanner(undefined);
     } else if (state === "reconnecting" && retryInMs !== undefined) {
-      if (this.failures === 0 && this.wasConnected) this.announcer.say("Disconnected. Reconnecting…");
-      this.failures++;
-      if (this.failures >= 2 && !this.originChecked && !this.wasConnected) {
-        this.originChecked = true;
-        void checkOrigin(() => this.client.state !== "connected");
+      if (this.#failures === 0 && this.#wasConnected) this.#announcer.say("Disconnected. Reconnecting…");
+      this.#failures++;
+      if (this.#failures >= 2 && !this.#originChecked && !this.#wasConnected) {
+        this.#originChecked = true;
+        void checkOrigin(() => this.#client.state !== "connected");
       }
     }
   }
 
-  private onReady({ nick }: ClientV2Events["ready"]): void {
-    this.showMe();
-    if (this.wantNick !== undefined) {
-      if (nickKey(this.wantNick) !== nickKey(nick) || this.wantNick !== nick)
-        this.client.rename(this.wantNick);
-      this.wantNick = undefined;
+  #onReady({ nick }: ClientV2Events["ready"]): void {
+    this.#showMe();
+    if (this.#wantNick !== undefined) {
+      if (nickKey(this.#wantNick) !== nickKey(nick) || this.#wantNick !== nick)
+        this.#client.rename(this.#wantNick);
+      this.#wantNick = undefined;
     }
-    if (!this.readyOnce) {
-      this.readyOnce = true;
-      const rooms = this.client.rooms();
+    if (!this.#readyOnce) {
+      this.#readyOnce = true;
+      const rooms = this.#client.rooms();
       const stored = store.get("room");
       const first =
-        this.want?.room !== undefined && rooms.includes(this.want.room)
-          ? this.want.room
-          : stored !== undefined && rooms.includes(stored) && this.want?.room === undefined
+        this.#want?.room !== undefined && rooms.includes(this.#want.room)
+          ? this.#want.room
+          : stored !== undefined && rooms.includes(stored) && this.#want?.room === undefined
             ? stored
             : undefined;
-      if (first !== undefined) this.want = undefined;
-      this.renderSidebar();
-      this.open(first ?? (this.want?.room === undefined ? this.sidebar.shown()[0] : undefined), false);
-    } else if (this.active !== undefined && !this.client.rooms().includes(this.active)) {
-      this.open(this.sidebar.shown()[0], false);
+      if (first !== undefined) this.#want = undefined;
+      this.#renderSidebar();
+      this.#open(first ?? (this.#want?.room === undefined ? this.#sidebar.shown()[0] : undefined), false);
+    } else if (this.#active !== undefined && !this.#client.rooms().includes(this.#active)) {
+      this.#open(this.#sidebar.shown()[0], false);
     }
-    this.render();
+    this.#render();
   }
 
-  private onRooms({ added, removed, kicked }: ClientV2Events["rooms"]): void {
+  #onRooms({ added, removed, kicked }: ClientV2Events["rooms"]): void {
     if (removed !== undefined) {
-      this.notes.forget(removed);
-      this.unreadAfter.delete(removed);
+      this.#notes.forget(removed);
+      this.#unreadAfter.delete(removed);
       if (kicked) {
         const why = kicked.reason ? ` (${kicked.reason})` : "";
         const message = `You were removed from #${removed} by ${kicked.by}${why}.`;
-        this.composer.showProblem(message);
-        this.announcer.say(message);
+        this.#composer.showProblem(message);
+        this.#announcer.say(message);
       }
     }
-    this.renderSidebar();
-    if (added !== undefined && this.wanted(added)) {
-      const text = this.want?.text;
-      this.want = undefined;
-      this.open(added, true);
-      if (text) this.client.send(added, text);
-    } else if (removed !== undefined && removed === this.active) {
-      this.open(this.sidebar.shown()[0], false);
-    } else if (this.active === undefined && this.client.rooms().length > 0 && this.want === undefined) {
-      this.open(this.sidebar.shown()[0], false);
+    this.#renderSidebar();
+    if (added !== undefined && this.#wanted(added)) {
+      const text = this.#want?.text;
+      this.#want = undefined;
+      this.#open(added, true);
+      if (text) this.#client.send(added, text);
+    } else if (removed !== undefined && removed === this.#active) {
+      this.#open(this.#sidebar.shown()[0], false);
+    } else if (this.#active === undefined && this.#client.rooms().length > 0 && this.#want === undefined) {
+      this.#open(this.#sidebar.shown()[0], false);
     }
-    this.render();
+    this.#render();
   }
 
-  private wanted(room: string): boolean {
-    const want = this.want;
+  #wanted(room: string): boolean {
+    const want = this.#want;
     if (!want) return false;
     if (want.room !== undefined) return want.room === room;
-    const dm = this.client.view(room)?.dm;
+    const dm = this.#client.view(room)?.dm;
     return want.dm !== undefined && dm !== undefined && nickKey(dm) === nickKey(want.dm);
   }
 
-  private onRoom(room: string, view: RoomView): void {
-    this.notes.track(view);
-    if (room === this.active) {
-      this.renderActive();
-      this.markRead();
+  #onRoom(room: string, view: RoomView): void {
+    this.#notes.track(view);
+    if (room === this.#active) {
+      this.#renderActive();
+      this.#markRead();
     }
-    this.renderSidebar();
-    this.showAttention();
+    this.#renderSidebar();
+    this.#showAttention();
   }
 
-  private onPost({ post, mentionsMe, own }: ClientV2Events["post"]): void {
+  #onPost({ post, mentionsMe, own }: ClientV2Events["post"]): void {
     if (own) return;
-    const view = this.client.view(post.room);
+    const view = this.#client.view(post.room);
     const dm = view?.dm !== undefined;
     const text = post.deleted ? "" : plainExcerpt(post.text, 140);
     const said = post.kind === "action" ? `${post.nick} ${text}` : `${post.nick}: ${text}`;
     const key = `${post.room}\u0001${post.seq}`;
-    if (post.room === this.active && document.visibilityState === "visible") this.announcer.say(said, key);
+    if (post.room === this.#active && document.visibilityState === "visible") this.#announcer.say(said, key);
     else if (mentionsMe || dm) {
-      this.announcer.say(
+      this.#announcer.say(
         dm ? `Direct message from ${said}` : `${post.nick} mentioned you in #${post.room}: ${text}`,
         key,
       );
     }
     if (mentionsMe || dm) {
-      this.notifier.notify(post.room, dm ? post.nick : `${post.nick} in #${post.room}`, text);
+      this.#notifier.notify(post.room, dm ? post.nick : `${post.nick} in #${post.room}`, text);
     }
   }
 
-  private onProblem({ message, id, room }: ClientV2Events["problem"]): void {
+  #onProblem({ message, id, room }: ClientV2Events["problem"]): void {
     // A refused post shows on the post itself.
-    if (id !== undefined && room !== undefined && this.client.view(room)?.pending.some((p) => p.id === id))
+    if (id !== undefined && room !== undefined && this.#client.view(room)?.pending.some((p) => p.id === id))
       return;
-    this.composer.showProblem(message);
+    this.#composer.showProblem(message);
   }
 
   // ---- what the reader does ----
 
-  private submit(text: string, replyTo: number | undefined): boolean {
-    const c = this.client;
+  #submit(text: string, replyTo: number | undefined): boolean {
+    const c = this.#client;
     const cmd = parseCommand(text);
-    const room = this.active;
+    const room = this.#active;
     const needsRoom =
       cmd.kind === "post" ||
       cmd.kind === "action" ||
@@ -306,7 +308,7 @@ export class App {
       cmd.kind === "who" ||
       cmd.kind === "help";
     if (needsRoom && room === undefined) {
-      this.composer.showProblem("Join a room first: /join ROOM, or + beside Rooms.");
+      this.#composer.showProblem("Join a room first: /join ROOM, or + beside Rooms.");
       return false;
     }
     const here = room as string;
@@ -314,7 +316,7 @@ export class App {
       case "none":
         return false;
       case "invalid":
-        this.composer.showProblem(cmd.message);
+        this.#composer.showProblem(cmd.message);
         return false;
       case "post":
       case "action":
@@ -322,18 +324,18 @@ export class App {
           ...(cmd.kind === "action" ? { kind: "action" as const } : {}),
           ...(replyTo !== undefined ? { replyTo } : {}),
         });
-        this.timeline.toBottom();
+        this.#timeline.toBottom();
         return true;
       case "nick":
         c.rename(cmd.nick);
         return true;
       case "join":
-        this.join(cmd.room);
+        this.#join(cmd.room);
         return true;
       case "part": {
         const target = cmd.room ?? room;
         if (target === undefined || !c.rooms().includes(target)) {
-          this.composer.showProblem(
+          this.#composer.showProblem(
             target === undefined ? "You are in no room." : `You are not in #${target}.`,
           );
           return false;
@@ -342,35 +344,35 @@ export class App {
         return true;
       }
       case "msg":
-        this.dm(cmd.nick, cmd.text);
+        this.#dm(cmd.nick, cmd.text);
         return true;
       case "topic":
         c.setTopic(here, cmd.topic);
         return true;
       case "who": {
-        const users = this.view()?.users ?? [];
-        this.note(here, { kind: "info", text: `${users.length} here: ${users.join(", ")}` });
+        const users = this.#view()?.users ?? [];
+        this.#note(here, { kind: "info", text: `${users.length} here: ${users.join(", ")}` });
         return true;
       }
       case "help":
-        this.note(here, { kind: "info", text: HELP.map(([form, what]) => `${form} — ${what}`).join("\n") });
+        this.#note(here, { kind: "info", text: HELP.map(([form, what]) => `${form} — ${what}`).join("\n") });
         return true;
     }
   }
 
-  private join(room: string): void {
-    if (this.client.rooms().includes(room)) {
-      this.open(room, true);
+  #join(room: string): void {
+    if (this.#client.rooms().includes(room)) {
+      this.#open(room, true);
       return;
     }
-    this.want = { room };
-    this.client.join(room);
+    this.#want = { room };
+    this.#client.join(room);
   }
 
-  private dm(nick: string, text?: string): void {
-    const c = this.client;
+  #dm(nick: string, text?: string): void {
+    const c = this.#client;
     if (c.nick !== undefined && nickKey(nick) === nickKey(c.nick)) {
-      this.composer.showProblem("That is you: pick someone else to write to.");
+      this.#composer.showProblem("That is you: pick someone else to write to.");
       return;
     }
     const existing = c.rooms().find((room) => {
@@ -378,31 +380,31 @@ export class App {
       return dm !== undefined && nickKey(dm) === nickKey(nick);
     });
     if (existing !== undefined) {
-      this.open(existing, true);
+      this.#open(existing, true);
       if (text) c.send(existing, text);
       return;
     }
-    this.want = text ? { dm: nick, text } : { dm: nick };
+    this.#want = text ? { dm: nick, text } : { dm: nick };
     c.dm(nick);
   }
 
-  private reply(seq: number): void {
-    const view = this.view();
+  #reply(seq: number): void {
+    const view = this.#view();
     const post = view ? findPost(view.posts, seq) : undefined;
     if (!post) return;
-    this.composer.setReply({ seq, nick: post.nick, text: post.text });
-    this.composer.focus();
+    this.#composer.setReply({ seq, nick: post.nick, text: post.text });
+    this.#composer.focus();
   }
 
   /** Shows a room (undefined: none); `focus` moves the keyboard to the composer. */
-  private open(room: string | undefined, focus: boolean): void {
-    const c = this.client;
-    if (room !== this.active) {
-      if (this.active !== undefined) this.unreadAfter.delete(this.active);
-      this.active = room;
+  #open(room: string | undefined, focus: boolean): void {
+    const c = this.#client;
+    if (room !== this.#active) {
+      if (this.#active !== undefined) this.#unreadAfter.delete(this.#active);
+      this.#active = room;
       const view = room === undefined ? undefined : c.view(room);
       if (room !== undefined) {
-        this.unreadAfter.set(room, view && view.unread > 0 ? view.readSeq : undefined);
+        this.#unreadAfter.set(room, view && view.unread > 0 ? view.readSeq : undefined);
         store.set("room", room);
       }
       const url = new URL(location.href);
@@ -410,30 +412,30 @@ export class App {
       if (room !== undefined && view?.dm === undefined) url.searchParams.set("room", room);
       else url.searchParams.delete("room");
       history.replaceState(null, "", url);
-      this.composer.switchRoom(
+      this.#composer.switchRoom(
         room,
         room === undefined ? "Join a room to start" : `Message ${roomLabel(room, view)}`,
       );
     }
-    this.layout.closeOverlays();
-    this.render();
-    this.markRead();
-    if (focus) this.composer.focus();
+    this.#layout.closeOverlays();
+    this.#render();
+    this.#markRead();
+    if (focus) this.#composer.focus();
   }
 
-  private keys(e: KeyboardEvent): void {
+  #keys(e: KeyboardEvent): void {
     const mod = e.ctrlKey || e.metaKey;
     if (mod && !e.altKey && !e.shiftKey && e.key.toLowerCase() === "k") {
       e.preventDefault();
-      this.switcher.open();
+      this.#switcher.open();
     } else if (e.altKey && !mod && (e.key === "ArrowUp" || e.key === "ArrowDown")) {
       e.preventDefault();
-      const order = this.sidebar.shown();
+      const order = this.#sidebar.shown();
       if (order.length === 0) return;
-      const at = this.active === undefined ? -1 : order.indexOf(this.active);
+      const at = this.#active === undefined ? -1 : order.indexOf(this.#active);
       const step = e.key === "ArrowUp" ? -1 : 1;
-      this.open(order[(at + step + order.length) % order.length], false);
-    } else if (e.key === "Escape" && this.layout.closeOverlays()) {
+      this.#open(order[(at + step + order.length) % order.length], false);
+    } else if (e.key === "Escape" && this.#layout.closeOverlays()) {
       e.preventDefault();
       byId("menu").focus();
     } else if (
@@ -443,89 +445,89 @@ export class App {
       (document.activeElement === document.body || document.activeElement?.id === "scroller")
     ) {
       // Typing anywhere else goes to the composer.
-      this.composer.focus();
+      this.#composer.focus();
     }
   }
 
   // ---- drawing ----
 
-  private render(): void {
-    this.renderSidebar();
-    this.renderActive();
-    this.showAttention();
+  #render(): void {
+    this.#renderSidebar();
+    this.#renderActive();
+    this.#showAttention();
   }
 
-  private renderSidebar(): void {
-    const c = this.client;
-    this.sidebar.render(
+  #renderSidebar(): void {
+    const c = this.#client;
+    this.#sidebar.render(
       c.rooms().map((room) => ({ room, view: c.view(room) })),
-      this.active,
+      this.#active,
       c.state === "connected",
     );
   }
 
-  private renderActive(): void {
-    const room = this.active;
-    const view = this.view();
-    this.header.render(room, view);
-    this.members.render(view?.users ?? [], (nick) => this.isMe(nick));
-    this.composer.setTyping(view?.typing ?? []);
+  #renderActive(): void {
+    const room = this.#active;
+    const view = this.#view();
+    this.#header.render(room, view);
+    this.#members.render(view?.users ?? [], (nick) => this.#isMe(nick));
+    this.#composer.setTyping(view?.typing ?? []);
     if (room !== undefined && view) {
-      this.timeline.show(room, view, this.notes.of(room), this.unreadAfter.get(room));
+      this.#timeline.show(room, view, this.#notes.of(room), this.#unreadAfter.get(room));
     } else {
-      this.timeline.clear(
-        this.client.state === "connected" && this.want === undefined
+      this.#timeline.clear(
+        this.#client.state === "connected" && this.#want === undefined
           ? "You are in no room yet. Join one with + beside Rooms, or type /join NAME below."
           : "",
       );
     }
   }
 
-  private showMe(): void {
-    const nick = this.client.nick ?? "";
+  #showMe(): void {
+    const nick = this.#client.nick ?? "";
     byId("me-name").textContent = nick;
     byId("me-initial").textContent = [...nick][0] ?? "";
     byId("me-avatar").className = `avatar ${nick ? nickClass(nick) : ""}`;
   }
 
-  private showAttention(): void {
-    const c = this.client;
+  #showAttention(): void {
+    const c = this.#client;
     const views = c.rooms().flatMap((room) => c.view(room) ?? []);
-    const place = this.active === undefined ? undefined : roomLabel(this.active, this.view());
-    showAttention(views, this.active, place);
+    const place = this.#active === undefined ? undefined : roomLabel(this.#active, this.#view());
+    showAttention(views, this.#active, place);
   }
 
   // ---- helpers ----
 
-  private view(): RoomView | undefined {
-    return this.active === undefined ? undefined : this.client.view(this.active);
+  #view(): RoomView | undefined {
+    return this.#active === undefined ? undefined : this.#client.view(this.#active);
   }
 
-  private inActive(fn: (room: string) => void): void {
-    if (this.active !== undefined) fn(this.active);
+  #inActive(fn: (room: string) => void): void {
+    if (this.#active !== undefined) fn(this.#active);
   }
 
-  private isMe(nick: string): boolean {
-    const me = this.client.nick;
+  #isMe(nick: string): boolean {
+    const me = this.#client.nick;
     return me !== undefined && (nick === me || nickKey(nick) === nickKey(me));
   }
 
-  private markRead(): void {
-    const room = this.active;
-    const view = this.view();
+  #markRead(): void {
+    const room = this.#active;
+    const view = this.#view();
     if (room === undefined || !view || document.visibilityState !== "visible") return;
     const last = view.posts.at(-1)?.seq;
-    if (last !== undefined && last > view.readSeq && this.timeline.atBottom())
-      this.client.markRead(room, last);
+    if (last !== undefined && last > view.readSeq && this.#timeline.atBottom())
+      this.#client.markRead(room, last);
   }
 
-  private note(room: string, note: { kind: "info" | "error"; text: string }): void {
-    const view = this.client.view(room);
+  #note(room: string, note: { kind: "info" | "error"; text: string }): void {
+    const view = this.#client.view(room);
     if (!view) return;
-    this.notes.add(view, note);
-    if (room === this.active) {
-      this.renderActive();
-      this.timeline.toBottom();
+    this.#notes.add(view, note);
+    if (room === this.#active) {
+      this.#renderActive();
+      this.#timeline.toBottom();
     }
   }
 }

@@ -33,64 +33,64 @@ export interface ReplyTarget {
 
 export class ComposerView {
   readonly input = byId<HTMLTextAreaElement>("inputline");
-  private readonly form = byId<HTMLFormElement>("composer");
-  private readonly box = byId("compose-box");
-  private readonly counter = byId("counter");
-  private readonly send = byId<HTMLButtonElement>("send");
-  private readonly status = byId("typing");
-  private readonly replyBar = byId("reply-bar");
-  private readonly replyText = byId("reply-text");
-  private readonly drafts = new Map<string, string>();
-  private readonly replies = new Map<string, ReplyTarget>();
-  private room: string | undefined;
-  private completion: CompletionState | undefined;
-  private typers: readonly string[] = [];
-  private problem: string | undefined;
-  private problemTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #form = byId<HTMLFormElement>("composer");
+  readonly #box = byId("compose-box");
+  readonly #counter = byId("counter");
+  readonly #send = byId<HTMLButtonElement>("send");
+  readonly #status = byId("typing");
+  readonly #replyBar = byId("reply-bar");
+  readonly #replyText = byId("reply-text");
+  readonly #drafts = new Map<string, string>();
+  readonly #replies = new Map<string, ReplyTarget>();
+  #room: string | undefined;
+  #completion: CompletionState | undefined;
+  #typers: readonly string[] = [];
+  #problem: string | undefined;
+  #problemTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly hooks: ComposerHooks) {
     const { input } = this;
-    this.form.addEventListener("submit", (e) => {
+    this.#form.addEventListener("submit", (e) => {
       e.preventDefault();
-      this.submit();
+      this.#submit();
     });
     input.addEventListener("input", () => {
-      this.completion = undefined;
-      this.changed();
+      this.#completion = undefined;
+      this.#changed();
       if (input.value !== "" && !input.value.startsWith("/")) hooks.typing();
     });
-    input.addEventListener("keydown", (e) => this.keys(e));
+    input.addEventListener("keydown", (e) => this.#keys(e));
     byId("reply-cancel").addEventListener("click", () => {
       this.setReply(undefined);
       input.focus();
     });
-    this.changed();
+    this.#changed();
   }
 
   /** Moves to another room's draft and reply. */
   switchRoom(room: string | undefined, placeholder: string): void {
-    if (this.room !== undefined) this.drafts.set(this.room, this.input.value);
-    this.room = room;
-    this.input.value = room === undefined ? "" : (this.drafts.get(room) ?? "");
+    if (this.#room !== undefined) this.#drafts.set(this.#room, this.input.value);
+    this.#room = room;
+    this.input.value = room === undefined ? "" : (this.#drafts.get(room) ?? "");
     this.input.placeholder = placeholder;
     this.input.disabled = room === undefined;
-    this.completion = undefined;
-    this.showReply();
-    this.changed();
+    this.#completion = undefined;
+    this.#showReply();
+    this.#changed();
   }
 
   setReply(target: ReplyTarget | undefined): void {
-    if (this.room === undefined) return;
-    if (target) this.replies.set(this.room, target);
-    else this.replies.delete(this.room);
-    this.showReply();
+    if (this.#room === undefined) return;
+    if (target) this.#replies.set(this.#room, target);
+    else this.#replies.delete(this.#room);
+    this.#showReply();
   }
 
-  private showReply(): void {
-    const target = this.room === undefined ? undefined : this.replies.get(this.room);
-    this.replyBar.hidden = !target;
+  #showReply(): void {
+    const target = this.#room === undefined ? undefined : this.#replies.get(this.#room);
+    this.#replyBar.hidden = !target;
     if (target) {
-      this.replyText.replaceChildren(
+      this.#replyText.replaceChildren(
         "Replying to ",
         nickNode(target.nick),
         ` · ${plainExcerpt(target.text, 80)}`,
@@ -100,35 +100,35 @@ export class ComposerView {
 
   /** Who is typing in the room shown. */
   setTyping(nicks: readonly string[]): void {
-    this.typers = nicks;
-    this.showStatus();
+    this.#typers = nicks;
+    this.#showStatus();
   }
 
   /** Says what went wrong, above the box, for a few seconds. */
   showProblem(message: string): void {
-    this.problem = message;
-    clearTimeout(this.problemTimer);
-    this.problemTimer = setTimeout(() => {
-      this.problem = undefined;
-      this.showStatus();
+    this.#problem = message;
+    clearTimeout(this.#problemTimer);
+    this.#problemTimer = setTimeout(() => {
+      this.#problem = undefined;
+      this.#showStatus();
     }, PROBLEM_MS);
-    this.showStatus();
+    this.#showStatus();
   }
 
   focus(): void {
     this.input.focus();
   }
 
-  private showStatus(): void {
-    const { status } = this;
-    status.classList.toggle("problem", this.problem !== undefined);
-    if (this.problem !== undefined) {
-      status.textContent = this.problem;
+  #showStatus(): void {
+    const status = this.#status;
+    status.classList.toggle("problem", this.#problem !== undefined);
+    if (this.#problem !== undefined) {
+      status.textContent = this.#problem;
       status.setAttribute("role", "alert");
       return;
     }
     status.removeAttribute("role");
-    const t = this.typers;
+    const t = this.#typers;
     status.textContent =
       t.length === 0
         ? ""
@@ -139,7 +139,7 @@ export class ComposerView {
             : "Several people are typing…";
   }
 
-  private submit(): void {
+  #submit(): void {
     const text = this.input.value;
     const over = charCount(text) - LIMITS.textMax;
     if (over > 0) {
@@ -148,57 +148,57 @@ export class ComposerView {
       );
       return;
     }
-    const reply = this.room === undefined ? undefined : this.replies.get(this.room);
+    const reply = this.#room === undefined ? undefined : this.#replies.get(this.#room);
     if (!this.hooks.submit(text, reply?.seq)) return;
     this.input.value = "";
-    if (this.room !== undefined) this.drafts.delete(this.room);
+    if (this.#room !== undefined) this.#drafts.delete(this.#room);
     if (reply && !text.startsWith("/")) this.setReply(undefined);
-    this.problem = undefined;
-    this.showStatus();
-    this.changed();
+    this.#problem = undefined;
+    this.#showStatus();
+    this.#changed();
   }
 
-  private keys(e: KeyboardEvent): void {
+  #keys(e: KeyboardEvent): void {
     const { input } = this;
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing && !e.altKey) {
       e.preventDefault();
-      this.submit();
+      this.#submit();
     } else if (e.key === "Tab" && !e.shiftKey && !e.ctrlKey && !e.altKey) {
-      const done = completeNick(input.value, input.selectionStart, this.hooks.nicks(), this.completion);
+      const done = completeNick(input.value, input.selectionStart, this.hooks.nicks(), this.#completion);
       if (!done) return;
       e.preventDefault();
       input.value = done.value;
       input.setSelectionRange(done.caret, done.caret);
-      this.completion = done.state;
-      this.changed();
+      this.#completion = done.state;
+      this.#changed();
     } else if (e.key === "ArrowUp" && input.value === "" && !e.altKey) {
       if (this.hooks.editLast()) e.preventDefault();
-    } else if (e.key === "Escape" && this.room !== undefined && this.replies.has(this.room)) {
+    } else if (e.key === "Escape" && this.#room !== undefined && this.#replies.has(this.#room)) {
       e.preventDefault();
       this.setReply(undefined);
     }
   }
 
   /** Height, counter and the send button follow the text. */
-  private changed(): void {
+  #changed(): void {
     const { input } = this;
     // An empty box is one line (rows=1): no need to measure it (measuring forces a layout).
     input.style.height = "auto";
     if (input.value !== "") input.style.height = `${input.scrollHeight}px`;
     const n = input.value.length >= COUNTER_FROM / 2 ? charCount(input.value) : 0;
     const over = n > LIMITS.textMax;
-    this.counter.hidden = n < COUNTER_FROM;
-    this.counter.textContent = over
+    this.#counter.hidden = n < COUNTER_FROM;
+    this.#counter.textContent = over
       ? `${(n - LIMITS.textMax).toLocaleString()} over`
       : `${(LIMITS.textMax - n).toLocaleString()} left`;
-    this.counter.classList.toggle("over", over);
-    this.counter.setAttribute(
+    this.#counter.classList.toggle("over", over);
+    this.#counter.setAttribute(
       "aria-label",
       over ? `${n - LIMITS.textMax} characters too long` : `${LIMITS.textMax - n} characters left`,
     );
-    this.box.classList.toggle("over", over);
-    this.box.classList.toggle("ready", input.value.trim() !== "" && !over);
-    this.send.disabled = over || input.value.trim() === "";
+    this.#box.classList.toggle("over", over);
+    this.#box.classList.toggle("ready", input.value.trim() !== "" && !over);
+    this.#send.disabled = over || input.value.trim() === "";
   }
 }
 

@@ -5,60 +5,60 @@ import { byId } from "./dom";
 import { roomLabel } from "./sidebar-view";
 
 export class HeaderView {
-  private readonly name = byId("room-name");
-  private readonly topic = byId<HTMLButtonElement>("topic");
-  private readonly form = byId<HTMLFormElement>("topic-form");
-  private readonly input = byId<HTMLInputElement>("topic-input");
-  private readonly count = byId("member-count");
-  private room: string | undefined;
+  readonly #name = byId("room-name");
+  readonly #topic = byId<HTMLButtonElement>("topic");
+  readonly #form = byId<HTMLFormElement>("topic-form");
+  readonly #input = byId<HTMLInputElement>("topic-input");
+  readonly #count = byId("member-count");
+  #room: string | undefined;
 
   constructor(setTopic: (room: string, topic: string) => void) {
-    this.input.maxLength = TOPIC_MAX;
-    this.topic.addEventListener("click", () => this.edit());
-    this.form.addEventListener("submit", (e) => {
+    this.#input.maxLength = TOPIC_MAX;
+    this.#topic.addEventListener("click", () => this.#edit());
+    this.#form.addEventListener("submit", (e) => {
       e.preventDefault();
-      if (this.room !== undefined && this.input.value.trim() !== this.topic.dataset.topic) {
-        setTopic(this.room, this.input.value.trim());
+      if (this.#room !== undefined && this.#input.value.trim() !== this.#topic.dataset.topic) {
+        setTopic(this.#room, this.#input.value.trim());
       }
-      this.close();
+      this.#close();
     });
-    this.input.addEventListener("keydown", (e) => {
+    this.#input.addEventListener("keydown", (e) => {
       if (e.key === "Escape") {
         e.preventDefault();
         e.stopPropagation();
-        this.close();
+        this.#close();
       }
     });
-    this.input.addEventListener("blur", () => this.close(false));
+    this.#input.addEventListener("blur", () => this.#close(false));
   }
 
   render(room: string | undefined, view: RoomView | undefined): void {
-    if (room !== this.room) this.close(false);
-    this.room = room;
-    this.name.textContent = room === undefined ? "bun-chat" : roomLabel(room, view);
+    if (room !== this.#room) this.#close(false);
+    this.#room = room;
+    this.#name.textContent = room === undefined ? "bun-chat" : roomLabel(room, view);
     const topic = view?.topic ?? "";
-    this.topic.hidden = room === undefined || !this.form.hidden;
-    this.topic.dataset.topic = topic;
-    this.topic.textContent = topic || "Add a topic";
-    this.topic.classList.toggle("empty", topic === "");
-    this.topic.title = topic ? `${topic} (click to change)` : "Add a topic";
-    this.topic.setAttribute("aria-label", topic ? `Topic: ${topic}. Change it` : "Add a topic");
+    this.#topic.hidden = room === undefined || !this.#form.hidden;
+    this.#topic.dataset.topic = topic;
+    this.#topic.textContent = topic || "Add a topic";
+    this.#topic.classList.toggle("empty", topic === "");
+    this.#topic.title = topic ? `${topic} (click to change)` : "Add a topic";
+    this.#topic.setAttribute("aria-label", topic ? `Topic: ${topic}. Change it` : "Add a topic");
     const people = view?.users.length ?? 0;
-    this.count.textContent = String(people);
+    this.#count.textContent = String(people);
   }
 
-  private edit(): void {
-    this.input.value = this.topic.dataset.topic ?? "";
-    this.topic.hidden = true;
-    this.form.hidden = false;
-    this.input.focus();
-    this.input.select();
+  #edit(): void {
+    this.#input.value = this.#topic.dataset.topic ?? "";
+    this.#topic.hidden = true;
+    this.#form.hidden = false;
+    this.#input.focus();
+    this.#input.select();
   }
 
-  private close(focus = true): void {
-    if (this.form.hidden) return;
-    this.form.hidden = true;
-    this.topic.hidden = this.room === undefined;
-    if (focus) this.topic.focus();
+  #close(focus = true): void {
+    if (this.#form.hidden) return;
+    this.#form.hidden = true;
+    this.#topic.hidden = this.#room === undefined;
+    if (focus) this.#topic.focus();
   }
 }

@@ -8,48 +8,51 @@ import type { ConnectionState } from "../v2/api";
 import { h } from "./dom";
 
 export class HeadlineView {
-  private ticker: ReturnType<typeof setInterval> | undefined;
+  #ticker: ReturnType<typeof setInterval> | undefined;
 
-  constructor(
-    private readonly headline: HTMLElement,
-    private readonly retry: HTMLButtonElement,
-  ) {}
+  readonly #headline: HTMLElement;
+  readonly #retry: HTMLButtonElement;
+
+  constructor(headline: HTMLElement, retry: HTMLButtonElement) {
+    this.#headline = headline;
+    this.#retry = retry;
+  }
 
   render(state: ConnectionState, id: string | undefined, retryInMs?: number, reason?: string): void {
-    clearInterval(this.ticker);
-    this.ticker = undefined;
-    this.headline.dataset.state = state;
-    this.retry.hidden = state !== "reconnecting" && state !== "offline";
+    clearInterval(this.#ticker);
+    this.#ticker = undefined;
+    this.#headline.dataset.state = state;
+    this.#retry.hidden = state !== "reconnecting" && state !== "offline";
     switch (state) {
       case "connected":
-        this.show("connected", id);
+        this.#show("connected", id);
         break;
       case "connecting":
-        this.show("connecting…");
+        this.#show("connecting…");
         break;
       case "reconnecting": {
         const until = Date.now() + (retryInMs ?? 0);
         const tick = () => {
           const seconds = Math.max(0, Math.ceil((until - Date.now()) / 1000));
-          this.show(
+          this.#show(
             seconds > 0 ? `disconnected · reconnecting in ${seconds} s` : "disconnected · reconnecting…",
           );
         };
         tick();
-        if (retryInMs) this.ticker = setInterval(tick, 250);
+        if (retryInMs) this.#ticker = setInterval(tick, 250);
         break;
       }
       default:
-        this.show(reason ? `disconnected · ${reason}` : "disconnected");
+        this.#show(reason ? `disconnected · ${reason}` : "disconnected");
     }
   }
 
-  private show(label: string, id?: string): void {
-    this.headline.replaceChildren(
+  #show(label: string, id?: string): void {
+    this.#headline.replaceChildren(
       h("span", { class: "label" }, label),
       id ? " " : "",
       id ? h("span", { class: "conn-id sr-only", attrs: { "aria-hidden": "true" } }, id) : "",
     );
-    this.headline.title = label;
+    this.#headline.title = label;
   }
 }

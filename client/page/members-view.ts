@@ -3,20 +3,24 @@ import { h, iconButton } from "./dom";
 import { nickClass } from "./palette";
 
 export class MembersView {
-  private shown = "";
+  #shown = "";
 
-  constructor(
-    private readonly list: HTMLUListElement,
-    private readonly heading: HTMLElement,
-    private readonly dm: (nick: string) => void,
-  ) {}
+  readonly #list: HTMLUListElement;
+  readonly #heading: HTMLElement;
+  readonly #dm: (nick: string) => void;
+
+  constructor(list: HTMLUListElement, heading: HTMLElement, dm: (nick: string) => void) {
+    this.#list = list;
+    this.#heading = heading;
+    this.#dm = dm;
+  }
 
   render(users: readonly string[], isMe: (nick: string) => boolean): void {
     const key = users.map((n) => `${n}${isMe(n) ? "*" : ""}`).join("\n");
-    if (key === this.shown) return;
-    this.shown = key;
-    this.heading.textContent = `Members · ${users.length}`;
-    this.list.replaceChildren(
+    if (key === this.#shown) return;
+    this.#shown = key;
+    this.#heading.textContent = `Members · ${users.length}`;
+    this.#list.replaceChildren(
       ...users.map((nick) => {
         const me = isMe(nick);
         return h(
@@ -24,7 +28,7 @@ export class MembersView {
           { class: me ? "member me" : "member" },
           h("span", { class: "dot", attrs: { "aria-hidden": "true" } }),
           h("span", { class: `name ${nickClass(nick)}` }, nick),
-          me ? null : iconButton("chat", `Message ${nick} privately`, () => this.dm(nick)),
+          me ? null : iconButton("chat", `Message ${nick} privately`, () => this.#dm(nick)),
         );
       }),
     );

@@ -29,48 +29,53 @@ function menuButton(name: IconName, act: string, label: string): HTMLButtonEleme
 }
 
 export class MessageMenu {
-  private readonly menu: HTMLElement;
-  private readonly ownButtons: HTMLButtonElement[];
-  private picker: HTMLElement | undefined;
-  private row: HTMLElement | undefined;
+  readonly #menu: HTMLElement;
+  readonly #ownButtons: HTMLButtonElement[];
+  #picker: HTMLElement | undefined;
+  #row: HTMLElement | undefined;
+
+  readonly #scroller: HTMLElement;
+  readonly #isOwnRow: (row: HTMLElement) => boolean;
 
   constructor(
-    private readonly scroller: HTMLElement,
+    scroller: HTMLElement,
     /** True when the row is the reader's own post. */
-    private readonly isOwnRow: (row: HTMLElement) => boolean,
+    isOwnRow: (row: HTMLElement) => boolean,
   ) {
-    this.ownButtons = [menuButton("edit", "edit", "Edit"), menuButton("trash", "delete", "Delete")];
-    this.menu = h(
+    this.#scroller = scroller;
+    this.#isOwnRow = isOwnRow;
+    this.#ownButtons = [menuButton("edit", "edit", "Edit"), menuButton("trash", "delete", "Delete")];
+    this.#menu = h(
       "div",
       { class: "menu", attrs: { role: "toolbar", "aria-label": "Message actions" } },
       menuButton("smile", "react", "Add a reaction"),
       menuButton("reply", "reply", "Reply"),
-      ...this.ownButtons,
+      ...this.#ownButtons,
     );
-    scroller.addEventListener("mouseover", (e) => this.follow(e.target));
-    scroller.addEventListener("focusin", (e) => this.follow(e.target));
+    scroller.addEventListener("mouseover", (e) => this.#follow(e.target));
+    scroller.addEventListener("focusin", (e) => this.#follow(e.target));
     scroller.addEventListener("mouseleave", () => {
-      if (!this.row?.contains(document.activeElement) && !this.picker) this.detach();
+      if (!this.#row?.contains(document.activeElement) && !this.#picker) this.detach();
     });
   }
 
-  private follow(target: EventTarget | null): void {
+  #follow(target: EventTarget | null): void {
     const row = (target as HTMLElement | null)?.closest?.<HTMLElement>("li.msg[data-seq]");
-    if (!row || row === this.row || this.picker) return;
+    if (!row || row === this.#row || this.#picker) return;
     if (row.classList.contains("deleted") || row.querySelector(".editor, .confirm")) {
       this.detach();
       return;
     }
-    this.row = row;
-    const own = this.isOwnRow(row);
-    for (const b of this.ownButtons) b.hidden = !own;
-    row.append(this.menu);
+    this.#row = row;
+    const own = this.#isOwnRow(row);
+    for (const b of this.#ownButtons) b.hidden = !own;
+    row.append(this.#menu);
   }
 
   detach(): void {
     this.closePicker();
-    this.menu.remove();
-    this.row = undefined;
+    this.#menu.remove();
+    this.#row = undefined;
   }
 
   /** Opens the emoji picker on a row and focuses its first emoji. */
@@ -95,24 +100,24 @@ export class MessageMenu {
         ),
       ),
     );
-    picker.addEventListener("keydown", (e) => this.pickerKeys(e, row));
+    picker.addEventListener("keydown", (e) => this.#pickerKeys(e, row));
     picker.addEventListener("focusout", (e) => {
       if (!picker.contains(e.relatedTarget as Node | null)) queueMicrotask(() => this.closePicker());
     });
-    this.picker = picker;
+    this.#picker = picker;
     row.classList.add("menu-open");
     row.append(picker);
     picker.querySelector("button")?.focus();
   }
 
   closePicker(): void {
-    this.picker?.parentElement?.classList.remove("menu-open");
-    this.picker?.remove();
-    this.picker = undefined;
+    this.#picker?.parentElement?.classList.remove("menu-open");
+    this.#picker?.remove();
+    this.#picker = undefined;
   }
 
-  private pickerKeys(e: KeyboardEvent, row: HTMLElement): void {
-    const buttons = [...(this.picker?.querySelectorAll("button") ?? [])];
+  #pickerKeys(e: KeyboardEvent, row: HTMLElement): void {
+    const buttons = [...(this.#picker?.querySelectorAll("button") ?? [])];
     const at = buttons.indexOf(document.activeElement as HTMLButtonElement);
     const step = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: 5, ArrowUp: -5 }[e.key];
     if (step !== undefined) {

@@ -6,56 +6,58 @@
 import { byId, setIcon, store } from "./dom";
 
 export class Notifier {
-  private readonly bell = byId<HTMLButtonElement>("bell");
-  private on = store.get("notify") === "on";
+  readonly #bell = byId<HTMLButtonElement>("bell");
+  #on = store.get("notify") === "on";
 
-  constructor(
-    private readonly say: (message: string) => void,
-    private readonly open: (room: string) => void,
-  ) {
+  readonly #say: (message: string) => void;
+  readonly #open: (room: string) => void;
+
+  constructor(say: (message: string) => void, open: (room: string) => void) {
+    this.#say = say;
+    this.#open = open;
     if (!("Notification" in window)) {
-      this.bell.hidden = true;
+      this.#bell.hidden = true;
       return;
     }
-    if (Notification.permission !== "granted") this.on = false;
-    this.bell.addEventListener("click", () => void this.toggle());
-    this.show();
+    if (Notification.permission !== "granted") this.#on = false;
+    this.#bell.addEventListener("click", () => void this.#toggle());
+    this.#show();
   }
 
-  private async toggle(): Promise<void> {
-    if (this.on) {
-      this.on = false;
+  async #toggle(): Promise<void> {
+    if (this.#on) {
+      this.#on = false;
     } else {
       const permission =
         Notification.permission === "default"
           ? await Notification.requestPermission()
           : Notification.permission;
-      if (permission === "granted") this.on = true;
-      else this.say("Notifications are blocked for this site in your browser's settings.");
+      if (permission === "granted") this.#on = true;
+      else this.#say("Notifications are blocked for this site in your browser's settings.");
     }
-    store.set("notify", this.on ? "on" : undefined);
-    this.show();
-    this.say(
-      this.on ? "Desktop notifications on for mentions and direct messages." : "Desktop notifications off.",
+    store.set("notify", this.#on ? "on" : undefined);
+    this.#show();
+    this.#say(
+      this.#on ? "Desktop notifications on for mentions and direct messages." : "Desktop notifications off.",
     );
   }
 
-  private show(): void {
-    const label = this.on ? "Desktop notifications: on (turn off)" : "Desktop notifications: off (turn on)";
-    this.bell.setAttribute("aria-pressed", String(this.on));
-    this.bell.setAttribute("aria-label", label);
-    this.bell.title = label;
-    setIcon(this.bell, this.on ? "bell" : "bellOff");
+  #show(): void {
+    const label = this.#on ? "Desktop notifications: on (turn off)" : "Desktop notifications: off (turn on)";
+    this.#bell.setAttribute("aria-pressed", String(this.#on));
+    this.#bell.setAttribute("aria-label", label);
+    this.#bell.title = label;
+    setIcon(this.#bell, this.#on ? "bell" : "bellOff");
   }
 
   /** Shows one, when it is on, allowed and the tab is hidden. */
   notify(room: string, title: string, body: string): void {
-    if (!this.on || !document.hidden || Notification.permission !== "granted") return;
+    if (!this.#on || !document.hidden || Notification.permission !== "granted") return;
     try {
       const n = new Notification(title, { body, tag: room });
       n.onclick = () => {
         window.focus();
-        this.open(room);
+        this.#open(room);
         n.close();
       };
     } catch {

@@ -11,31 +11,31 @@ const NOTES_MAX = 300;
 type NewNote = Note extends infer N ? (N extends Note ? Omit<N, "id" | "at" | "afterSeq"> : never) : never;
 
 export class RoomNotes {
-  private readonly notes = new Map<string, Note[]>();
-  private readonly users = new Map<string, readonly string[]>();
-  private nextId = 0;
+  readonly #notes = new Map<string, Note[]>();
+  readonly #users = new Map<string, readonly string[]>();
+  #nextId = 0;
 
   of(room: string): readonly Note[] {
-    return this.notes.get(room) ?? [];
+    return this.#notes.get(room) ?? [];
   }
 
   forget(room: string): void {
-    this.notes.delete(room);
-    this.users.delete(room);
+    this.#notes.delete(room);
+    this.#users.delete(room);
   }
 
   /** Notes `note` after the newest post held in `view`. */
   add(view: RoomView, note: NewNote): void {
     const full = {
       ...note,
-      id: ++this.nextId,
+      id: ++this.#nextId,
       at: Date.now(),
       afterSeq: view.posts.at(-1)?.seq ?? view.lastSeq,
     } as Note;
-    const list = this.notes.get(view.room) ?? [];
+    const list = this.#notes.get(view.room) ?? [];
     list.push(full);
     if (list.length > NOTES_MAX) list.splice(0, list.length - NOTES_MAX);
-    this.notes.set(view.room, list);
+    this.#notes.set(view.room, list);
   }
 
   /**
@@ -43,8 +43,8 @@ export class RoomNotes {
    * told as a rename (what a `nick` change looks like in a list).
    */
   track(view: RoomView): void {
-    const before = this.users.get(view.room);
-    this.users.set(view.room, view.users);
+    const before = this.#users.get(view.room);
+    this.#users.set(view.room, view.users);
     if (!before || before === view.users) return;
     const was = new Set(before);
     const now = new Set(view.users);

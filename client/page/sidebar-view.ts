@@ -27,13 +27,16 @@ export function roomLabel(room: string, view: RoomView | undefined): string {
 }
 
 export class SidebarView {
-  private order: string[] = [];
+  #order: string[] = [];
 
-  constructor(
-    private readonly rooms: HTMLUListElement,
-    private readonly dms: HTMLUListElement,
-    private readonly hooks: SidebarHooks,
-  ) {
+  readonly #rooms: HTMLUListElement;
+  readonly #dms: HTMLUListElement;
+  readonly #hooks: SidebarHooks;
+
+  constructor(rooms: HTMLUListElement, dms: HTMLUListElement, hooks: SidebarHooks) {
+    this.#rooms = rooms;
+    this.#dms = dms;
+    this.#hooks = hooks;
     inlineForm("join", (value) => {
       const checked = checkRoom(value);
       if ("problem" in checked) return checked.problem;
@@ -50,7 +53,7 @@ export class SidebarView {
 
   /** Rooms in the order shown. */
   shown(): string[] {
-    return this.order;
+    return this.#order;
   }
 
   render(entries: SidebarEntry[], active: string | undefined, connected: boolean): void {
@@ -61,20 +64,20 @@ export class SidebarView {
       roomLabel(a.room, a.view).localeCompare(roomLabel(b.room, b.view), undefined, { sensitivity: "base" });
     const rooms = entries.filter((e) => e.view?.dm === undefined).sort(byName);
     const dms = entries.filter((e) => e.view?.dm !== undefined).sort(byName);
-    this.order = [...rooms, ...dms].map((e) => e.room);
-    this.rooms.replaceChildren(...rooms.map((e) => this.item(e, active)));
-    this.dms.replaceChildren(...dms.map((e) => this.item(e, active)));
+    this.#order = [...rooms, ...dms].map((e) => e.room);
+    this.#rooms.replaceChildren(...rooms.map((e) => this.#item(e, active)));
+    this.#dms.replaceChildren(...dms.map((e) => this.#item(e, active)));
     if (rooms.length === 0 && connected)
-      this.rooms.append(h("li", { class: "empty-hint" }, "No rooms yet: join one with +"));
+      this.#rooms.append(h("li", { class: "empty-hint" }, "No rooms yet: join one with +"));
     if (focusRoom !== undefined && focused && !focused.isConnected) {
-      const li = [...this.rooms.children, ...this.dms.children].find(
+      const li = [...this.#rooms.children, ...this.#dms.children].find(
         (el) => (el as HTMLElement).dataset.room === focusRoom,
       );
       li?.querySelector<HTMLElement>(focusPart ? ".part" : ".go")?.focus();
     }
   }
 
-  private item({ room, view }: SidebarEntry, active: string | undefined): HTMLLIElement {
+  #item({ room, view }: SidebarEntry, active: string | undefined): HTMLLIElement {
     const label = roomLabel(room, view);
     const pill = view ? pillOf(view) : undefined;
     const isActive = room === active;
@@ -97,7 +100,7 @@ export class SidebarView {
           "aria-label": words.join(", "),
           "aria-current": isActive ? "page" : undefined,
         },
-        onclick: () => this.hooks.open(room),
+        onclick: () => this.#hooks.open(room),
       },
       sigil,
       h("span", { class: "name" }, view?.dm ?? room),
@@ -108,7 +111,7 @@ export class SidebarView {
     const part = iconButton(
       "x",
       view?.dm !== undefined ? `Close the conversation with ${view.dm}` : `Leave ${label}`,
-      () => this.hooks.part(room),
+      () => this.#hooks.part(room),
       "icon part",
     );
     const classes = ["room"];

@@ -14,75 +14,78 @@ export interface SwitcherItem {
 }
 
 export class SwitcherView {
-  private readonly dialog = byId<HTMLDialogElement>("switcher");
-  private readonly input = byId<HTMLInputElement>("switcher-input");
-  private readonly list = byId("switcher-list");
-  private items: SwitcherItem[] = [];
-  private shown: Array<{ room?: string; join?: string }> = [];
-  private selected = 0;
+  readonly #dialog = byId<HTMLDialogElement>("switcher");
+  readonly #input = byId<HTMLInputElement>("switcher-input");
+  readonly #list = byId("switcher-list");
+  #items: SwitcherItem[] = [];
+  #shown: Array<{ room?: string; join?: string }> = [];
+  #selected = 0;
 
-  constructor(
-    private readonly source: () => SwitcherItem[],
-    private readonly go: (room: string) => void,
-    private readonly join: (room: string) => void,
-  ) {
-    this.input.addEventListener("input", () => {
-      this.selected = 0;
-      this.draw();
+  readonly #source: () => SwitcherItem[];
+  readonly #go: (room: string) => void;
+  readonly #join: (room: string) => void;
+
+  constructor(source: () => SwitcherItem[], go: (room: string) => void, join: (room: string) => void) {
+    this.#source = source;
+    this.#go = go;
+    this.#join = join;
+    this.#input.addEventListener("input", () => {
+      this.#selected = 0;
+      this.#draw();
     });
-    this.input.addEventListener("keydown", (e) => {
+    this.#input.addEventListener("keydown", (e) => {
       if (e.key === "ArrowDown" || e.key === "ArrowUp") {
         e.preventDefault();
-        const n = this.shown.length;
-        if (n > 0) this.selected = (this.selected + (e.key === "ArrowDown" ? 1 : n - 1)) % n;
-        this.draw();
+        const n = this.#shown.length;
+        if (n > 0) this.#selected = (this.#selected + (e.key === "ArrowDown" ? 1 : n - 1)) % n;
+        this.#draw();
       } else if (e.key === "Enter") {
         e.preventDefault();
-        this.choose(this.selected);
+        this.#choose(this.#selected);
       }
     });
-    this.dialog.addEventListener("click", (e) => {
-      if (e.target === this.dialog) this.dialog.close();
+    this.#dialog.addEventListener("click", (e) => {
+      if (e.target === this.#dialog) this.#dialog.close();
     });
   }
 
   open(): void {
-    this.items = this.source();
-    this.input.value = "";
-    this.selected = 0;
-    this.draw();
-    if (!this.dialog.open) this.dialog.showModal();
-    this.input.focus();
+    this.#items = this.#source();
+    this.#input.value = "";
+    this.#selected = 0;
+    this.#draw();
+    if (!this.#dialog.open) this.#dialog.showModal();
+    this.#input.focus();
   }
 
-  private choose(i: number): void {
-    const pick = this.shown[i];
+  #choose(i: number): void {
+    const pick = this.#shown[i];
     if (!pick) return;
-    this.dialog.close();
-    if (pick.room !== undefined) this.go(pick.room);
-    else if (pick.join !== undefined) this.join(pick.join);
+    this.#dialog.close();
+    if (pick.room !== undefined) this.#go(pick.room);
+    else if (pick.join !== undefined) this.#join(pick.join);
   }
 
-  private draw(): void {
-    const q = this.input.value.trim().replace(/^[#@]/, "").toLowerCase();
-    const matches = this.items
+  #draw(): void {
+    const q = this.#input.value.trim().replace(/^[#@]/, "").toLowerCase();
+    const matches = this.#items
       .filter((it) => it.label.toLowerCase().replace(/^#/, "").includes(q))
       .sort((a, b) => Number(b.unread > 0) - Number(a.unread > 0));
-    this.shown = matches.map((m) => ({ room: m.room }));
+    this.#shown = matches.map((m) => ({ room: m.room }));
     const rows = matches.map((m) => [m.label, m.hint]);
     const typed = q === "" ? undefined : checkRoom(q);
-    if (typed && "room" in typed && !this.items.some((it) => it.room === typed.room)) {
-      this.shown.push({ join: typed.room });
+    if (typed && "room" in typed && !this.#items.some((it) => it.room === typed.room)) {
+      this.#shown.push({ join: typed.room });
       rows.push([`Join #${typed.room}`, "new room"]);
     }
-    this.selected = Math.min(this.selected, Math.max(0, this.shown.length - 1));
-    this.list.replaceChildren(
+    this.#selected = Math.min(this.#selected, Math.max(0, this.#shown.length - 1));
+    this.#list.replaceChildren(
       ...rows.map(([label, hint], i) => {
         const li = h(
           "div",
           {
-            attrs: { role: "option", id: `switch-${i}`, "aria-selected": String(i === this.selected) },
-            onclick: () => this.choose(i),
+            attrs: { role: "option", id: `switch-${i}`, "aria-selected": String(i === this.#selected) },
+            onclick: () => this.#choose(i),
           },
           h("span", { class: "name" }, label ?? ""),
           h("span", { class: "hint" }, hint ?? ""),
@@ -90,8 +93,11 @@ export class SwitcherView {
         return li;
       }),
     );
-    if (rows.length === 0) this.list.append(h("p", { class: "hint" }, "Nothing matches"));
-    this.input.setAttribute("aria-activedescendant", this.shown.length > 0 ? `switch-${this.selected}` : "");
-    this.list.querySelector('[aria-selected="true"]')?.scrollIntoView({ block: "nearest" });
+    if (rows.length === 0) this.#list.append(h("p", { class: "hint" }, "Nothing matches"));
+    this.#input.setAttribute(
+      "aria-activedescendant",
+      this.#shown.length > 0 ? `switch-${this.#selected}` : "",
+    );
+    this.#list.querySelector('[aria-selected="true"]')?.scrollIntoView({ block: "nearest" });
   }
 }

@@ -44,63 +44,67 @@ interface Rendered {
 }
 
 export class TimelineView {
-  private room: string | undefined;
-  private view: RoomView | undefined;
-  private notes: readonly Note[] = [];
-  private unreadAfter: number | undefined;
-  private rendered = new Map<string, Rendered>();
-  private editing: number | undefined;
-  private confirming: number | undefined;
-  private loading = false;
-  private newestSeen = 0;
+  #room: string | undefined;
+  #view: RoomView | undefined;
+  #notes: readonly Note[] = [];
+  #unreadAfter: number | undefined;
+  #rendered = new Map<string, Rendered>();
+  #editing: number | undefined;
+  #confirming: number | undefined;
+  #loading = false;
+  #newestSeen = 0;
   /** The reader was at the bottom at the last scroll: a smaller pane (a taller composer) keeps them there. */
-  private stuck = true;
-  private readonly menu: MessageMenu;
+  #stuck = true;
+  readonly #menu: MessageMenu;
 
-  constructor(
-    private readonly parts: TimelineParts,
-    private readonly isMe: (nick: string) => boolean,
-    private readonly me: () => string,
-    private readonly hooks: TimelineHooks,
-  ) {
+  readonly #parts: TimelineParts;
+  readonly #isMe: (nick: string) => boolean;
+  readonly #me: () => string;
+  readonly #hooks: TimelineHooks;
+
+  constructor(parts: TimelineParts, isMe: (nick: string) => boolean, me: () => string, hooks: TimelineHooks) {
+    this.#parts = parts;
+    this.#isMe = isMe;
+    this.#me = me;
+    this.#hooks = hooks;
     const { scroller } = parts;
-    this.menu = new MessageMenu(scroller, (row) => this.isMe(row.dataset.nick ?? ""));
-    scroller.addEventListener("scroll", () => this.scrolled(), { passive: true });
-    scroller.addEventListener("click", (e) => this.clicked(e));
-    scroller.addEventListener("keydown", (e) => this.keys(e));
-    parts.older.addEventListener("click", () => this.requestOlder());
+    this.#menu = new MessageMenu(scroller, (row) => this.#isMe(row.dataset.nick ?? ""));
+    scroller.addEventListener("scroll", () => this.#scrolled(), { passive: true });
+    scroller.addEventListener("click", (e) => this.#clicked(e));
+    scroller.addEventListener("keydown", (e) => this.#keys(e));
+    parts.older.addEventListener("click", () => this.#requestOlder());
     new ResizeObserver(() => {
-      if (this.stuck) this.toBottom();
+      if (this.#stuck) this.toBottom();
     }).observe(scroller);
     parts.jump.addEventListener("click", () => {
       this.toBottom();
-      this.hooks.readable();
+      this.#hooks.readable();
     });
   }
 
   /** The room shown, its view, the page's notes for it, and where "New messages" goes. */
   show(room: string, view: RoomView, notes: readonly Note[], unreadAfter: number | undefined): void {
-    const switched = room !== this.room;
+    const switched = room !== this.#room;
     if (switched) {
-      this.room = room;
-      this.editing = undefined;
-      this.confirming = undefined;
-      this.loading = false;
-      this.menu.detach();
-      this.parts.list.replaceChildren();
-      this.rendered.clear();
+      this.#room = room;
+      this.#editing = undefined;
+      this.#confirming = undefined;
+      this.#loading = false;
+      this.#menu.detach();
+      this.#parts.list.replaceChildren();
+      this.#rendered.clear();
     }
-    const { scroller } = this.parts;
+    const { scroller } = this.#parts;
     // Whether the reader is at the bottom is known from the last scroll: measuring now would force a
     // layout before every redraw. Only a reader scrolled up needs the old height (to keep their place).
-    const wasAtBottom = switched || this.stuck;
-    const oldFirst = this.view?.posts[0]?.seq;
+    const wasAtBottom = switched || this.#stuck;
+    const oldFirst = this.#view?.posts[0]?.seq;
     const beforeTop = wasAtBottom ? 0 : scroller.scrollTop;
     const beforeHeight = wasAtBottom ? 0 : scroller.scrollHeight;
-    this.view = view;
-    this.notes = notes;
-    this.unreadAfter = unreadAfter;
-    this.draw();
+    this.#view = view;
+    this.#notes = notes;
+    this.#unreadAfter = unreadAfter;
+    this.#draw();
     const newFirst = view.posts[0]?.seq;
     if (switched) {
       const line = document.getElementById("unread-line");
@@ -110,52 +114,52 @@ export class TimelineView {
     else if (oldFirst !== undefined && newFirst !== undefined && newFirst < oldFirst) {
       scroller.scrollTop = beforeTop + (scroller.scrollHeight - beforeHeight);
     }
-    this.showJump();
-    this.fill();
+    this.#showJump();
+    this.#fill();
   }
 
   /** Shows no room, with a word on what to do. */
   clear(message: string): void {
-    this.room = undefined;
-    this.view = undefined;
-    this.menu.detach();
-    this.rendered.clear();
-    this.parts.list.replaceChildren();
-    this.parts.outbox.replaceChildren();
-    this.parts.older.hidden = true;
-    this.parts.jump.hidden = true;
-    this.parts.start.hidden = message === "";
-    this.parts.start.textContent = message;
+    this.#room = undefined;
+    this.#view = undefined;
+    this.#menu.detach();
+    this.#rendered.clear();
+    this.#parts.list.replaceChildren();
+    this.#parts.outbox.replaceChildren();
+    this.#parts.older.hidden = true;
+    this.#parts.jump.hidden = true;
+    this.#parts.start.hidden = message === "";
+    this.#parts.start.textContent = message;
   }
 
   /** Redraws with the same data (after the reader's nick changed, an editor opened...). */
   redraw(): void {
-    if (this.view) this.draw();
+    if (this.#view) this.#draw();
   }
 
-  private context(): RowContext {
-    const posts = this.view?.posts ?? [];
+  #context(): RowContext {
+    const posts = this.#view?.posts ?? [];
     return {
-      isMe: this.isMe,
+      isMe: this.#isMe,
       find: (seq) => findPost(posts, seq),
-      editing: this.editing,
-      confirming: this.confirming,
+      editing: this.#editing,
+      confirming: this.#confirming,
     };
   }
 
-  private draw(): void {
-    const view = this.view as RoomView;
-    const ctx = this.context();
-    const rows = buildRows(view.posts, this.notes, {
-      unreadAfter: this.unreadAfter,
-      isOwn: (p) => this.isMe(p.nick),
+  #draw(): void {
+    const view = this.#view as RoomView;
+    const ctx = this.#context();
+    const rows = buildRows(view.posts, this.#notes, {
+      unreadAfter: this.#unreadAfter,
+      isOwn: (p) => this.#isMe(p.nick),
     });
     // Keep what has focus and what an open editor holds across rebuilt rows.
     const active = document.activeElement as HTMLElement | null;
     const activeRow = active?.closest?.<HTMLElement>("#chat > li");
     const activeAct = active?.dataset.act;
     const activeEmoji = active?.dataset.emoji;
-    const editor = this.parts.list.querySelector<HTMLTextAreaElement>("textarea[data-editor]");
+    const editor = this.#parts.list.querySelector<HTMLTextAreaElement>("textarea[data-editor]");
     const draft = editor
       ? { seq: editor.dataset.editor, value: editor.value, at: editor.selectionStart }
       : undefined;
@@ -164,19 +168,19 @@ export class TimelineView {
     const els: HTMLLIElement[] = [];
     for (const row of rows) {
       const sig = rowSignature(row, ctx);
-      const old = this.rendered.get(row.key);
+      const old = this.#rendered.get(row.key);
       const el = old && old.sig === sig ? old.el : rowElement(row, ctx);
       next.set(row.key, { el, sig });
       els.push(el);
     }
-    for (const [key, { el }] of this.rendered) if (next.get(key)?.el !== el) el.remove();
-    const { list } = this.parts;
+    for (const [key, { el }] of this.#rendered) if (next.get(key)?.el !== el) el.remove();
+    const { list } = this.#parts;
     let cursor = list.firstElementChild;
     for (const el of els) {
       if (el === cursor) cursor = cursor.nextElementSibling;
       else list.insertBefore(el, cursor);
     }
-    this.rendered = next;
+    this.#rendered = next;
 
     const newEditor = list.querySelector<HTMLTextAreaElement>("textarea[data-editor]");
     if (newEditor && newEditor !== editor) {
@@ -195,10 +199,10 @@ export class TimelineView {
         : undefined;
       (same ?? row)?.focus({ preventScroll: true });
     }
-    this.drawPending(view);
-    const { older, start } = this.parts;
+    this.#drawPending(view);
+    const { older, start } = this.#parts;
     older.hidden = !view.hasOlder;
-    older.textContent = this.loading ? "Loading older messages…" : "Load older messages";
+    older.textContent = this.#loading ? "Loading older messages…" : "Load older messages";
     start.hidden = view.hasOlder;
     if (!view.hasOlder) {
       start.replaceChildren(
@@ -210,11 +214,11 @@ export class TimelineView {
     }
   }
 
-  private drawPending(view: RoomView): void {
+  #drawPending(view: RoomView): void {
     const last = view.posts.at(-1);
-    let head = !(last && this.isMe(last.nick) && Date.now() - Date.parse(last.sentAt) < GROUP_MS);
-    const me = this.me();
-    this.parts.outbox.replaceChildren(
+    let head = !(last && this.#isMe(last.nick) && Date.now() - Date.parse(last.sentAt) < GROUP_MS);
+    const me = this.#me();
+    this.#parts.outbox.replaceChildren(
       ...view.pending.map((p) => {
         const el = pendingElement(p, me, head);
         head = false;
@@ -224,27 +228,27 @@ export class TimelineView {
   }
 
   atBottom(): boolean {
-    const { scroller } = this.parts;
+    const { scroller } = this.#parts;
     return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight <= BOTTOM_SLACK;
   }
 
   toBottom(): void {
-    const { scroller } = this.parts;
+    const { scroller } = this.#parts;
     scroller.scrollTop = scroller.scrollHeight;
-    this.stuck = true;
-    this.newestSeen = this.view?.posts.at(-1)?.seq ?? 0;
-    this.parts.jump.hidden = true;
+    this.#stuck = true;
+    this.#newestSeen = this.#view?.posts.at(-1)?.seq ?? 0;
+    this.#parts.jump.hidden = true;
   }
 
-  private showJump(): void {
-    const { jump } = this.parts;
+  #showJump(): void {
+    const { jump } = this.#parts;
     if (this.atBottom()) {
-      this.newestSeen = this.view?.posts.at(-1)?.seq ?? 0;
+      this.#newestSeen = this.#view?.posts.at(-1)?.seq ?? 0;
       jump.hidden = true;
       return;
     }
-    const fresh = (this.view?.posts ?? []).filter(
-      (p) => p.seq > this.newestSeen && !this.isMe(p.nick),
+    const fresh = (this.#view?.posts ?? []).filter(
+      (p) => p.seq > this.#newestSeen && !this.#isMe(p.nick),
     ).length;
     jump.hidden = false;
     jump.replaceChildren(
@@ -253,41 +257,42 @@ export class TimelineView {
     );
   }
 
-  private scrolled(): void {
-    this.stuck = this.atBottom();
-    if (this.stuck) this.hooks.readable();
-    this.showJump();
-    if (this.parts.scroller.scrollTop <= TOP_SLACK) this.requestOlder();
+  #scrolled(): void {
+    this.#stuck = this.atBottom();
+    if (this.#stuck) this.#hooks.readable();
+    this.#showJump();
+    if (this.#parts.scroller.scrollTop <= TOP_SLACK) this.#requestOlder();
   }
 
-  private requestOlder(): void {
-    const view = this.view;
-    if (!view?.hasOlder || this.loading || !this.room) return;
-    this.loading = true;
-    this.parts.older.textContent = "Loading older messages…";
-    const room = this.room;
-    this.hooks
+  #requestOlder(): void {
+    const view = this.#view;
+    if (!view?.hasOlder || this.#loading || !this.#room) return;
+    this.#loading = true;
+    this.#parts.older.textContent = "Loading older messages…";
+    const room = this.#room;
+    this.#hooks
       .loadOlder(room)
       .catch(() => undefined)
       .finally(() => {
-        if (this.room !== room) return;
-        this.loading = false;
-        this.parts.older.textContent = "Load older messages";
-        this.fill();
+        if (this.#room !== room) return;
+        this.#loading = false;
+        this.#parts.older.textContent = "Load older messages";
+        this.#fill();
       });
   }
 
   /** Too few posts to scroll cannot trigger the scroll-up load: keep loading until the pane fills. */
-  private fill(): void {
-    const { scroller } = this.parts;
-    if (scroller.scrollHeight <= scroller.clientHeight + TOP_SLACK) queueMicrotask(() => this.requestOlder());
+  #fill(): void {
+    const { scroller } = this.#parts;
+    if (scroller.scrollHeight <= scroller.clientHeight + TOP_SLACK)
+      queueMicrotask(() => this.#requestOlder());
   }
 
   /** Scrolls to a post and flashes it; loads older posts first when it is not held yet. */
   async jumpTo(seq: number): Promise<void> {
-    const room = this.room;
-    for (let tries = 0; tries < 20 && room === this.room; tries++) {
-      const row = this.parts.list.querySelector<HTMLElement>(`li[data-seq="${seq}"]`);
+    const room = this.#room;
+    for (let tries = 0; tries < 20 && room === this.#room; tries++) {
+      const row = this.#parts.list.querySelector<HTMLElement>(`li[data-seq="${seq}"]`);
       if (row) {
         row.scrollIntoView({ block: "center" });
         row.classList.remove("flash");
@@ -297,56 +302,56 @@ export class TimelineView {
         setTimeout(() => row.classList.remove("flash"), 1700);
         return;
       }
-      if (!this.view?.hasOlder || !room) return;
-      await this.hooks.loadOlder(room);
+      if (!this.#view?.hasOlder || !room) return;
+      await this.#hooks.loadOlder(room);
     }
   }
 
   /** Opens the in-place editor on one of the reader's posts. */
   startEdit(seq: number): void {
-    this.confirming = undefined;
-    this.editing = seq;
-    this.menu.detach();
+    this.#confirming = undefined;
+    this.#editing = seq;
+    this.#menu.detach();
     this.redraw();
-    this.parts.list.querySelector(`li[data-seq="${seq}"]`)?.scrollIntoView({ block: "nearest" });
+    this.#parts.list.querySelector(`li[data-seq="${seq}"]`)?.scrollIntoView({ block: "nearest" });
   }
 
   /** The newest post of the reader's own that can still be edited. */
   lastOwnPost(): ClientPost | undefined {
-    const posts = this.view?.posts ?? [];
+    const posts = this.#view?.posts ?? [];
     for (let i = posts.length - 1; i >= 0; i--) {
       const p = posts[i] as ClientPost;
-      if (this.isMe(p.nick) && !p.deleted) return p;
+      if (this.#isMe(p.nick) && !p.deleted) return p;
     }
     return undefined;
   }
 
-  private stopEdit(): void {
-    this.editing = undefined;
+  #stopEdit(): void {
+    this.#editing = undefined;
     this.redraw();
-    this.hooks.editorClosed();
+    this.#hooks.editorClosed();
   }
 
-  private clicked(e: MouseEvent): void {
+  #clicked(e: MouseEvent): void {
     const button = (e.target as HTMLElement).closest<HTMLElement>("[data-act]");
     if (!button) return;
     const row = button.closest<HTMLElement>("li");
     const seq = Number(row?.dataset.seq);
-    const post = this.view ? findPost(this.view.posts, seq) : undefined;
+    const post = this.#view ? findPost(this.#view.posts, seq) : undefined;
     switch (button.dataset.act) {
       case "reply":
-        this.menu.detach();
-        this.hooks.reply(seq);
+        this.#menu.detach();
+        this.#hooks.reply(seq);
         break;
       case "react":
-        if (row) this.menu.openPicker(row);
+        if (row) this.#menu.openPicker(row);
         break;
       case "pick":
       case "reaction": {
         const emoji = button.dataset.emoji as string;
-        const mine = post?.reactions?.find((r) => r.emoji === emoji)?.nicks.some(this.isMe) ?? false;
-        this.menu.closePicker();
-        this.hooks.react(seq, emoji, !mine);
+        const mine = post?.reactions?.find((r) => r.emoji === emoji)?.nicks.some(this.#isMe) ?? false;
+        this.#menu.closePicker();
+        this.#hooks.react(seq, emoji, !mine);
         if (button.dataset.act === "pick") row?.focus({ preventScroll: true });
         break;
       }
@@ -354,63 +359,63 @@ export class TimelineView {
         this.startEdit(seq);
         break;
       case "delete":
-        this.menu.detach();
-        this.editing = undefined;
-        this.confirming = seq;
+        this.#menu.detach();
+        this.#editing = undefined;
+        this.#confirming = seq;
         this.redraw();
-        this.parts.list.querySelector<HTMLElement>(`li[data-seq="${seq}"] [data-act="delete-yes"]`)?.focus();
+        this.#parts.list.querySelector<HTMLElement>(`li[data-seq="${seq}"] [data-act="delete-yes"]`)?.focus();
         break;
       case "delete-yes":
-        this.confirming = undefined;
-        this.hooks.remove(seq);
+        this.#confirming = undefined;
+        this.#hooks.remove(seq);
         this.redraw();
-        this.hooks.editorClosed();
+        this.#hooks.editorClosed();
         break;
       case "delete-no":
-        this.confirming = undefined;
+        this.#confirming = undefined;
         this.redraw();
-        this.parts.list.querySelector<HTMLElement>(`li[data-seq="${seq}"]`)?.focus();
+        this.#parts.list.querySelector<HTMLElement>(`li[data-seq="${seq}"]`)?.focus();
         break;
       case "quote":
         void this.jumpTo(Number(button.dataset.to));
         break;
       case "retry":
-        this.hooks.retry(button.dataset.id as string);
+        this.#hooks.retry(button.dataset.id as string);
         break;
       case "discard":
-        this.hooks.discard(button.dataset.id as string);
+        this.#hooks.discard(button.dataset.id as string);
         break;
     }
   }
 
-  private keys(e: KeyboardEvent): void {
+  #keys(e: KeyboardEvent): void {
     const target = e.target as HTMLElement;
     if (target.matches("textarea[data-editor]")) {
       const seq = Number(target.dataset.editor);
       if (e.key === "Escape") {
         e.preventDefault();
-        this.stopEdit();
+        this.#stopEdit();
       } else if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
         e.preventDefault();
         const text = (target as HTMLTextAreaElement).value;
-        const post = this.view ? findPost(this.view.posts, seq) : undefined;
+        const post = this.#view ? findPost(this.#view.posts, seq) : undefined;
         if (text.trim() === "") {
-          this.editing = undefined;
-          this.confirming = seq;
+          this.#editing = undefined;
+          this.#confirming = seq;
           this.redraw();
-          this.parts.list
+          this.#parts.list
             .querySelector<HTMLElement>(`li[data-seq="${seq}"] [data-act="delete-yes"]`)
             ?.focus();
           return;
         }
-        if (post && text !== post.text) this.hooks.edit(seq, text);
-        this.stopEdit();
+        if (post && text !== post.text) this.#hooks.edit(seq, text);
+        this.#stopEdit();
       }
       return;
     }
-    const rows = () => [...this.parts.list.querySelectorAll<HTMLElement>("li.msg[data-seq]")];
+    const rows = () => [...this.#parts.list.querySelectorAll<HTMLElement>("li.msg[data-seq]")];
     if (e.key === "ArrowUp" || e.key === "ArrowDown") {
-      if (target !== this.parts.scroller && !target.matches("li.msg")) return;
+      if (target !== this.#parts.scroller && !target.matches("li.msg")) return;
       e.preventDefault();
       const all = rows();
       const at = all.indexOf(target);
@@ -420,15 +425,15 @@ export class TimelineView {
       next?.scrollIntoView({ block: "nearest" });
     } else if (target.matches("li.msg[data-seq]") && !e.ctrlKey && !e.metaKey && !e.altKey) {
       const seq = Number(target.dataset.seq);
-      const own = this.isMe(target.dataset.nick ?? "");
-      if (e.key === "r") this.hooks.reply(seq);
+      const own = this.#isMe(target.dataset.nick ?? "");
+      if (e.key === "r") this.#hooks.reply(seq);
       else if (e.key === "e" && own) this.startEdit(seq);
-      else if (e.key === "+" || e.key === "=") this.menu.openPicker(target);
+      else if (e.key === "+" || e.key === "=") this.#menu.openPicker(target);
       else if ((e.key === "Delete" || e.key === "Backspace") && own) {
-        this.confirming = seq;
+        this.#confirming = seq;
         this.redraw();
-        this.parts.list.querySelector<HTMLElement>(`li[data-seq="${seq}"] [data-act="delete-yes"]`)?.focus();
-      } else if (e.key === "Escape") this.hooks.editorClosed();
+        this.#parts.list.querySelector<HTMLElement>(`li[data-seq="${seq}"] [data-act="delete-yes"]`)?.focus();
+      } else if (e.key === "Escape") this.#hooks.editorClosed();
       else return;
       e.preventDefault();
     }
