@@ -116,7 +116,8 @@ export class ComposerView {
   }
 
   focus(): void {
-    this.input.focus();
+    // The box is always in view: no scrolling, so no layout forced for it.
+    this.input.focus({ preventScroll: true });
   }
 
   #showStatus(): void {

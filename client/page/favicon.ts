@@ -2,8 +2,21 @@
 type Badge = "none" | "unread" | "mention";
 
 let drawn: Badge | undefined;
+let wanted: Badge = "none";
+let queued = false;
 
+/** Draws the icon soon (encoding a PNG is work the first paint need not wait for); the last call wins. */
 export function drawFavicon(badge: Badge): void {
+  wanted = badge;
+  if (queued || badge === drawn) return;
+  queued = true;
+  setTimeout(() => {
+    queued = false;
+    draw(wanted);
+  }, 50);
+}
+
+function draw(badge: Badge): void {
   if (badge === drawn) return;
   drawn = badge;
   const canvas = document.createElement("canvas");

@@ -81,7 +81,10 @@ describe.skipIf(missing)("the chat page in Chromium", () => {
     );
     expect(await alice.title()).toBe("(1!) #kitchen · bun-chat");
     // The tab's icon carries a badge, drawn on a canvas.
-    expect(await alice.getAttribute("link[rel=icon]", "href")).toStartWith("data:image/png;base64,");
+    await eventually(
+      () => alice.getAttribute("link[rel=icon]", "href"),
+      (href) => href?.startsWith("data:image/png;base64,") === true,
+    );
     // Opening the room reads it: the pill goes, and "New messages" marks where reading starts.
     await alice.click('#room-list li[data-room="garden"] .go');
     await eventually(
