@@ -201,9 +201,7 @@ describe("the page's size (issue 13: at most 45 KB compressed)", () => {
     expect(sizes.br).toBeLessThanOrEqual(BUDGET);
   });
 
-  // it.failing for now: the page engineer is replacing the page to drop zod. When this passes,
-  // `bun test` reports it; then make it a plain `it`.
-  it.failing("ships no zod in its script", async () => {
+  it("ships no zod in its script", async () => {
     const script = inlineScript(decode(await getPage({ "Accept-Encoding": "identity" })));
     const hits = script.match(/ZodError|zod/gi) ?? [];
     if (hits.length > 0)
