@@ -181,7 +181,7 @@ export class App {
 
   #onState({ state, retryInMs, reason }: ClientV2Events["state"]): void {
     const c = this.#client;
-    const id = (c as { connectionId?: string }).connectionId ?? c.userId;
+    const id = c.connectionId ?? c.userId;
     this.#headline.render(state, id, retryInMs, reason);
     document.body.dataset.state = state;
     this.#renderSidebar();

@@ -83,6 +83,8 @@ export interface ClientV2Events {
 /** The client's operations. Every request that names a room acts in that room. */
 export interface ChatClientV2Api {
   readonly userId: string | undefined;
+  /** The current connection's id, as the welcome gave it. */
+  readonly connectionId: string | undefined;
   readonly nick: string | undefined;
   readonly state: ConnectionState;
   rooms(): string[];

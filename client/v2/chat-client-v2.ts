@@ -69,6 +69,7 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
   private counter = 0;
 
   private me: Me = { userId: undefined, nick: undefined };
+  private currentConnectionId: string | undefined;
   private current: ConnectionState = "offline";
   /** The open socket got its welcome: requests go out now. */
   private welcomed = false;
@@ -130,6 +131,11 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
         },
       },
     );
+  }
+
+  /** The server's id of the current connection (for logs and old browser tests; not for people). */
+  get connectionId(): string | undefined {
+    return this.currentConnectionId;
   }
 
   get userId(): string | undefined {
@@ -492,6 +498,7 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
     }
     this.firstRoom = undefined;
     this.me.userId = w.user.userId;
+    this.currentConnectionId = w.connectionId;
     this.setNick(w.user.nick);
     const before = this.rooms();
     const listed = new Set(w.rooms.map((r) => r.room));
