@@ -13,6 +13,7 @@ export class Metrics {
   acks = 0;
   storeCommits = 0;
   storeFailures = 0;
+  storeCheckpoints = 0;
   readonly errors = new Map<string, number>();
   readonly closes = new Map<number | "other", number>();
   readonly refusals = new Map<string, number>();
@@ -51,6 +52,9 @@ export class Metrics {
     ]);
     metric("chat_store_failures_total", "counter", "Storage transactions that failed.", [
       ["", this.storeFailures],
+    ]);
+    metric("chat_store_checkpoints_total", "counter", "WAL checkpoints run while the writer was idle.", [
+      ["", this.storeCheckpoints],
     ]);
     metric("chat_errors_total", "counter", "Error replies sent, by code.", labelled("code", this.errors));
     metric(

@@ -18,6 +18,9 @@ export type Unnumbered =
   | { kind: "replaced"; conn: string }
   | ({ kind: "kick" } & Kick);
 
+/** Silence after the last commit before the store checkpoints (copies its WAL into the database). */
+export const CHECKPOINT_IDLE_MS = 200;
+
 /** Longest a session change (new connection, rename, end) waits to be written when no message goes. */
 const SESSION_WRITE_MS = 250;
 
@@ -41,6 +44,8 @@ export class LocalWriter<C extends EngineConn> {
   /** When the pending delayed flush runs; +Infinity when none is set. */
   private timerAt = Number.POSITIVE_INFINITY;
   private sessionsWrittenAt = Number.NEGATIVE_INFINITY;
+  private committedAt = Number.NEGATIVE_INFINITY;
+  private checkpointArmed = false;
   private isoMs = Number.NaN;
   private isoText = "";
 
@@ -123,6 +128,8 @@ export class LocalWriter<C extends EngineConn> {
       try {
         this.d.store.commit(messages, written.records, changes);
         this.d.metrics.storeCommits++;
+        this.committedAt = now;
+        this.armCheckpoint(CHECKPOINT_IDLE_MS);
         written.written();
         this.sessionsWrittenAt = now;
       } catch (err) {
@@ -205,6 +212,24 @@ export class LocalWriter<C extends EngineConn> {
     if (ref?.pending !== chat) return;
     if (stored) ref.pending = undefined;
     else sent.delete(chat.key);
+  }
+
+  /** A checkpoint once nothing was committed for CHECKPOINT_IDLE_MS: the busy turns never pay for it. */
+  private armCheckpoint(ms: number): void {
+    if (this.checkpointArmed || !this.d.store.checkpoint) return;
+    this.checkpointArmed = true;
+    this.d.timer(() => {
+      this.checkpointArmed = false;
+      if (this.stopped) return;
+      const quiet = this.d.now() - this.committedAt;
+      if (quiet < CHECKPOINT_IDLE_MS) return this.armCheckpoint(CHECKPOINT_IDLE_MS - quiet);
+      try {
+        this.d.store.checkpoint?.();
+        this.d.metrics.storeCheckpoints++;
+      } catch (err) {
+        this.d.log.log("warn", "checkpoint_failed", describeError(err));
+      }
+    }, ms);
   }
 
   /** Makes sure a flush runs within `ms`. */

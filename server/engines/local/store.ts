@@ -97,6 +97,8 @@ export interface ChatStore {
   changes(room: string, sinceRev: number, upTo: number, limit: number): ChangePage;
   /** The room's newest rev (0 when none) and its topic ("" when none). */
   roomMeta(room: string): { lastRev: number; topic: string };
+  /** Moves what is written into its final place (SQLite: a WAL checkpoint); for when the writer is idle. */
+  checkpoint?(): void;
   loadSession(id: string): SessionRecord | undefined;
   /**
    * The newest client references a session used in a room, with the seq each got. A store may look
