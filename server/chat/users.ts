@@ -38,6 +38,19 @@ export interface Counts {
 
 export type JoinOutcome = "joined" | "member" | "full";
 
+/**
+ * Of some bans, the one that holds at `now` and ends last (one for ever first): what `banned`
+ * answers, so the refusal tells the real end. SQLite's query orders the same way.
+ */
+export function holdingBan(bans: Iterable<Ban>, now: number): Ban | undefined {
+  let found: Ban | undefined;
+  for (const ban of bans) {
+    if (ban.until !== null && ban.until <= now) continue;
+    if (!found || (found.until !== null && (ban.until === null || ban.until > found.until))) found = ban;
+  }
+  return found;
+}
+
 /** A ban from one room: of a v2 user (by id, and its nick then, which holds v1 connections out too) or of a v1 nick. */
 export interface Ban {
   userId?: string | undefined;

@@ -62,3 +62,17 @@ export async function overRedis(broken = false): Promise<System> {
     },
   };
 }
+
+/** Runs `body` on a fresh system, then shuts its hubs down whatever happened. */
+export async function onSystem(
+  make: () => System | Promise<System>,
+  body: (sys: System) => Promise<void>,
+): Promise<void> {
+  const sys = await make();
+  try {
+    await body(sys);
+  } finally {
+    for (const h of sys.hubs) h.shutdown();
+    await Promise.all(sys.hubs.map((h) => h.stop()));
+  }
+}

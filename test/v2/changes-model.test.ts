@@ -11,7 +11,8 @@ import fc from "fast-check";
 import type { v2 } from "../../protocol";
 import type { Connection } from "../../server/chat/connection";
 import type { FakeNet, FakePeer } from "../support/fake-net";
-import { overLocal, overRedis, redisForModels, type System } from "../support/v2-systems";
+import { foldInto } from "../support/fold-change";
+import { onSystem, overLocal, overRedis, redisForModels, type System } from "../support/v2-systems";
 
 const available = redisForModels();
 
@@ -118,26 +119,8 @@ interface RoomView {
 
 function foldChange(view: RoomView, c: v2.Change): void {
   view.lastRev = Math.max(view.lastRev, c.rev);
-  if (c.type === "topic") {
-    view.topic = c.topic;
-    return;
-  }
-  const p = view.posts.get(c.seq);
-  if (!p) return;
-  if (c.type === "edit") view.posts.set(c.seq, { ...p, text: c.text, editedAt: c.editedAt });
-  else if (c.type === "delete") {
-    const { reactions: _r, editedAt: _e, mentions: _m, ...rest } = p;
-    view.posts.set(c.seq, { ...rest, text: "", deleted: true });
-  } else {
-    const reactions = (p.reactions ?? []).map((r) => ({ ...r, nicks: [...r.nicks] }));
-    const r = reactions.find((x) => x.emoji === c.emoji);
-    if (c.on && !r) reactions.push({ emoji: c.emoji, nicks: [c.nick] });
-    else if (c.on && r && !r.nicks.includes(c.nick)) r.nicks.push(c.nick);
-    else if (!c.on && r) r.nicks = r.nicks.filter((n) => n !== c.nick);
-    const kept = reactions.filter((x) => x.nicks.length > 0);
-    const { reactions: _old, ...rest } = p;
-    view.posts.set(c.seq, kept.length > 0 ? { ...rest, reactions: kept } : rest);
-  }
+  if (c.type === "topic") view.topic = c.topic;
+  else foldInto(view.posts, c);
 }
 
 function applySync(view: RoomView, s: v2.Sync): void {
@@ -398,15 +381,8 @@ function check(model: Model, peers: FakePeer[]): void {
 
 const actions = fc.array(action, { minLength: 5, maxLength: 40 });
 
-async function runOn(make: () => System | Promise<System>, list: Action[]): Promise<void> {
-  const sys = await make();
-  try {
-    await run(sys, list);
-  } finally {
-    for (const h of sys.hubs) h.shutdown();
-    await Promise.all(sys.hubs.map((h) => h.stop()));
-  }
-}
+const runOn = (make: () => System | Promise<System>, list: Action[]) =>
+  onSystem(make, (sys) => run(sys, list));
 
 describe("v2 posts and changes against a model", () => {
   it("local engine: every tab's folded view equals the model's, and sync reproduces it", async () => {

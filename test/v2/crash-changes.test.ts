@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { v2 } from "../../protocol";
+import { foldInto } from "../support/fold-change";
 import { killAllServerProcesses, killHard, spawnServer } from "../support/server-process";
 import { sleep } from "../support/timing";
 import { closeAllV2Clients, connectV2, type Of, type V2Client } from "../support/v2-client";
@@ -23,33 +24,6 @@ afterAll(async () => {
 
 const POSTS = 20;
 const EMOJI = ["👍", ":tada:", "❤️", ":eyes:"];
-
-/** Folds a change into plain posts, as a client does. */
-function fold(posts: Map<number, v2.FoldedPost>, c: v2.Change): void {
-  if (c.type === "topic") return;
-  const p = posts.get(c.seq);
-  if (!p) return;
-  if (c.type === "edit") posts.set(c.seq, { ...p, text: c.text, editedAt: c.editedAt });
-  else if (c.type === "delete")
-    posts.set(c.seq, {
-      seq: p.seq,
-      nick: p.nick,
-      userId: p.userId,
-      sentAt: p.sentAt,
-      text: "",
-      deleted: true,
-    });
-  else {
-    const reactions = (p.reactions ?? []).map((r) => ({ ...r, nicks: [...r.nicks] }));
-    const r = reactions.find((x) => x.emoji === c.emoji);
-    if (c.on && !r) reactions.push({ emoji: c.emoji, nicks: [c.nick] });
-    else if (c.on && r && !r.nicks.includes(c.nick)) r.nicks.push(c.nick);
-    else if (!c.on && r) r.nicks = r.nicks.filter((n) => n !== c.nick);
-    const kept = reactions.filter((x) => x.nicks.length > 0);
-    const { reactions: _old, ...rest } = p;
-    posts.set(c.seq, kept.length > 0 ? { ...rest, reactions: kept } : rest);
-  }
-}
 
 async function storm(c: V2Client, nick: string): Promise<void> {
   for (let k = 0; c.closeCode === undefined; k++) {
@@ -113,7 +87,7 @@ describe("kill -9 during a storm of changes", () => {
       text: `post ${p.seq}`,
     }));
     const replayed = new Map(original.map((p) => [p.seq, p]));
-    for (const x of changes) fold(replayed, x);
+    for (const x of changes) foldInto(replayed, x);
     expect(current.messages).toEqual([...replayed.values()]);
     expect(wb.user.nick).toBe("bob");
   }, 60_000);

@@ -11,7 +11,7 @@ import { nickKey, type v2 } from "../../protocol";
 import type { Connection } from "../../server/chat/connection";
 import type { ChatHub } from "../../server/chat/hub";
 import type { FakeNet, FakePeer } from "../support/fake-net";
-import { overLocal, overRedis, redisForModels, type System } from "../support/v2-systems";
+import { onSystem, overLocal, overRedis, redisForModels, type System } from "../support/v2-systems";
 
 const available = redisForModels();
 
@@ -294,15 +294,8 @@ function check(model: Model, peers: Array<FakePeer | undefined>): void {
 
 const actions = fc.array(action, { minLength: 10, maxLength: 60 });
 
-async function runOn(make: () => System | Promise<System>, list: Action[]): Promise<void> {
-  const sys = await make();
-  try {
-    await run(sys, list);
-  } finally {
-    for (const h of sys.hubs) h.shutdown();
-    await Promise.all(sys.hubs.map((h) => h.stop()));
-  }
-}
+const runOn = (make: () => System | Promise<System>, list: Action[]) =>
+  onSystem(make, (sys) => run(sys, list));
 
 describe("v2 users, rooms and markers against a model", () => {
   it("local engine: agrees with the model after every step", async () => {

@@ -5,7 +5,15 @@
  */
 import type { Done, StoredReaction } from "../../chat/engine";
 import { randomToken } from "../../chat/tokens";
-import type { Ban, CountQuery, Counts, JoinOutcome, Membership, UserRecord } from "../../chat/users";
+import {
+  type Ban,
+  type CountQuery,
+  type Counts,
+  holdingBan,
+  type JoinOutcome,
+  type Membership,
+  type UserRecord,
+} from "../../chat/users";
 import { answer, type StoredMessage, type UserTables } from "./store";
 
 /** A message as the memory store keeps it: as it was stored, with the state its changes left it in. */
@@ -225,14 +233,14 @@ export class MemoryUsers implements UserTables {
     now: number,
     done: Done<Ban | undefined>,
   ): void {
-    let found: Ban | undefined;
-    for (const [key, ban] of this.bans.get(room) ?? []) {
-      const matches =
-        (who.userId !== undefined && key === who.userId) ||
-        (who.nickKey !== undefined && ban.nickKey === who.nickKey);
-      if (!matches || (ban.until !== null && ban.until <= now)) continue;
-      if (!found || (found.until !== null && (ban.until === null || ban.until > found.until))) found = ban;
-    }
+    const matching = [...(this.bans.get(room) ?? [])]
+      .filter(
+        ([key, ban]) =>
+          (who.userId !== undefined && key === who.userId) ||
+          (who.nickKey !== undefined && ban.nickKey === who.nickKey),
+      )
+      .map(([, ban]) => ban);
+    const found = holdingBan(matching, now);
     done(undefined, found && copyBan(found));
   }
 }

@@ -14,15 +14,16 @@
 import type { Done } from "../../chat/engine";
 import { describeError, type Logger } from "../../chat/log";
 import { randomToken } from "../../chat/tokens";
-import type {
-  Ban,
-  CountQuery,
-  Counts,
-  JoinOutcome,
-  Membership,
-  UserEvent,
-  UserRecord,
-  UserStore,
+import {
+  type Ban,
+  type CountQuery,
+  type Counts,
+  holdingBan,
+  type JoinOutcome,
+  type Membership,
+  type UserEvent,
+  type UserRecord,
+  type UserStore,
 } from "../../chat/users";
 import type { Inflight } from "./inflight";
 import { type RedisLink, runScript } from "./redis-link";
@@ -214,12 +215,10 @@ export class RedisUsers implements UserStore {
   ): void {
     this.d.run(async () => {
       const raw = (await this.script(BANNED, [room, who.userId ?? "", who.nickKey ?? ""])) as string[];
-      let found: Ban | undefined;
-      for (const b of raw.map((r) => JSON.parse(r) as Ban)) {
-        if (b.until !== null && b.until <= now) continue;
-        if (!found || (found.until !== null && (b.until === null || b.until > found.until))) found = b;
-      }
-      return found;
+      return holdingBan(
+        raw.map((r) => JSON.parse(r) as Ban),
+        now,
+      );
     }, done);
   }
 
