@@ -48,7 +48,7 @@ describe.skipIf(missing)("posts in the chat page", () => {
     await ann.keyboard.press("Enter");
     const sent = `${pasted}\n(one post)`;
     await eventually(
-      () => bob.$$eval("#chat li.msg .text", (els) => els.map((el) => (el as HTMLElement).textContent)),
+      () => bob.$$eval("#chat li.msg .text", (els) => els.map((el) => (el as HTMLElement).innerText)),
       (l) => l.length === 1 && l[0] === sent,
     );
     expect(await ann.inputValue("#inputline")).toBe("");
