@@ -23,6 +23,14 @@ interface BuiltPage {
 
 let built: Promise<BuiltPage> | undefined;
 
+/** page.css minified by Bun's CSS bundler (the page is inlined whole, so every byte is paid per load). */
+async function minifiedCss(path: string): Promise<string> {
+  const result = await Bun.build({ entrypoints: [path], minify: true });
+  const output = result.outputs[0];
+  if (!result.success || !output) throw new AggregateError(result.logs, "bundling the page's CSS failed");
+  return (await output.text()).trim();
+}
+
 /** Bundles main.ts with the protocol it imports, then inlines it and page.css into page.html. */
 async function build(): Promise<BuiltPage> {
   const result = await Bun.build({
@@ -35,7 +43,7 @@ async function build(): Promise<BuiltPage> {
   if (!result.success || !output) throw new AggregateError(result.logs, "bundling the browser page failed");
   // "</script" inside the bundle would end the inline script early; "<\/script" means the same in JS.
   const script = (await output.text()).replaceAll("</script", "<\\/script");
-  const style = await Bun.file(join(PAGE_DIR, "page.css")).text();
+  const style = await minifiedCss(join(PAGE_DIR, "page.css"));
   const template = await Bun.file(join(PAGE_DIR, "page.html")).text();
   // Replacer functions: a "$&" in the bundle must not be read as a replacement pattern.
   const html = template.replace("/*STYLE*/", () => style).replace("/*SCRIPT*/", () => script);
