@@ -1,20 +1,13 @@
-/** One WebSocket at a time that comes back by itself: backoff with jitter, a connect timeout, a heartbeat. */
+/**
+ * The v1 client's socket: resilient-socket.ts (backoff with jitter, a connect timeout, a heartbeat)
+ * with v1's rules on top: its state as a ConnectionState, and a 4001 (this session resumed elsewhere)
+ * ends it for good, as coming back would only take the session over again.
+ */
 import { CLOSE } from "../protocol";
-import { type BackoffOptions, backoffDelay } from "./backoff";
 import type { ConnectionState } from "./client-events";
+import { type Drop, type NextStep, ResilientSocket, type SocketOptions } from "./resilient-socket";
 
-/** The WebSocket class: the global one in browsers and Bun, or a stand-in. */
-export type SocketClass = new (url: string) => WebSocket;
-
-export interface SocketOptions {
-  Socket: SocketClass;
-  backoff: BackoffOptions;
-  /** Silence after which `probe` runs; 0 turns the heartbeat off. */
-  heartbeatMs: number;
-  /** How long a new socket or a probe may wait for a frame before the socket is given up. */
-  timeoutMs: number;
-  random: () => number;
-}
+export type { SocketClass, SocketOptions } from "./resilient-socket";
 
 export interface SocketHooks {
   /** The address of the next attempt, built fresh each time (since and resume change). */
@@ -27,20 +20,35 @@ export interface SocketHooks {
   probe(): void;
 }
 
-type Timer = ReturnType<typeof setTimeout>;
-
 export class ReconnectingSocket {
-  private ws: WebSocket | undefined;
-  private stopped = true;
+  private readonly socket: ResilientSocket;
+  /** Attempts since the last welcome: 0 is the first connection, more a reconnection. */
   private attempt = 0;
-  private retryTimer: Timer | undefined;
-  private watchdog: Timer | undefined;
   private current: ConnectionState = { status: "closed", code: CLOSE.normal, reason: "not connected yet" };
 
   constructor(
-    private readonly options: SocketOptions,
+    options: SocketOptions,
     private readonly hooks: SocketHooks,
-  ) {}
+  ) {
+    this.socket = new ResilientSocket(options, {
+      url: () => hooks.url(),
+      frame: (data) => hooks.frame(data),
+      probe: () => hooks.probe(),
+      connecting: () => this.setState({ status: "connecting", attempt: this.attempt }),
+      dropped: (drop) => this.dropped(drop),
+      waiting: (delay, drop) => {
+        this.attempt++;
+        const { code, reason } = drop;
+        this.setState({
+          status: "waiting",
+          attempt: this.attempt,
+          retryAt: Date.now() + delay,
+          code,
+          reason,
+        });
+      },
+    });
+  }
 
   get state(): ConnectionState {
     return this.current;
@@ -48,126 +56,41 @@ export class ReconnectingSocket {
 
   /** Starts connecting; no-op while a socket is open. */
   start(): void {
-    this.stopped = false;
-    if (!this.ws) this.open();
+    this.socket.start();
   }
 
   /** Skips the rest of a reconnection wait. */
   retryNow(): void {
-    if (this.current.status === "waiting") this.open();
+    if (this.current.status === "waiting") this.socket.retryNow();
   }
 
   /** Closes for good (until `start()`). */
   stop(reason: string): void {
-    this.stopped = true;
-    clearTimeout(this.retryTimer);
-    const ws = this.ws;
-    this.detach();
-    try {
-      ws?.close(CLOSE.normal, reason);
-    } catch {
-      // Already closing.
-    }
+    this.socket.stop(reason);
+    this.hooks.dropped();
     this.setState({ status: "closed", code: CLOSE.normal, reason });
   }
 
   /** The server accepted this socket (its welcome came): the backoff starts over. */
   established(connectionId: string): void {
     this.attempt = 0;
+    this.socket.established();
     this.setState({ status: "connected", connectionId });
   }
 
   send(data: string): boolean {
-    const ws = this.ws;
-    if (ws?.readyState !== 1) return false;
-    try {
-      ws.send(data);
-      return true;
-    } catch {
-      return false;
-    }
+    return this.socket.send(data);
   }
 
-  private open(): void {
-    clearTimeout(this.retryTimer);
-    let ws: WebSocket;
-    try {
-      ws = new this.options.Socket(this.hooks.url());
-    } catch (err) {
-      this.retryLater(1006, err instanceof Error ? err.message : "could not open a socket");
-      return;
-    }
-    ws.binaryType = "arraybuffer";
-    this.ws = ws;
-    ws.onmessage = (event) => {
-      if (this.ws !== ws) return;
-      this.heard();
-      this.hooks.frame(event.data);
-    };
-    ws.onclose = (event) => this.dropped(ws, event.code, event.reason);
-    ws.onerror = () => {}; // a close event follows with the code
-    this.setState({ status: "connecting", attempt: this.attempt });
-    this.arm(this.options.timeoutMs, () => this.abandon("no answer from the server"));
-  }
-
-  /** Any frame is a sign of life: the heartbeat waits for the next silence. */
-  private heard(): void {
-    if (this.options.heartbeatMs <= 0) {
-      clearTimeout(this.watchdog);
-      return;
-    }
-    this.arm(this.options.heartbeatMs, () => {
-      this.hooks.probe();
-      this.arm(this.options.timeoutMs, () => this.abandon("the server stopped answering"));
-    });
-  }
-
-  private arm(ms: number, fn: () => void): void {
-    clearTimeout(this.watchdog);
-    this.watchdog = setTimeout(fn, ms);
-  }
-
-  /** Gives up on a socket that went silent without closing (a dead network path). */
-  private abandon(reason: string): void {
-    const ws = this.ws;
-    if (!ws) return;
-    try {
-      ws.close(4000, reason);
-    } catch {
-      // Closing a socket that never opened can throw in some runtimes.
-    }
-    this.dropped(ws, 1006, reason);
-  }
-
-  private dropped(ws: WebSocket, code: number, reason: string): void {
-    if (ws !== this.ws) return;
-    this.detach();
-    if (this.stopped) return;
-    if (code === CLOSE.replaced) {
-      // Another connection resumed this session: coming back would only take it over again.
-      this.stopped = true;
-      this.setState({ status: "closed", code, reason: reason || "this session was resumed elsewhere" });
-    } else {
-      this.retryLater(code, reason);
-    }
-  }
-
-  private detach(): void {
-    const ws = this.ws;
-    if (!ws) return;
-    ws.onmessage = null;
-    ws.onclose = null;
-    ws.onerror = null;
-    this.ws = undefined;
-    clearTimeout(this.watchdog);
+  private dropped(drop: Drop): NextStep {
     this.hooks.dropped();
-  }
-
-  private retryLater(code: number, reason: string): void {
-    const delay = backoffDelay(this.attempt, this.options.backoff, this.options.random);
-    this.attempt++;
-    this.setState({ status: "waiting", attempt: this.attempt, retryAt: Date.now() + delay, code, reason });
-    this.retryTimer = setTimeout(() => this.open(), delay);
+    if (drop.code !== CLOSE.replaced) return "retry";
+    this.setState({
+      status: "closed",
+      code: drop.code,
+      reason: drop.reason || "this session was resumed elsewhere",
+    });
+    return "stop";
   }
 
   private setState(state: ConnectionState): void {

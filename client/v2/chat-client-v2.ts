@@ -11,6 +11,7 @@ import { LIMITS_V2 } from "../../protocol/v2/limits";
 import { isReactionEmoji, isValidRoomV2 } from "../../protocol/v2/names";
 import { DEFAULT_BACKOFF } from "../backoff";
 import { Emitter } from "../emitter";
+import { type Drop, type NextStep, ResilientSocket } from "../resilient-socket";
 import type {
   ChatClientV2Api,
   ChatClientV2Options,
@@ -22,7 +23,6 @@ import type {
 } from "./api";
 import { parseFrame, type RoomStateFrame, type ServerFrame } from "./guards";
 import { KEEP_POSTS, type Me, mentionsNick, RoomModel } from "./room-model";
-import { type Drop, type NextStep, V2Socket } from "./socket";
 import { describeRefusal, type RequestKind } from "./words";
 
 type Frame<K extends ServerFrame["type"]> = Extract<ServerFrame, { type: K }>;
@@ -58,7 +58,7 @@ function dropReason(drop: Drop): string {
 }
 
 export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV2Api {
-  private readonly socket: V2Socket;
+  private readonly socket: ResilientSocket;
   private readonly models = new Map<string, RoomModel>();
   private readonly identity: IdentityStore | undefined;
   private readonly random: () => number;
@@ -110,7 +110,7 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
     this.idPrefix = randomHex(8, this.random);
     if (options.nick !== undefined) this.me.nick = normalizeNick(options.nick);
     if (options.room !== undefined) this.firstRoom = normalizeRoom(options.room);
-    this.socket = new V2Socket(
+    this.socket = new ResilientSocket(
       {
         Socket: options.WebSocket ?? globalThis.WebSocket,
         backoff: { ...DEFAULT_BACKOFF, ...options.backoff },

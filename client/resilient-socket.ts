@@ -1,11 +1,11 @@
 /**
- * One WebSocket at a time that comes back by itself, for the v2 client: exponential backoff with
- * jitter (client/backoff.ts), a connect timeout and a heartbeat for paths that die silently. It tells
- * its owner how each socket ended, including the HTTP status of a refused upgrade when the runtime
- * says it (Bun and other non-browser runtimes put it in the error's message; browsers never do).
- * Plain TS with no protocol imports, so the browser bundle stays free of zod.
+ * One WebSocket at a time that comes back by itself, for both clients: exponential backoff with
+ * jitter (backoff.ts), a connect timeout and a heartbeat for paths that die silently. It tells its
+ * owner how each socket ended, including the HTTP status of a refused upgrade when the runtime says
+ * it (Bun and other non-browser runtimes put it in the error's message; browsers never do), and the
+ * owner decides what follows. Plain TS with no protocol imports, so the v2 bundle stays free of zod.
  */
-import { type BackoffOptions, backoffDelay } from "../backoff";
+import { type BackoffOptions, backoffDelay } from "./backoff";
 
 /** How a socket ended. */
 export interface Drop {
@@ -33,8 +33,11 @@ export interface SocketHooks {
   probe(): void;
 }
 
+/** The WebSocket class: the global one in browsers and Bun, or a stand-in. */
+export type SocketClass = new (url: string) => WebSocket;
+
 export interface SocketOptions {
-  Socket: typeof WebSocket;
+  Socket: SocketClass;
   backoff: BackoffOptions;
   /** Silence after which `probe` runs; 0 turns the heartbeat off. */
   heartbeatMs: number;
@@ -47,7 +50,7 @@ type Timer = ReturnType<typeof setTimeout>;
 
 const STATUS = /status(?: code)?:?\s*(\d{3})\b/i;
 
-export class V2Socket {
+export class ResilientSocket {
   private ws: WebSocket | undefined;
   private stopped = true;
   private attempt = 0;
@@ -125,6 +128,7 @@ export class V2Socket {
       this.after({ code: 1006, reason, opened: false, opaque: false });
       return;
     }
+    ws.binaryType = "arraybuffer";
     this.ws = ws;
     let opened = false;
     let error: Partial<Drop> = { opaque: true };
