@@ -90,7 +90,7 @@ export class Delivery {
           break;
         case "kick":
           this.publishHeld(replica);
-          if (e.userId === undefined) this.kickV1(replica, e.nick);
+          this.kickV1(replica, e.nick);
           break;
       }
     }

@@ -49,11 +49,12 @@ export type ChangeRequest =
  */
 export type ChangeOutcome = { ok: true; rev: number } | { ok: false; why: "gone" | "unchanged" | "full" };
 
-/** A kick, logged so every process removes or closes the kicked connections it has. */
+/**
+ * A kick of a v1 connection, logged so every process closes (4003) the connections it has under that
+ * nick. A v2 user is kicked through the UserStore instead (a `kicked` user event: all its tabs leave).
+ */
 export interface Kick {
-  /** The nick kicked; with `userId`, a v2 user (its memberships leave), else a v1 connection (closed 4003). */
   nick: string;
-  userId?: string | undefined;
   /** Who kicked (a nick, or "admin"), why, and a ban's end (ISO) if it was a ban. */
   by: string;
   reason?: string | undefined;

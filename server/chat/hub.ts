@@ -225,7 +225,7 @@ export class ChatHub {
     this.metrics.messagesIn++;
     try {
       if (!this.connections.admit(conn, "frame")) return;
-      if (conn.v2 !== undefined || conn.userId !== undefined) {
+      if (conn.userId !== undefined) {
         const decoded = v2.decodeClientMessageV2(frame);
         if (!decoded.ok) {
           this.connections.fail(conn, decoded.error.code, decoded.error.message, decoded.error.id);

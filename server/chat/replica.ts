@@ -114,9 +114,18 @@ export class Replica<C = unknown> {
 
   /** The user holding `nick` here: a userId, "" for a v1 connection, undefined when nobody does. */
   holder(nick: string): string | undefined {
-    const key = nickKey(nick);
+    return this.holderOf(nickKey(nick));
+  }
+
+  holderOf(key: string): string | undefined {
     if (!this.users.has(key)) return undefined;
     return this.owners.get(key) ?? "";
+  }
+
+  /** Someone other than v2 user `userId` holds the name with this nickKey here. */
+  takenFrom(userId: string, key: string): boolean {
+    const holder = this.holderOf(key);
+    return holder !== undefined && holder !== userId;
   }
 
   applyChat(msg: Post): void {

@@ -210,7 +210,7 @@ describe.skipIf(!redis.available)("the log of changes over Redis", () => {
       await Promise.all([a.engine.quiesce(), b.engine.quiesce()]);
       const keys = async () => ((await raw.send("KEYS", [`${prefix}room:r:*`])) as string[]).sort();
       const before = await keys();
-      const ban: Kick = { nick: "ann", userId: "u-ann", by: "mod", reason: "spam", until: AT };
+      const ban: Kick = { nick: "ann", by: "mod", reason: "spam", until: AT };
       const plain: Kick = { nick: "old", by: "admin" };
       a.engine.kick("r", ban);
       b.engine.kick("r", plain);

@@ -106,11 +106,7 @@ export class UserEntry {
 
   private enterAll(conn: Connection, replicas: readonly Replica<Connection>[]): void {
     const user = conn.v2 as UserConn;
-    const taken = (key: string) =>
-      replicas.some((r) => {
-        const owner = r.users.has(key) ? (r.owners.get(key) ?? "") : undefined;
-        return owner !== undefined && owner !== user.userId;
-      });
+    const taken = (key: string) => replicas.some((r) => r.takenFrom(user.userId, key));
     if (taken(nickKey(user.nick))) {
       const free = firstFreeNick(user.nick, taken);
       this.d.log.log("info", "user_renamed_on_arrival", { user: user.userId, from: user.nick, nick: free });

@@ -3,7 +3,7 @@
  * reach every connection of it, through the user's events); chat, sync, history, who and typing act
  * in one room. Every refusal is a typed error carrying the request's id, and changes nothing.
  */
-import { type ErrorCode, LIMITS, v2 } from "../../../protocol";
+import { type ErrorCode, LIMITS, nickKey, v2 } from "../../../protocol";
 import type { ClientBudgets } from "../client-budgets";
 import type { Connection } from "../connection";
 import type { Connections } from "../connections";
@@ -194,10 +194,8 @@ export class UserRequests {
     }
     if (nick === user.nick) return;
     const members = [...user.rooms.values()];
-    const taken = members.find((m) => {
-      const holder = m.replica?.holder(nick);
-      return holder !== undefined && holder !== user.userId;
-    });
+    const key = nickKey(nick);
+    const taken = members.find((m) => m.replica?.takenFrom(user.userId, key));
     if (taken) {
       this.fail(conn, "nick_taken", `${nick} is already taken in ${taken.replica?.name}`, msg.id);
       return;

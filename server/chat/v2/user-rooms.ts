@@ -74,8 +74,7 @@ export class UserRooms {
     const user = conn.v2 as UserConn;
     const userId = user.userId;
     const nick = user.nick;
-    const holder = replica.holder(nick);
-    if (holder !== undefined && holder !== userId) {
+    if (replica.takenFrom(userId, nickKey(nick))) {
       this.d.replicas.release(replica);
       this.d.requests.fail(
         conn,

@@ -253,7 +253,6 @@ function toEntry(n: number, f: Record<string, string>, content: Contents): RoomE
     case "kick": {
       const k = JSON.parse(f.d as string) as Kick;
       const entry: RoomEntry = { n, kind: "kick", nick: k.nick, by: k.by };
-      if (k.userId !== undefined) entry.userId = k.userId;
       if (k.reason !== undefined) entry.reason = k.reason;
       if (k.until !== undefined) entry.until = k.until;
       return entry;
