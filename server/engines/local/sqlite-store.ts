@@ -429,6 +429,10 @@ export class SqliteStore implements ChatStore {
           if (problems !== undefined) throw new DatabaseDamaged(path, problems);
           this.checkMs = performance.now() - t0;
         }
+        // One connection of one process ever uses the file (ProcessLock), so nobody needs the shared
+        // wal-index: exclusive mode keeps it in memory and skips the shm locks of every transaction
+        // (about 2 µs of a 8-10 µs commit here). It must come before WAL is switched on.
+        if (!inMemory) this.db.run("PRAGMA locking_mode = EXCLUSIVE");
         this.db.run("PRAGMA journal_mode = WAL");
         this.db.run(`PRAGMA synchronous = ${sync.toUpperCase()}`);
         // What a delete or a prune removes is zeroed in its page, not left in free space: a deleted
