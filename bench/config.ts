@@ -9,6 +9,12 @@ export interface ThroughputConfig {
   rooms: number;
   /** Messages each client keeps in flight (closed loop). */
   window: number;
+  /** "light": clients on Bun's own WebSocket instead of the bench generator's bare client. */
+  client?: "light";
+  /** Open loop instead: this many messages a second in all, spread over every client (unsaturated). */
+  pace?: number;
+  /** Only these servers (the CPU-per-delivery targets compare ours with raw Bun only). */
+  servers?: ServerName[];
 }
 
 /** Two of our processes sharing one Redis, against one process with Redis and one with SQLite. */
@@ -74,6 +80,16 @@ const ALL: ServerName[] = ["ours", "raw-bun", "node-ws", "socket.io"];
 const SOURCES = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"];
 const ROUTES = ["/healthz", "/api/rooms", "/"];
 
+/** Server CPU per delivery against raw Bun with a light client and when nobody is saturated. */
+const CPU_CHECKS: ThroughputConfig[] = (
+  [
+    { name: "32 in 1 room, light client", clients: 32, rooms: 1, window: 4, client: "light" },
+    { name: "1000 in 100 rooms, light client", clients: 1000, rooms: 100, window: 2, client: "light" },
+    { name: "32 in 1 room, paced 5,000 msg/s", clients: 32, rooms: 1, window: 0, pace: 5000 },
+    { name: "1000 in 100 rooms, paced 10,000 msg/s", clients: 1000, rooms: 100, window: 0, pace: 10_000 },
+  ] satisfies ThroughputConfig[]
+).map((c): ThroughputConfig => ({ ...c, servers: ["ours", "raw-bun"] }));
+
 const FULL: Plan = {
   mode: "full",
   reps: 3,
@@ -86,6 +102,7 @@ const FULL: Plan = {
       { name: "32 in 1 room", clients: 32, rooms: 1, window: 4 },
       { name: "64 in 1 room", clients: 64, rooms: 1, window: 4 },
       { name: "1000 in 100 rooms", clients: 1000, rooms: 100, window: 2 },
+      ...CPU_CHECKS,
     ],
     warmupMs: 700,
     measureMs: 2000,

@@ -6,6 +6,8 @@ export interface Target {
   hostname: string;
   port: number;
   dialect: DialectName;
+  /** "light": clients on Bun's own WebSocket instead of the bare generator client. */
+  client?: "light";
 }
 
 export type Command =

@@ -2,7 +2,7 @@
  * How the generator speaks to each server under test: the upgrade path, what makes a client ready,
  * how a chat is framed and how a received frame is classified, all on raw bytes.
  */
-import type { WsConn } from "./ws-client";
+import type { GenConn } from "./ws-client";
 
 export type DialectName = "chat-json" | "raw" | "socket.io";
 
@@ -23,9 +23,9 @@ export type FrameKind = (typeof FRAME)[keyof typeof FRAME];
 export interface Dialect {
   path(spec: ClientSpec): string;
   /** After the 101: sends any handshake; true when the client may chat at once. */
-  opened(conn: WsConn): boolean;
+  opened(conn: GenConn): boolean;
   /** Classifies one text frame; may answer protocol frames (Engine.IO pings) itself. */
-  classify(conn: WsConn, buf: Uint8Array, start: number, end: number): FrameKind;
+  classify(conn: GenConn, buf: Uint8Array, start: number, end: number): FrameKind;
   /** The welcome as an object, for the few fields the resume scenario reads. */
   welcome(buf: Uint8Array, start: number, end: number): WelcomeInfo;
   /** The frame that sends a chat message with this text. */

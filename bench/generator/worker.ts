@@ -7,7 +7,8 @@ import { Histogram } from "../stats";
 import type { BroadcastResult, Command, ConnectResult, Reply, Snapshot, Target } from "./commands";
 import { nowMs } from "./commands";
 import { type ClientSpec, DIALECTS, type Dialect, FRAME } from "./dialects";
-import { WsConn, type WsHandlers } from "./ws-client";
+import { LightConn } from "./light-client";
+import { type GenConn, WsConn, type WsHandlers } from "./ws-client";
 
 const TILDE = 0x7e;
 const ZERO = 0x30;
@@ -21,7 +22,7 @@ const FILLER = "the quick brown fox jumps over the lazy dog while the benchmark 
 interface Client {
   gid: number;
   spec: ClientSpec;
-  conn: WsConn | undefined;
+  conn: GenConn | undefined;
   ready: boolean;
   closing: boolean;
   startedAt: number;
@@ -204,7 +205,7 @@ function pump(): void {
     c.closing = false;
     c.ready = false;
     const t = target as Target;
-    c.conn = WsConn.connect(
+    c.conn = (t.client === "light" ? LightConn : WsConn).connect(
       {
         hostname: t.hostname,
         port: c.spec.port ?? t.port,

@@ -7,13 +7,23 @@ import type { Socket, TCPSocketConnectOptions } from "bun";
 
 export const OPCODE = { continuation: 0, text: 1, binary: 2, close: 8, ping: 9, pong: 10 } as const;
 
+/** What the generator needs of a client connection: this bare one, or the light one on Bun's WebSocket. */
+export interface GenConn {
+  /** Free for the owner (the generator's client record). */
+  owner: unknown;
+  readonly isOpen: boolean;
+  sendText(text: string): void;
+  close(code?: number): void;
+  destroy(): void;
+}
+
 export interface WsHandlers {
   /** The 101 arrived; frames may be sent. */
-  open(conn: WsConn): void;
+  open(conn: GenConn): void;
   /** One complete message; its payload is `buf[start, end)`, valid only during the call. */
-  frame(conn: WsConn, opcode: number, buf: Uint8Array, start: number, end: number): void;
+  frame(conn: GenConn, opcode: number, buf: Uint8Array, start: number, end: number): void;
   /** The upgrade was refused (HTTP status) or the socket failed or closed. */
-  closed(conn: WsConn, reason: string, status?: number): void;
+  closed(conn: GenConn, reason: string, status?: number): void;
 }
 
 export interface WsTarget {
@@ -67,8 +77,7 @@ export function encodeFrame(opcode: number, payload: Uint8Array): Uint8Array {
   return out;
 }
 
-export class WsConn {
-  /** Free for the owner (the generator's client record). */
+export class WsConn implements GenConn {
   owner: unknown;
   private socket: Socket<WsConn> | undefined;
   private upgraded = false;

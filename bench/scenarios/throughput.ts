@@ -15,6 +15,7 @@ import {
   quietest,
   sleep,
   startClosedLoop,
+  startOpenLoop,
   sum,
 } from "./common";
 
@@ -55,8 +56,12 @@ export async function measureThroughput(
     nick: `u${i}`,
   }));
   const perWorker = place(specs, workers);
-  await connectAll(pool, target, perWorker, { timeoutMs: 20_000, what: "clients" });
-  await startClosedLoop(pool, perWorker, cfg.window, plan.textLength);
+  await connectAll(pool, { ...target, client: cfg.client }, perWorker, {
+    timeoutMs: 20_000,
+    what: "clients",
+  });
+  if (cfg.pace) await startOpenLoop(pool, cfg.clients, cfg.pace, plan.textLength);
+  else await startClosedLoop(pool, perWorker, cfg.window, plan.textLength);
   await sleep(plan.throughput.warmupMs);
   const meter = pool.meter(serverPid);
   const s0 = await pool.all<Snapshot>({ cmd: "snapshot", reset: true }, 5000);
@@ -107,8 +112,12 @@ export function medianRun(runs: ThroughputRun[]): ThroughputRun {
 export async function runThroughput(plan: Plan, pool: Pool, progress: Progress): Promise<ThroughputResult[]> {
   const servers = plan.throughput.servers;
   const byServer = await forEachRun(servers, plan.reps, progress, async (target, rep) => {
-    const runs: ThroughputRun[] = [];
+    const runs: Array<ThroughputRun | undefined> = [];
     for (const [k, cfg] of plan.throughput.configs.entries()) {
+      if (cfg.servers && !cfg.servers.includes(target.def.name)) {
+        runs.push(undefined);
+        continue;
+      }
       const t = { hostname: target.hostname, port: target.port, dialect: target.def.dialect };
       let attempt = 0;
       runs.push(
@@ -122,8 +131,8 @@ export async function runThroughput(plan: Plan, pool: Pool, progress: Progress):
   const out: ThroughputResult[] = [];
   for (const [k, cfg] of plan.throughput.configs.entries()) {
     for (const server of servers) {
-      const runs = (byServer.get(server) ?? []).map((perConfig) => perConfig[k] as ThroughputRun);
-      out.push({ config: cfg.name, server, runs, median: medianRun(runs) });
+      const runs = (byServer.get(server) ?? []).flatMap((perConfig) => perConfig[k] ?? []);
+      if (runs.length > 0) out.push({ config: cfg.name, server, runs, median: medianRun(runs) });
     }
   }
   return out;
