@@ -9,6 +9,7 @@ import { ChatHub } from "./server/chat/hub";
 import { chatLimits } from "./server/chat/limits";
 import { describeError, jsonLogger, type Logger } from "./server/chat/log";
 import { Metrics } from "./server/chat/metrics";
+import { answerCommandLine } from "./server/cli";
 import { ClientAddresses } from "./server/client-address";
 import { type Config, ConfigError, loadConfig } from "./server/config";
 import { createEngine } from "./server/engines/choose";
@@ -258,6 +259,8 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
 }
 
 if (import.meta.main) {
+  // --help, --version, or a flag no setting has: answered before anything starts.
+  answerCommandLine(process.argv.slice(2), Bun.isStandaloneExecutable ? process.execPath : "bun server.ts");
   let running: RunningServer | undefined;
   // Handlers first: a supervisor may signal as soon as it reads "listening", and without a handler
   // the default action would kill the process with nothing flushed.

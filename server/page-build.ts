@@ -41,7 +41,8 @@ export async function buildPage(): Promise<BuiltPage> {
 export async function writePageArtifact(path: string): Promise<PageArtifact> {
   const artifact = toArtifact(await preparePage(await buildPage()));
   await mkdir(dirname(path), { recursive: true });
-  await Bun.write(path, JSON.stringify(artifact));
+  // Laid out as biome formats JSON, so `biome check .` passes over a dist/ that holds it.
+  await Bun.write(path, `${JSON.stringify(artifact, null, 2)}\n`);
   return artifact;
 }
 
