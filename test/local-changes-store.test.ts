@@ -13,6 +13,7 @@ import type { ChangeRequest, Post } from "../server/chat/engine";
 import { applyChange, changeMessage } from "../server/chat/posts";
 import type { Counts } from "../server/chat/users";
 import { MemoryStore } from "../server/engines/local/memory-store";
+import { nodeSqlite } from "../server/engines/local/sqlite-node";
 import { SqliteStore } from "../server/engines/local/sqlite-store";
 import type { ChatStore, StoredChange, StoredMessage } from "../server/engines/local/store";
 import { call } from "./support/user-store-contract";
@@ -84,6 +85,7 @@ for (const [name, open] of [
   ["MemoryStore", () => new MemoryStore()],
   ["SqliteStore in memory", () => new SqliteStore(":memory:")],
   ["SqliteStore on a file", () => new SqliteStore(tempPath())],
+  ["SqliteStore on node:sqlite", () => new SqliteStore(tempPath(), Date.now(), "normal", nodeSqlite)],
 ] as Array<[string, () => ChatStore]>) {
   describe(`${name}: changes`, () => {
     const posts = () => [

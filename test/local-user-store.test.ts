@@ -8,6 +8,7 @@ import type { Post } from "../server/chat/engine";
 import type { Counts } from "../server/chat/users";
 import { MemoryStore } from "../server/engines/local/memory-store";
 import { BANNED_SQL } from "../server/engines/local/sqlite-bans";
+import { nodeSqlite } from "../server/engines/local/sqlite-node";
 import { SqliteStore } from "../server/engines/local/sqlite-store";
 import { MENTIONED_SQL, UNREAD_SQL } from "../server/engines/local/sqlite-users";
 import type { ChatStore, StoredMessage } from "../server/engines/local/store";
@@ -72,6 +73,11 @@ userStoreContract("SqliteStore in memory", async () => harness(new SqliteStore("
 userStoreContract("SqliteStore on a file", async () => {
   const path = tempPath();
   return harness(new SqliteStore(path), () => new SqliteStore(path));
+});
+userStoreContract("SqliteStore on node:sqlite", async () => {
+  const path = tempPath();
+  const open = () => new SqliteStore(path, Date.now(), "normal", nodeSqlite);
+  return harness(open(), open);
 });
 
 const counts = (store: ChatStore, userId: string, room: string, readSeq: number, upTo: number, cap = 1000) =>

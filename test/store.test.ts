@@ -17,6 +17,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { decodeServerMessage, encode } from "../protocol";
 import { MemoryStore } from "../server/engines/local/memory-store";
+import { nodeSqlite } from "../server/engines/local/sqlite-node";
 import { DatabaseDamaged, DatabaseInUse, SqliteStore } from "../server/engines/local/sqlite-store";
 import type { ChatStore, PruneStep, SessionRecord, StoredMessage } from "../server/engines/local/store";
 
@@ -61,6 +62,8 @@ const implementations: Array<[string, () => ChatStore]> = [
   ["MemoryStore", () => new MemoryStore()],
   ["SqliteStore in memory", () => new SqliteStore(":memory:")],
   ["SqliteStore on a file", () => new SqliteStore(tempPath())],
+  // The driver of the Deno server (sqlite-driver.ts), run here on Bun.
+  ["SqliteStore on node:sqlite", () => new SqliteStore(tempPath(), Date.now(), "normal", nodeSqlite)],
 ];
 
 for (const [name, open] of implementations) {

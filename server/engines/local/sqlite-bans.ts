@@ -3,8 +3,8 @@
  * user's id, or v1:NICKKEY for a v1 nick), each written at once (autocommit), so it is as durable
  * as a message when its caller is answered.
  */
-import type { Database, Statement } from "bun:sqlite";
 import type { Ban } from "../../chat/users";
+import type { SqlDatabase, SqlStatement as Statement } from "./sqlite-driver";
 
 export const BANS_SCHEMA = `
 -- Expired rows stay (bans are few): banned() looks at \`until\`.
@@ -62,7 +62,7 @@ export class SqliteBans {
     banned: Statement<BanRow, [string, string | null, string | null, number]>;
   };
 
-  constructor(db: Database) {
+  constructor(db: SqlDatabase) {
     this.q = {
       ban: db.query(
         'INSERT OR REPLACE INTO bans (room, key, user_id, nick_key, until, reason, "by") VALUES (?, ?, ?, ?, ?, ?, ?)',

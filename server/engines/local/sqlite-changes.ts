@@ -3,9 +3,9 @@
  * room's newest rev and topic, and the folded state a change leaves its post in (written over the
  * post's row in `messages`). SqliteStore writes them in the transaction of the messages they come with.
  */
-import type { Database, Statement } from "bun:sqlite";
 import type { v2 } from "../../../protocol";
 import type { ChangePage } from "../../chat/engine";
+import type { SqlDatabase, SqlStatement as Statement } from "./sqlite-driver";
 import type { StoredChange } from "./store";
 
 export const CHANGES_SCHEMA = `
@@ -57,7 +57,7 @@ export class SqliteChanges {
     meta: Statement<{ topic: string; last_rev: number }, [string]>;
   };
 
-  constructor(db: Database) {
+  constructor(db: SqlDatabase) {
     this.q = {
       insert: db.query("INSERT INTO changes (room, rev, body) VALUES (?, ?, ?)"),
       rev: db.query(

@@ -1,14 +1,21 @@
 /**
- * ChatStore on bun:sqlite in WAL mode: one transaction per flush, so an ack means the row is durable.
+ * ChatStore on SQLite in WAL mode: one transaction per flush, so an ack means the row is durable. The
+ * driver is bun:sqlite on Bun and node:sqlite elsewhere (sqlite-driver.ts); the SQL is the same.
  * One process at a time: a lock beside the file (DB_PATH.lock) keeps a second server out, and a file
  * that may be damaged is checked before anything is read from it or written to it.
  */
-import { Database, type Statement } from "bun:sqlite";
 import { closeSync, existsSync, fsyncSync, openSync, readSync, realpathSync, statSync } from "node:fs";
 import { freemem } from "node:os";
 import type { ChangePage, Post, StoredReaction } from "../../chat/engine";
 import { randomToken } from "../../chat/tokens";
 import { CHANGES_SCHEMA, FOLD_COLUMNS, SqliteChanges } from "./sqlite-changes";
+import {
+  runtimeSqlite,
+  type SqlDatabase,
+  type SqliteDriver,
+  type SqlStatement as Statement,
+  sqliteErrorCode,
+} from "./sqlite-driver";
 import { SqliteUsers, USERS_SCHEMA } from "./sqlite-users";
 import {
   type ChatStore,
@@ -93,7 +100,7 @@ const V2_COLUMNS = [
  * Adds the columns `messages` lacks (a database from before v2, or before its changes); its rows
  * get NULL (v1 posts) and 0 (not deleted).
  */
-function migrateMessages(db: Database): void {
+function migrateMessages(db: SqlDatabase): void {
   const have = new Set(
     db
       .query<{ name: string }, []>("PRAGMA table_info(messages)")
@@ -166,14 +173,9 @@ export class DatabaseDamaged extends Error {
   }
 }
 
-function sqliteCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" ? code : undefined;
-}
-
 /** SQLITE_CORRUPT, SQLITE_NOTADB and their extended codes: the file itself is bad. */
 function isDamage(err: unknown): boolean {
-  const code = sqliteCode(err);
+  const code = sqliteErrorCode(err);
   return code !== undefined && (code.startsWith("SQLITE_CORRUPT") || code.startsWith("SQLITE_NOTADB"));
 }
 
@@ -246,12 +248,12 @@ function walHasFrames(path: string): boolean {
  * process could be waiting on the deleted one while a third creates a new one).
  */
 class ProcessLock {
-  private readonly db: Database;
+  private readonly db: SqlDatabase;
   /** The database file as the previous holder's clean close left it; undefined after a crash. */
   readonly previousClean: FileStamp | undefined;
 
-  constructor(lockPath: string, dbPath: string) {
-    this.db = new Database(lockPath, { create: true, strict: true });
+  constructor(lockPath: string, dbPath: string, driver: SqliteDriver) {
+    this.db = driver.open(lockPath);
     try {
       this.db.run(`PRAGMA busy_timeout = ${LOCK_WAIT_MS}`);
       this.db.run("CREATE TABLE IF NOT EXISTS holder (pid INTEGER NOT NULL, clean_close TEXT)");
@@ -276,7 +278,7 @@ class ProcessLock {
     try {
       this.db.run("BEGIN IMMEDIATE");
     } catch (err) {
-      if (sqliteCode(err) !== "SQLITE_BUSY") throw err;
+      if (sqliteErrorCode(err) !== "SQLITE_BUSY") throw err;
       this.db.run(`PRAGMA busy_timeout = ${LOCK_WAIT_MS}`);
       let pid: number | undefined;
       try {
@@ -324,7 +326,7 @@ function readAhead(path: string): void {
 }
 
 /** The problems PRAGMA quick_check reports, or undefined when it says ok. */
-function quickCheck(db: Database): string | undefined {
+function quickCheck(db: SqlDatabase): string | undefined {
   const rows = db.query<{ quick_check: string }, []>("PRAGMA quick_check(20)").all();
   const problems = rows.map((r) => r.quick_check).filter((line) => line !== "ok" && !line.startsWith("***"));
   if (problems.length === 0) return undefined;
@@ -356,7 +358,7 @@ function toPost(r: Row): Post {
 
 export class SqliteStore implements ChatStore {
   /** Protected so a test subclass can reach the connection (PRAGMA max_page_count makes it really full). */
-  protected readonly db: Database;
+  protected readonly db: SqlDatabase;
   readonly users: SqliteUsers;
   private readonly changeRows: SqliteChanges;
   /**
@@ -408,11 +410,12 @@ export class SqliteStore implements ChatStore {
     readonly path: string,
     now = Date.now(),
     sync: DbSync = "normal",
+    driver: SqliteDriver = runtimeSqlite(),
   ) {
     const inMemory = path === ":memory:" || path === "";
     this.lock = inMemory
       ? undefined
-      : new ProcessLock(`${existsSync(path) ? realpathSync(path) : path}.lock`, path);
+      : new ProcessLock(`${existsSync(path) ? realpathSync(path) : path}.lock`, path, driver);
     try {
       const clean = this.lock?.previousClean;
       const stamp = stampOf(path);
@@ -421,7 +424,7 @@ export class SqliteStore implements ChatStore {
       const check = !inMemory && !trusted;
       const t0 = performance.now();
       if (check) readAhead(path);
-      this.db = new Database(path, { create: true, strict: true });
+      this.db = driver.open(path);
       try {
         this.db.run("PRAGMA busy_timeout = 5000");
         if (check) {
@@ -443,10 +446,10 @@ export class SqliteStore implements ChatStore {
         // written by many commits is then copied once, not once per 1,000 pages (the default).
         this.db.run(`PRAGMA wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
         this.db.run(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
-        this.db.run(SCHEMA);
+        this.db.exec(SCHEMA);
         migrateMessages(this.db);
-        this.db.run(CHANGES_SCHEMA);
-        this.db.run(USERS_SCHEMA);
+        this.db.exec(CHANGES_SCHEMA);
+        this.db.exec(USERS_SCHEMA);
         this.db.run("INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)", [randomToken(9)]);
         this.db.run("UPDATE sessions SET ended_at = ? WHERE ended_at IS NULL", [now]);
       } catch (err) {
@@ -703,7 +706,7 @@ export class SqliteStore implements ChatStore {
 
   /** A storage error: anything but a broken constraint may have come from a damaged file. */
   private failed(err: unknown): unknown {
-    if (!sqliteCode(err)?.startsWith("SQLITE_CONSTRAINT")) this.suspect = true;
+    if (!sqliteErrorCode(err)?.startsWith("SQLITE_CONSTRAINT")) this.suspect = true;
     return err;
   }
 }

@@ -3,11 +3,11 @@
  * direct rooms, the identity key. Each change is one small transaction, committed before `done` is
  * called, so what a client was told survives kill -9 as messages do.
  */
-import type { Database, Statement } from "bun:sqlite";
 import type { Done } from "../../chat/engine";
 import { randomToken } from "../../chat/tokens";
 import type { Ban, CountQuery, Counts, JoinOutcome, Membership, UserRecord } from "../../chat/users";
 import { BANS_SCHEMA, SqliteBans } from "./sqlite-bans";
+import type { SqlDatabase, SqlStatement as Statement } from "./sqlite-driver";
 import { answer, type UserTables } from "./store";
 
 export const USERS_SCHEMA = `
@@ -73,7 +73,7 @@ export class SqliteUsers implements UserTables {
 
   /** `failed` sees every storage error before `done` does (the store marks itself suspect). */
   constructor(
-    db: Database,
+    db: SqlDatabase,
     private readonly failed: (err: unknown) => unknown,
   ) {
     this.q = {
