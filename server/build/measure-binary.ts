@@ -6,7 +6,7 @@
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { DEFAULT_OUTFILE } from "./build-binary";
 
 const ROOT = join(import.meta.dir, "..", "..");
@@ -55,7 +55,10 @@ async function medianStart(label: string, cmd: string[], cwd: string | undefined
 const args = process.argv.slice(2);
 const runsAt = args.indexOf("--runs");
 const runs = runsAt === -1 ? 9 : Number(args[runsAt + 1]);
-const binary = args.find((a, i) => !a.startsWith("--") && args[i - 1] !== "--runs") ?? DEFAULT_OUTFILE;
+// Absolute: each run starts in its own empty directory.
+const binary = resolve(
+  args.find((a, i) => !a.startsWith("--") && args[i - 1] !== "--runs") ?? DEFAULT_OUTFILE,
+);
 console.log(`${binary}: ${Bun.file(binary).size} bytes`);
 await medianStart(binary, [binary], undefined, runs);
 if (args.includes("--source"))
