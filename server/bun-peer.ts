@@ -1,8 +1,8 @@
-/** Maps a Bun ServerWebSocket onto the chat logic's Peer: translation only. */
+/** Maps a Bun ServerWebSocket onto the chat logic's Peer (and the server's SocketLink): translation only. */
 import type { ServerWebSocket } from "bun";
-import type { Peer } from "./chat/peer";
+import type { SocketLink } from "./chat-server";
 
-export class BunPeer<T> implements Peer {
+export class BunPeer<T> implements SocketLink {
   constructor(private readonly ws: ServerWebSocket<T>) {}
 
   send(data: string): number {
@@ -27,5 +27,13 @@ export class BunPeer<T> implements Peer {
 
   close(code: number, reason: string): void {
     this.ws.close(code, reason);
+  }
+
+  ping(): void {
+    this.ws.ping();
+  }
+
+  terminate(): void {
+    this.ws.terminate();
   }
 }
