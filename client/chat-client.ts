@@ -1,4 +1,7 @@
-/** A chat client for browsers and Bun: typed events, reconnection with resume and since, an outbox, the user list. */
+/**
+ * The protocol v1 chat client for browsers, Bun and Node: typed events, reconnection with resume and
+ * since, an outbox whose every message is also a promise of its ack, the user list.
+ */
 import {
   type ChatMessage,
   type ClientMessage,
@@ -16,13 +19,17 @@ import {
   type Welcome,
 } from "../protocol";
 import { type BackoffOptions, DEFAULT_BACKOFF } from "./backoff";
+import { ChatError } from "./chat-error";
 import type { ClientEvents, ConnectionState } from "./client-events";
 import { type Command, parseCommand } from "./commands";
 import { Emitter } from "./emitter";
 import { Outbox, type OutboxEntry } from "./outbox";
 import { ReconnectingSocket, type SocketClass, type SocketOptions } from "./reconnecting-socket";
+import { socketClass } from "./resilient-socket";
 import { Roster } from "./roster";
+import { type Acked, type Sending, type SendSettler, sendingOf } from "./sending";
 import { socketUrl } from "./socket-url";
+import { type ReadyOptions, Waiters } from "./waiters";
 
 export interface ChatClientOptions {
   /** The server: an http(s) or ws(s) address such as `location.href`; `ws` is resolved against it. */
@@ -39,9 +46,15 @@ export interface ChatClientOptions {
   timeoutMs?: number;
   /** Source of jitter; tests pass a fixed one. */
   random?: () => number;
-  /** The WebSocket class; the global one by default. */
+  /**
+   * The WebSocket class; the runtime's by default. Node 20 has none without
+   * `--experimental-websocket`: pass `ws`'s (`import WebSocket from "ws"`).
+   */
   WebSocket?: SocketClass;
-  /** Connect in the constructor (default true); otherwise call `connect()`. */
+  /**
+   * Start connecting right after the constructor (default true), in a microtask: listeners added
+   * just after `new` see every event, the first `state` included. Otherwise call `connect()`.
+   */
   autoConnect?: boolean;
 }
 
@@ -51,6 +64,13 @@ export class ChatClient extends Emitter<ClientEvents> {
   private readonly socket: ReconnectingSocket;
   private readonly roster = new Roster();
   private readonly outbox = new Outbox();
+  /** The promise of each message not yet acked or failed, by id. */
+  private readonly settlers = new Map<string, SendSettler>();
+  private readonly readyWaiters = new Waiters<Welcome>();
+  /** The last welcome of the open socket. */
+  private lastWelcome: Welcome | undefined;
+  /** `close()` came before the automatic connect. */
+  private closedEarly = false;
 
   /** The open socket got its welcome: requests may go out. */
   private welcomed = false;
@@ -74,14 +94,14 @@ export class ChatClient extends Emitter<ClientEvents> {
     this.token = options.token;
     this.targetRoom = normalizeRoom(options.room ?? DEFAULT_ROOM);
     const refusal = check({ type: "join", room: this.targetRoom });
-    if (refusal) throw new TypeError(refusal.message);
+    if (refusal) throw new ChatError(refusal.code, refusal.message);
     if (options.nick !== undefined) {
       const nickRefusal = check({ type: "nick", nick: options.nick });
-      if (nickRefusal) throw new TypeError(nickRefusal.message);
+      if (nickRefusal) throw new ChatError(nickRefusal.code, nickRefusal.message);
       this.currentNick = normalizeNick(options.nick);
     }
     const socketOptions: SocketOptions = {
-      Socket: options.WebSocket ?? globalThis.WebSocket,
+      Socket: socketClass(options.WebSocket),
       backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
       heartbeatMs: options.heartbeatMs ?? 25_000,
       timeoutMs: options.timeoutMs ?? 10_000,
@@ -92,15 +112,25 @@ export class ChatClient extends Emitter<ClientEvents> {
       frame: (data) => this.receive(data),
       dropped: () => {
         this.welcomed = false;
+        this.lastWelcome = undefined;
         this.whoQueue.length = 0;
       },
-      state: (state) => this.emit("state", state),
+      state: (state) => {
+        if (state.status === "closed") {
+          this.readyWaiters.reject(new ChatError("closed", `the client is closed: ${state.reason}`));
+        }
+        this.emit("state", state);
+      },
       probe: () => {
         this.whoQueue.push(false);
         this.write({ type: "who" });
       },
     });
-    if (options.autoConnect ?? true) this.connect();
+    if (options.autoConnect ?? true) {
+      queueMicrotask(() => {
+        if (!this.closedEarly) this.connect();
+      });
+    }
   }
 
   get state(): ConnectionState {
@@ -133,8 +163,20 @@ export class ChatClient extends Emitter<ClientEvents> {
     return this.outbox.unsettled();
   }
 
+  /**
+   * Resolves with the welcome once the client is connected (at once if it is now); rejects with a
+   * ChatError `closed` if the client is closed first (`close()`, or replaced by a resumed session),
+   * `aborted` if `signal` aborts first. It does not connect by itself (see `autoConnect`), and waits
+   * through reconnection attempts: pass `signal: AbortSignal.timeout(ms)` to bound the wait.
+   */
+  ready(options: ReadyOptions = {}): Promise<Welcome> {
+    if (this.welcomed && this.lastWelcome) return Promise.resolve(this.lastWelcome);
+    return this.readyWaiters.wait(options);
+  }
+
   /** Starts connecting (again, after `close()` or a 4001 replacement); no-op while a socket is open. */
   connect(): void {
+    this.closedEarly = false;
     this.socket.start();
   }
 
@@ -143,8 +185,9 @@ export class ChatClient extends Emitter<ClientEvents> {
     this.socket.retryNow();
   }
 
-  /** Closes for good (until `connect()`); the outbox keeps what was not acked. */
+  /** Closes for good (until `connect()`); the outbox keeps what was not acked, their promises wait. */
   close(): void {
+    this.closedEarly = true;
     this.socket.stop("closed by the client");
   }
 
@@ -158,28 +201,48 @@ export class ChatClient extends Emitter<ClientEvents> {
     return command;
   }
 
-  /** Queues a chat message; it goes out now or after the next welcome, and its entry reports its state. */
-  send(text: string): OutboxEntry {
+  /**
+   * Queues a chat message; it goes out now or after the next welcome. Returns a promise of its ack
+   * (`{id, room, seq}`) that rejects with the ChatError that failed it (also emitted as `error`):
+   * the server's refusal, the client's own (blank or too long: the server's codes), `unconfirmed`,
+   * `left_room`. Its fields (`id`, `state`, `seq`, `error`) follow the message meanwhile.
+   */
+  send(text: string): Sending {
     const entry = this.outbox.add(this.targetRoom, text);
+    const settler = sendingOf(entry);
+    this.settlers.set(entry.id, settler);
     const refusal = check({ type: "chat", text, id: entry.id });
-    if (refusal) this.outbox.failed(entry.id, { code: refusal.code, message: refusal.message });
-    this.emit("outbox", entry);
-    if (!refusal && this.welcomed) this.writeChat(entry);
-    return entry;
+    if (refusal) {
+      this.fail(entry, new ChatError(refusal.code, refusal.message, { id: entry.id, room: entry.room }));
+    } else {
+      this.emit("outbox", entry);
+      if (this.welcomed) this.writeChat(entry);
+    }
+    return settler.sending;
   }
 
-  /** Sends a failed message again under the same id, so the server stores it at most once. */
-  retry(id: string): boolean {
+  /**
+   * Sends a failed message again under the same id, so the server stores it at most once. Returns a
+   * new promise of its ack, or undefined when no failed message has that id.
+   */
+  retry(id: string): Sending | undefined {
     const entry = this.outbox.retry(id);
-    if (!entry) return false;
+    if (!entry) return undefined;
+    const settler = sendingOf(entry);
+    this.settlers.set(id, settler);
     this.emit("outbox", entry);
     if (this.welcomed && entry.room === this.targetRoom) this.writeChat(entry);
-    return true;
+    return settler.sending;
   }
 
-  /** Forgets an unacked message. */
+  /** Forgets an unacked message; its promise rejects with `discarded` (not an `error` event: you asked). */
   discard(id: string): boolean {
-    return this.outbox.discard(id);
+    const room = this.outbox.get(id)?.room;
+    if (!this.outbox.discard(id)) return false;
+    const discarded = new ChatError("discarded", "discarded before the server confirmed it", { id, room });
+    this.settlers.get(id)?.reject(discarded);
+    this.settlers.delete(id);
+    return true;
   }
 
   /** Asks for a new nickname; offline, it is asked for after the next welcome. */
@@ -240,10 +303,12 @@ export class ChatClient extends Emitter<ClientEvents> {
     const frame = typeof data === "string" || data instanceof ArrayBuffer ? data : new ArrayBuffer(0);
     const decoded = decodeServerMessage(frame);
     if (!decoded.ok) {
-      this.emit("invalid", {
-        error: decoded.error,
-        sample: typeof data === "string" ? data.slice(0, 200) : "",
-      });
+      const { code, message } = decoded.error;
+      const cause = { code, message, sample: typeof data === "string" ? data.slice(0, 200) : "" };
+      this.emit(
+        "error",
+        new ChatError("invalid_frame", `dropped a frame from the server: ${message}`, { cause }),
+      );
       return;
     }
     const msg = decoded.value;
@@ -267,7 +332,12 @@ export class ChatClient extends Emitter<ClientEvents> {
         break;
       case "ack": {
         const entry = this.outbox.acked(msg.id, msg.seq);
-        if (entry) this.emit("outbox", entry);
+        if (entry) {
+          const ack: Acked = { id: entry.id, room: entry.room, seq: msg.seq };
+          this.settlers.get(entry.id)?.resolve(ack);
+          this.settlers.delete(entry.id);
+          this.emit("outbox", entry);
+        }
         this.emit("ack", msg);
         break;
       }
@@ -303,9 +373,11 @@ export class ChatClient extends Emitter<ClientEvents> {
     this.id = w.connectionId;
     this.resumeToken = w.resumeToken;
     this.welcomed = true;
+    this.lastWelcome = w;
     this.roster.reset(w.users);
     this.socket.established(w.connectionId);
     this.emit("welcome", { message: w, reset, missed, resumed });
+    this.readyWaiters.resolve(w);
     this.emit("roster", this.roster.list());
     this.flushOutbox(resumed);
     if (this.pendingNick !== undefined) {
@@ -339,27 +411,34 @@ export class ChatClient extends Emitter<ClientEvents> {
   }
 
   private onError(msg: ErrorMessage): void {
-    if (msg.id !== undefined) {
-      const entry = this.outbox.failed(msg.id, { code: msg.code, message: msg.message });
-      if (entry) this.emit("outbox", entry);
-    }
-    this.emit("error", msg);
+    const entry = msg.id === undefined ? undefined : this.outbox.get(msg.id);
+    const error = new ChatError(msg.code, msg.message, { id: msg.id, room: entry?.room ?? this.seen?.room });
+    if (entry) this.fail(entry, error);
+    else this.emit("error", error);
   }
 
   /** Sends what waited; a message sent before a drop goes again only if the server kept the session. */
   private flushOutbox(resumed: boolean): void {
     for (const entry of this.outbox.sending()) {
+      const at = { id: entry.id, room: entry.room };
       if (entry.room !== this.targetRoom) {
-        this.outbox.failed(entry.id, { code: "left_room", message: `not sent: you left ${entry.room}` });
-        this.emit("outbox", entry);
+        this.fail(entry, new ChatError("left_room", `not sent: you left ${entry.room}`, at));
       } else if (entry.attempts > 0 && !resumed) {
         const message = "the connection was lost before the server confirmed this message";
-        this.outbox.failed(entry.id, { code: "unconfirmed", message });
-        this.emit("outbox", entry);
+        this.fail(entry, new ChatError("unconfirmed", message, at));
       } else {
         this.writeChat(entry);
       }
     }
+  }
+
+  /** A message failed: its entry, its promise and the `error` event say so, with the same error. */
+  private fail(entry: OutboxEntry, error: ChatError): void {
+    this.outbox.failed(entry.id, error);
+    this.emit("outbox", entry);
+    this.settlers.get(entry.id)?.reject(error);
+    this.settlers.delete(entry.id);
+    this.emit("error", error);
   }
 
   private writeChat(entry: OutboxEntry): void {
@@ -372,7 +451,7 @@ export class ChatClient extends Emitter<ClientEvents> {
   }
 
   private refuse(error: DecodeError): false {
-    this.emit("error", { type: "error", code: error.code, message: error.message });
+    this.emit("error", new ChatError(error.code, error.message, { room: this.targetRoom }));
     return false;
   }
 }

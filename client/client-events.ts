@@ -1,15 +1,6 @@
 /** What a ChatClient reports: its connection state and one typed event per server message. */
-import type {
-  Ack,
-  ChatMessage,
-  DecodeError,
-  ErrorMessage,
-  History,
-  Presence,
-  Typing,
-  Users,
-  Welcome,
-} from "../protocol";
+import type { Ack, ChatMessage, History, Presence, Typing, Users, Welcome } from "../protocol";
+import type { ChatError } from "./chat-error";
 import type { OutboxEntry } from "./outbox";
 
 export type ConnectionState =
@@ -34,9 +25,10 @@ export interface WelcomeEvent {
   resumed: boolean;
 }
 
-/** A frame that failed to decode: reported, never acted upon. */
+/** The `cause` of an `invalid_frame` error: why the frame failed to decode, and its start. */
 export interface InvalidFrame {
-  error: DecodeError;
+  code: string;
+  message: string;
   /** The start of the frame, for diagnostics. */
   sample: string;
 }
@@ -55,9 +47,12 @@ export interface ClientEvents {
   history: History;
   ack: Ack;
   typing: Typing;
-  /** An error from the server, or a request this client refused to send (with the same codes). */
-  error: ErrorMessage;
-  invalid: InvalidFrame;
+  /**
+   * Every error, one type: the server's refusals, requests this client refused to send (with the
+   * same codes), messages that failed (`unconfirmed`, `left_room`; their `send` promise rejects with
+   * the same object) and frames that did not decode (`invalid_frame`: dropped, never acted upon).
+   */
+  error: ChatError;
   /** An outbox entry was added or changed state. */
   outbox: OutboxEntry;
 }

@@ -1,14 +1,14 @@
 /** Messages a person sent, each with its own id and a visible state until the server acks or refuses it. */
-import type { ErrorCode } from "../protocol";
+import type { ChatError } from "./chat-error";
+import type { SendState } from "./sending";
 
-export type OutboxState = "sending" | "sent" | "failed";
+export type OutboxState = SendState;
 
-/** Why a message failed: the server's error code, or the client's own reason. */
-export interface OutboxFailure {
-  /** `unconfirmed`: sent, then the session was lost before an ack; `left_room`: written in a room since left. */
-  code: ErrorCode | "unconfirmed" | "left_room";
-  message: string;
-}
+/**
+ * Why a message failed: the server's error code, or the client's own (`unconfirmed`: sent, then the
+ * session was lost before an ack; `left_room`: written in a room since left).
+ */
+export type OutboxFailure = ChatError;
 
 export interface OutboxEntry {
   /** The `id` the chat frame carries; the server dedupes on it within a session. */

@@ -33,8 +33,37 @@ export interface SocketHooks {
   probe(): void;
 }
 
-/** The WebSocket class: the global one in browsers and Bun, or a stand-in. */
-export type SocketClass = new (url: string) => WebSocket;
+/**
+ * What the clients use of a WebSocket: the WHATWG one (browsers, Bun, Deno, Node 22+, Node 20 with
+ * `--experimental-websocket`) has it, and so has the `ws` package's (Node 20). Handlers take `never`
+ * so that any implementation's event types fit; the socket reads only `data`, `code`, `reason` and
+ * an error's `message`.
+ */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly readyState: number;
+  onopen: ((event: never) => void) | null;
+  onmessage: ((event: never) => void) | null;
+  onclose: ((event: never) => void) | null;
+  onerror: ((event: never) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** The WebSocket class: the global one in browsers and Bun, `ws`'s in Node 20, or a stand-in. */
+export type SocketClass = new (url: string) => WebSocketLike;
+
+/** `options.WebSocket`, else the runtime's; a clear error where there is none (Node 20 without a flag). */
+export function socketClass(given: SocketClass | undefined): SocketClass {
+  const found = given ?? (globalThis as { WebSocket?: SocketClass }).WebSocket;
+  if (typeof found !== "function") {
+    throw new TypeError(
+      "This runtime has no WebSocket: pass one as the WebSocket option (in Node 20: `npm install ws`, " +
+        'then `import WebSocket from "ws"`), or run Node 20 with --experimental-websocket (Node 22+ has it).',
+    );
+  }
+  return found;
+}
 
 export interface SocketOptions {
   Socket: SocketClass;
@@ -48,10 +77,11 @@ export interface SocketOptions {
 
 type Timer = ReturnType<typeof setTimeout>;
 
-const STATUS = /status(?: code)?:?\s*(\d{3})\b/i;
+/** The HTTP status in a refused upgrade's error: Bun's "… status code 401", ws's "Unexpected server response: 401". */
+const STATUS = /(?:status(?: code)?|server response):?\s*(\d{3})\b/i;
 
 export class ResilientSocket {
-  private ws: WebSocket | undefined;
+  private ws: WebSocketLike | undefined;
   private stopped = true;
   private attempt = 0;
   private retryTimer: Timer | undefined;
@@ -120,7 +150,7 @@ export class ResilientSocket {
 
   private open(): void {
     clearTimeout(this.retryTimer);
-    let ws: WebSocket;
+    let ws: WebSocketLike;
     try {
       ws = new this.options.Socket(this.hooks.url());
     } catch (err) {
@@ -135,19 +165,19 @@ export class ResilientSocket {
     ws.onopen = () => {
       opened = true;
     };
-    ws.onmessage = (event) => {
+    ws.onmessage = (event: { data: unknown }) => {
       if (this.ws !== ws) return;
       this.heard();
       this.hooks.frame(event.data);
     };
-    ws.onerror = (event) => {
-      const message = (event as { message?: unknown }).message;
+    ws.onerror = (event: { message?: unknown }) => {
+      const message = event.message;
       if (typeof message === "string" && message !== "") {
         const status = STATUS.exec(message)?.[1];
         error = status ? { status: Number(status), opaque: false } : { opaque: false };
       }
     };
-    ws.onclose = (event) =>
+    ws.onclose = (event: { code: number; reason: string }) =>
       this.dropped(ws, {
         code: event.code,
         reason: event.reason,
@@ -189,7 +219,7 @@ export class ResilientSocket {
     this.dropped(ws, { code: 1006, reason, opened, opaque: false });
   }
 
-  private dropped(ws: WebSocket, drop: Drop): void {
+  private dropped(ws: WebSocketLike, drop: Drop): void {
     if (ws !== this.ws) return;
     this.detach();
     if (!this.stopped) this.after(drop);

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from "bun:test";
 import {
   ChatClientV2,
   type ChatClientV2Options,
+  ChatError,
   type ClientV2Events,
   type IdentityStore,
   type RoomView,
@@ -68,7 +69,8 @@ interface Client {
   wire: Wire;
   malformed: string[];
   posts: Array<ClientV2Events["post"]>;
-  problems: Array<ClientV2Events["problem"]>;
+  /** Every error but dropped frames, which go to `malformed` (their reason). */
+  problems: Array<ClientV2Events["error"]>;
   states: Array<ClientV2Events["state"]>;
   store: IdentityStore | undefined;
 }
@@ -81,12 +83,14 @@ function client(base: string | URL, options: Partial<ChatClientV2Options> = {}):
     heartbeatMs: 0,
     backoff: { baseMs: 20, maxMs: 100 },
     WebSocket: tracked(wire),
-    onMalformed: (reason) => malformed.push(reason),
     ...options,
   });
   const out: Client = { c, wire, malformed, posts: [], problems: [], states: [], store: options.identity };
   c.on("post", (p) => out.posts.push(p));
-  c.on("problem", (p) => out.problems.push(p));
+  c.on("error", (e) => {
+    if (e.code === "invalid_frame") malformed.push((e.cause as { reason: string }).reason);
+    else out.problems.push(e);
+  });
   c.on("state", (s) => out.states.push(s));
   cleanups.push(() => c.close());
   c.connect();
@@ -431,7 +435,7 @@ describe("ChatClientV2", () => {
     const second = make(stale);
     cleanups.push(() => second.close());
     const problems: string[] = [];
-    second.on("problem", (p) => problems.push(p.code));
+    second.on("error", (p) => problems.push(p.code));
     second.connect();
     await until(() => second.state === "connected", "a new user");
     const urls = wire.sockets.slice(before).map((ws) => new URL(ws.url).searchParams.has("identity"));
@@ -572,5 +576,103 @@ describe("ChatClientV2", () => {
     await Bun.sleep(300);
     expect(y.wire.sockets.length).toBe(opened);
     expect(y.c.state).toBe("offline");
+  });
+});
+
+describe("ChatClientV2's promises and its one error type", () => {
+  it("fires no event inside the constructor: connects in a microtask, a listener added after `new` sees it all", async () => {
+    const server = await serve();
+    const c = new ChatClientV2({ url: server.url, nick: "ann", heartbeatMs: 0 });
+    cleanups.push(() => c.close());
+    const states: string[] = [];
+    c.on("state", (s) => states.push(s.state));
+    const me = await c.ready();
+    expect(states).toEqual(["connecting", "connected"]);
+    expect(me).toEqual({ userId: c.userId as string, nick: "ann", rooms: [] });
+  });
+
+  it("join, post and part as promises: the view, the ack's seq, the unread count it makes", async () => {
+    const server = await serve();
+    const ann = client(server.url, { nick: "ann" });
+    const bob = client(server.url, { nick: "bob" });
+    await Promise.all([ann.c.ready(), bob.c.ready()]);
+    const joined = await ann.c.join("dev");
+    expect(joined).toMatchObject({ room: "dev", users: ["ann"], unread: 0 });
+    expect(await ann.c.join("dev")).toMatchObject({ room: "dev" }); // held: at once
+    await bob.c.join("dev");
+
+    const posting = bob.c.post("dev", "hi @ann");
+    expect([posting.state, posting.room, posting.text]).toEqual(["sending", "dev", "hi @ann"]);
+    expect(bob.c.view("dev")?.pending.map((p) => p.id)).toEqual([posting.id]);
+    const ack = await posting;
+    expect(ack).toEqual({ id: posting.id, room: "dev", seq: 1 });
+    expect([posting.state, posting.seq]).toEqual(["sent", 1]);
+    const seen = await viewWhen(ann, "dev", (v) => v.posts.length === 1, "bob's post");
+    expect(seen.posts[0]).toMatchObject({ seq: ack.seq, text: "hi @ann" });
+    expect([seen.unread, seen.mentions]).toEqual([1, 1]);
+
+    await ann.c.part("dev");
+    expect(ann.c.rooms()).toEqual([]);
+    expect(ann.problems).toEqual([]);
+  });
+
+  it("refusals reject with a ChatError, the same object as the error event: the server's and the client's own", async () => {
+    const server = await serve({ RATE_LIMIT: "1", RATE_BURST: "1" });
+    const ann = client(server.url, { nick: "ann", room: "lobby" });
+    await ann.c.ready();
+    await viewWhen(ann, "lobby", () => true, "lobby");
+
+    // From the server: a dm to no one online, a post over the rate.
+    const dm = await ann.c.dm("nobody").catch((e: unknown) => e);
+    expect(dm).toBeInstanceOf(ChatError);
+    expect(dm).toMatchObject({ code: "not_found", message: "No one by that name is online in your rooms." });
+    expect(ann.problems.at(-1)).toBe(dm as ChatError);
+    const posts = [ann.c.post("lobby", "one"), ann.c.post("lobby", "two")];
+    const refused = (await Promise.allSettled(posts))[1] as PromiseRejectedResult;
+    expect(refused.reason).toMatchObject({ code: "rate_limited", id: posts[1]?.id, room: "lobby" });
+    expect(ann.problems.at(-1)).toBe(refused.reason);
+    const failed = ann.c.view("lobby")?.pending.find((p) => p.id === posts[1]?.id);
+    expect(failed).toMatchObject({ state: "failed", reason: refused.reason.message });
+    expect(failed?.error).toBe(refused.reason);
+
+    // The client's own, with the protocol's codes where there is one.
+    expect(await ann.c.join("no spaces here").catch((e: ChatError) => e.code)).toBe("room_invalid");
+    expect(await ann.c.post("lobby", " ").catch((e: ChatError) => e.code)).toBe("bad_message");
+    expect(await ann.c.post("elsewhere", "hi").catch((e: ChatError) => e.code)).toBe("not_found");
+    expect(ann.problems.map((p) => p.code).slice(-3)).toEqual(["room_invalid", "bad_message", "not_found"]);
+
+    // A retry is a new promise; a discard rejects it without an error event (it was asked for).
+    const retried = ann.c.retry("lobby", posts[1]?.id as string);
+    const count = ann.problems.length;
+    ann.c.discard("lobby", posts[1]?.id as string);
+    expect(await retried?.catch((e: ChatError) => e.code)).toBe("discarded");
+    expect(ann.problems.length).toBe(count);
+  });
+
+  it("a join sent just before a drop is settled by the next welcome", async () => {
+    const server = await serve();
+    const gate = await gateTo(server);
+    const ann = await ready(client(gate.url, { nick: "ann", room: "lobby" }));
+    gate.mute(); // the server joins ann to dev, ann hears nothing
+    const joining = ann.c.join("dev");
+    await until(() => ann.wire.sent.some((m) => m.type === "join"), "the join sent");
+    await Bun.sleep(50);
+    gate.open();
+    gate.cut();
+    const view = await joining;
+    expect(view.room).toBe("dev");
+    expect(ann.wire.sockets.length).toBe(2);
+  });
+
+  it("ready() rejects once closed, or when its signal aborts", async () => {
+    const server = await serve();
+    const c = new ChatClientV2({ url: server.url, nick: "ann", autoConnect: false });
+    const waiting = c.ready();
+    expect(await c.ready({ signal: AbortSignal.timeout(10) }).catch((e: ChatError) => e.code)).toBe(
+      "aborted",
+    );
+    c.close();
+    expect(await waiting.catch((e: ChatError) => e.code)).toBe("closed");
+    expect(c.state).toBe("offline");
   });
 });

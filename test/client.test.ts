@@ -3,13 +3,17 @@ import { afterEach, describe, expect, it } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import WsWebSocket from "ws";
 import {
   backoffDelay,
   ChatClient,
   type ChatClientOptions,
+  ChatError,
   type ClientEvents,
+  type InvalidFrame,
   parseCommand,
   Roster,
+  type SocketClass,
 } from "../client";
 import type { ChatMessage } from "../protocol";
 import { type RunningServer, startServer } from "../server";
@@ -29,8 +33,8 @@ function tempDb(): string {
 }
 
 /** A server on 127.0.0.1; `port` and `db` reuse an earlier one's, as a restart does. */
-function serve(db: string, port = 0): RunningServer {
-  const env = { PORT: String(port), HOST: "127.0.0.1", DB_PATH: db, RATE_LIMIT: "0" };
+function serve(db: string, port = 0, more: Record<string, string> = {}): RunningServer {
+  const env = { PORT: String(port), HOST: "127.0.0.1", DB_PATH: db, RATE_LIMIT: "0", ...more };
   const running = startServer(loadConfig(env), silentLogger);
   cleanups.push(() => running.stop());
   return running;
@@ -285,6 +289,7 @@ describe("ChatClient on a live server", () => {
     gate.mute(); // the server stores the message and acks it, but alice hears nothing
     const bobSees = next(bob, "chat");
     const entry = alice.send("only once");
+    const box = alice.pending.find((e) => e.id === entry.id);
     expect((await bobSees).text).toBe("only once");
     await Bun.sleep(50);
     expect(entry.state).toBe("sending");
@@ -292,7 +297,7 @@ describe("ChatClient on a live server", () => {
     gate.open();
     gate.cut();
     await until(() => entry.state === "sent", "the ack after the resend");
-    expect(entry.attempts).toBe(2);
+    expect(box?.attempts).toBe(2);
     expect(entry.seq).toBe(1);
     expect(aliceSaw.map((m) => m.text)).toEqual(["only once"]);
     const page = next(bob, "history");
@@ -332,6 +337,106 @@ describe("ChatClient on a live server", () => {
   });
 });
 
+describe("ChatClient's promises and its one error type", () => {
+  it("fires no event inside the constructor: a listener added after `new` sees the first state", async () => {
+    const server = serve(tempDb());
+    const alice = client(server.url, { nick: "alice" });
+    const states: string[] = [];
+    alice.on("state", (s) => states.push(s.status));
+    await alice.ready();
+    expect(states).toEqual(["connecting", "connected"]);
+  });
+
+  it("ready() resolves with the welcome, at once when connected, and rejects once closed", async () => {
+    const server = serve(tempDb());
+    const alice = client(server.url, { nick: "alice" });
+    const welcome = await alice.ready();
+    expect(welcome).toMatchObject({ type: "welcome", room: "lobby", nick: "alice" });
+    expect(await alice.ready()).toBe(welcome);
+
+    const waiting = client(server.url, { nick: "bob", autoConnect: false }).ready();
+    const late = client(server.url, { nick: "carol", autoConnect: false });
+    const pending = late.ready();
+    late.close();
+    const closed = await pending.catch((e: unknown) => e);
+    expect(closed).toBeInstanceOf(ChatError);
+    expect(closed).toMatchObject({ code: "closed" });
+    const aborted = await client(server.url, { nick: "dan", autoConnect: false })
+      .ready({ signal: AbortSignal.timeout(20) })
+      .catch((e: unknown) => e);
+    expect(aborted).toMatchObject({ name: "ChatError", code: "aborted" });
+    expect(await Promise.race([waiting.then(() => "ready"), Bun.sleep(50).then(() => "waiting")])).toBe(
+      "waiting",
+    );
+  });
+
+  it("send() resolves with the ack: the seq everyone got; its fields follow the message", async () => {
+    const server = serve(tempDb());
+    const alice = client(server.url, { nick: "alice" });
+    const bob = await connected(client(server.url, { nick: "bob" }));
+    // Sent before the welcome: waits in the outbox, then goes.
+    const sending = alice.send("hello");
+    expect([sending.state, sending.room, sending.text, sending.seq]).toEqual([
+      "sending",
+      "lobby",
+      "hello",
+      undefined,
+    ]);
+    const heard = next(bob, "chat");
+    const ack = await sending;
+    expect(ack).toEqual({ id: sending.id, room: "lobby", seq: (await heard).seq });
+    expect([sending.state, sending.seq]).toEqual(["sent", ack.seq]);
+  });
+
+  it("a refusal rejects the send with a ChatError, the same object the error event and the entry carry", async () => {
+    const server = serve(tempDb(), 0, { RATE_LIMIT: "1", RATE_BURST: "1" });
+    const alice = await connected(client(server.url, { nick: "alice" }));
+    const errors: ChatError[] = [];
+    alice.on("error", (e) => errors.push(e));
+    const sends = [alice.send("one"), alice.send("two"), alice.send("three")];
+    const settled = await Promise.allSettled(sends);
+    expect(settled.map((s) => s.status)).toEqual(["fulfilled", "rejected", "rejected"]);
+    const refusal = (settled[1] as PromiseRejectedResult).reason;
+    expect(refusal).toBeInstanceOf(ChatError);
+    expect(refusal).toMatchObject({ code: "rate_limited", id: sends[1]?.id, room: "lobby" });
+    expect(errors[0]).toBe(refusal);
+    expect(sends[1]?.error).toBe(refusal);
+    expect(sends[1]?.state).toBe("failed");
+
+    // Refused before sending, with the server's codes; a discard rejects but is no error event.
+    const blank = alice.send("   ");
+    expect(await blank.catch((e: ChatError) => e.code)).toBe("bad_message");
+    expect(errors.at(-1)?.code).toBe("bad_message");
+    const count = errors.length;
+    const discarded = alice.send("x".repeat(4001));
+    expect(alice.discard(discarded.id)).toBe(true);
+    expect(await discarded.catch((e: ChatError) => e.code)).toBe("too_large");
+    const retried = alice.retry(sends[2]?.id as string);
+    expect(retried?.id).toBe(sends[2]?.id as string);
+    expect(alice.discard(sends[2]?.id as string)).toBe(true);
+    expect(await retried?.catch((e: ChatError) => e.code)).toBe("discarded");
+    expect(errors.length).toBe(count + 1);
+  });
+
+  it("says what to do where the runtime has no WebSocket, and takes ws's class instead", async () => {
+    const server = serve(tempDb());
+    const global = globalThis as { WebSocket?: unknown };
+    const saved = global.WebSocket;
+    delete global.WebSocket;
+    try {
+      expect(() => new ChatClient({ url: server.url, autoConnect: false })).toThrow(
+        /pass one as the WebSocket option/,
+      );
+    } finally {
+      global.WebSocket = saved;
+    }
+    const viaWs: SocketClass = WsWebSocket;
+    const alice = client(server.url, { nick: "alice", WebSocket: viaWs });
+    expect((await alice.ready()).nick).toBe("alice");
+    expect((await alice.send("over ws")).seq).toBe(1);
+  });
+});
+
 describe("ChatClient against a misbehaving server", () => {
   it("reports a frame that does not decode and acts on none of it", async () => {
     const fake = Bun.serve({
@@ -352,11 +457,15 @@ describe("ChatClient against a misbehaving server", () => {
     cleanups.push(() => fake.stop(true));
     const alice = client(fake.url, { nick: "alice" });
     const invalid: string[] = [];
-    alice.on("invalid", (e) => invalid.push(e.error.code));
+    alice.on("error", (e) => invalid.push(`${e.code}: ${(e.cause as InvalidFrame).code}`));
     const chats: unknown[] = [];
     alice.on("chat", (m) => chats.push(m));
     await until(() => invalid.length === 3, "three invalid reports");
-    expect(invalid).toEqual(["bad_json", "bad_message", "bad_message"]);
+    expect(invalid).toEqual([
+      "invalid_frame: bad_json",
+      "invalid_frame: bad_message",
+      "invalid_frame: bad_message",
+    ]);
     expect(chats).toEqual([]);
     expect(alice.connected).toBe(false);
   });

@@ -161,7 +161,7 @@ export class App {
       this.#timeline.redraw();
       this.#announcer.say(`You are now ${nick}.`);
     });
-    c.on("problem", (p) => this.#onProblem(p));
+    c.on("error", (p) => this.#onProblem(p));
     byId("reconnect").addEventListener("click", () => c.reconnectNow?.() ?? c.connect());
     byId("rename").addEventListener("click", () =>
       this.#opts.prompt.ask(false, c.nick, (nick) => c.rename(nick)),
@@ -288,7 +288,12 @@ export class App {
     }
   }
 
-  #onProblem({ message, id, room }: ClientV2Events["problem"]): void {
+  #onProblem({ code, message, id, room, cause }: ClientV2Events["error"]): void {
+    // A frame the client dropped is for developers, not for the reader.
+    if (code === "invalid_frame") {
+      console.warn("chat: dropped a frame", cause);
+      return;
+    }
     // A refused post shows on the post itself.
     if (id !== undefined && room !== undefined && this.#client.view(room)?.pending.some((p) => p.id === id))
       return;

@@ -5,6 +5,10 @@
  * `sync`s each room from what it has. It imports no zod (the page must stay small): frames are
  * checked by the hand-written guards in guards.ts, against the limits in protocol/.
  */
+import type { ChatError } from "../chat-error";
+import type { SocketClass } from "../resilient-socket";
+import type { Sending } from "../sending";
+import type { ReadyOptions } from "../waiters";
 
 /** A post as the client holds it: a folded post of the protocol plus its room. */
 export interface ClientPost {
@@ -31,7 +35,9 @@ export interface PendingPost {
   replyTo?: number;
   /** `sending` until acked; `failed` with a reason in people's words when the server refused it. */
   state: "sending" | "failed";
+  /** The failure's `error.message`. */
   reason?: string;
+  error?: ChatError;
 }
 
 export interface RoomView {
@@ -62,7 +68,7 @@ export interface ClientV2Events {
   /** The connection state changed; `retryInMs` while waiting to reconnect. */
   state: { state: ConnectionState; retryInMs?: number; reason?: string };
   /** Connected (first time or again): who we are and which rooms we are in. */
-  ready: { userId: string; nick: string; rooms: string[] };
+  ready: ReadyInfo;
   /** A room's view changed (posts, users, counts, topic, pending, typing): redraw it. */
   room: { room: string; view: RoomView };
   /** A room was added to (joined, dm) or removed from (parted, kicked) the user's rooms. */
@@ -72,12 +78,20 @@ export interface ClientV2Events {
   /** Our nickname changed. */
   nick: { nick: string };
   /**
-   * Something the server (or the client, before sending) refused, in people's words (no codes), with
-   * the request's id if any. A post the server refuses is not reported here: its PendingPost turns
-   * `failed` with the reason. Codes besides the protocol's: `offline` (asked while disconnected) and
-   * `identity_lost` (the stored identity was refused or revoked; the client is a new user now).
+   * Every error, one type: what the server (or the client, before sending) refused, with the
+   * protocol's code and a `message` in people's words, the request's `id` and `room` when it has
+   * them; a post that failed (its PendingPost turns `failed` and its `send` promise rejects with
+   * the same object); the client's own codes (see ChatErrorCode: `offline`, `unconfirmed`,
+   * `identity_lost`, `invalid_frame` for a frame the guards dropped).
    */
-  problem: { message: string; code: string; id?: string; room?: string };
+  error: ChatError;
+}
+
+/** Who we are and which rooms we are in, as of the last welcome. */
+export interface ReadyInfo {
+  userId: string;
+  nick: string;
+  rooms: string[];
 }
 
 /** The client's operations. Every request that names a room acts in that room. */
@@ -90,24 +104,40 @@ export interface ChatClientV2Api {
   rooms(): string[];
   view(room: string): RoomView | undefined;
   on<K extends keyof ClientV2Events>(type: K, listener: (value: ClientV2Events[K]) => void): () => void;
+  /**
+   * Resolves once connected (at once if connected now) with who we are; rejects with a ChatError
+   * `closed` (close()), `unauthorized` (an access token refused) or `aborted` (`signal`).
+   */
+  ready(options?: ReadyOptions): Promise<ReadyInfo>;
   connect(): void;
   close(): void;
-  /** Sends a post (an action with `kind`); returns its client id. Over-long text is refused before sending. */
+  /**
+   * Sends a post (an action with `kind`): a promise of its ack (`{id, room, seq}`) that rejects with
+   * the ChatError that failed the post (also the `error` event); `id` is the post's client id, as in
+   * `view.pending`. Over-long or blank text and a room not held are refused before sending. Sent
+   * while offline, it waits and goes after the next welcome.
+   */
+  post(room: string, text: string, opts?: { kind?: "action"; replyTo?: number }): Sending;
+  /** `post`, returning only the post's client id (for callers that follow it in `view.pending`). */
   send(room: string, text: string, opts?: { kind?: "action"; replyTo?: number }): string;
   edit(room: string, seq: number, text: string): void;
   remove(room: string, seq: number): void;
   react(room: string, seq: number, emoji: string, on: boolean): void;
   setTopic(room: string, topic: string): void;
-  join(room: string): void;
-  part(room: string): void;
-  dm(nick: string): void;
+  /** Joins a room: resolves with its view once `joined` (at once if held); rejects with the refusal. */
+  join(room: string): Promise<RoomView>;
+  /** Leaves a room for good: resolves once `parted`. */
+  part(room: string): Promise<void>;
+  /** Opens the direct room with the user of that nick: resolves with its view once `joined`. */
+  dm(nick: string): Promise<RoomView>;
   rename(nick: string): void;
   typing(room: string): void;
   /** Moves the read marker forward to `seq` (debounced; never back). */
   markRead(room: string, seq: number): void;
   /** Loads older posts of a room (history before the oldest held). */
   loadOlder(room: string): Promise<void>;
-  retry(room: string, id: string): void;
+  /** Sends a failed post again under its id; a new promise of its ack, or undefined if none failed so. */
+  retry(room: string, id: string): Sending | undefined;
   discard(room: string, id: string): void;
   /** Skips the rest of a reconnection wait (a "reconnect now" button). */
   reconnectNow?(): void;
@@ -131,7 +161,16 @@ export interface ChatClientV2Options {
   /** Access token, for a server started with AUTH_SECRET (then no identity is kept). */
   token?: string;
   identity?: IdentityStore;
-  WebSocket?: typeof WebSocket;
+  /**
+   * The WebSocket class; the runtime's by default. Node 20 has none without
+   * `--experimental-websocket`: pass `ws`'s (`import WebSocket from "ws"`).
+   */
+  WebSocket?: SocketClass;
+  /**
+   * Start connecting right after the constructor (default true), in a microtask: listeners added
+   * just after `new` see every event. With false, call `connect()`.
+   */
+  autoConnect?: boolean;
   /** Jitter source and timers, for tests. */
   random?: () => number;
   /** Reconnection delays (client/backoff.ts); default 500 ms doubling up to 15 s, with jitter. */
@@ -146,6 +185,4 @@ export interface ChatClientV2Options {
   readDelayMs?: number;
   /** How long a `typing` notice from someone stays in `view.typing`. Default 4 s. */
   typingMs?: number;
-  /** Told of every frame dropped as malformed (default: `console.warn`). */
-  onMalformed?: (reason: string, data: unknown) => void;
 }

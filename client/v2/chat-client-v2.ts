@@ -6,12 +6,15 @@
  * not zod, so the page stays small.
  */
 
-import { charCount, isValidNick, normalizeNick, normalizeRoom } from "../../protocol/names";
+import { charCount, isValidNick, nickKey, normalizeNick, normalizeRoom } from "../../protocol/names";
 import { LIMITS_V2 } from "../../protocol/v2/limits";
 import { isReactionEmoji, isValidRoomV2 } from "../../protocol/v2/names";
 import { DEFAULT_BACKOFF } from "../backoff";
+import { ChatError, type ChatErrorCode, type ChatErrorDetails } from "../chat-error";
 import { Emitter } from "../emitter";
-import { type Drop, type NextStep, ResilientSocket } from "../resilient-socket";
+import { type Drop, type NextStep, ResilientSocket, socketClass } from "../resilient-socket";
+import { type Sending, type SendSettler, type SendState, sendingOf } from "../sending";
+import { type ReadyOptions, Waiters } from "../waiters";
 import type {
   ChatClientV2Api,
   ChatClientV2Options,
@@ -19,6 +22,7 @@ import type {
   ConnectionState,
   IdentityStore,
   PendingPost,
+  ReadyInfo,
   RoomView,
 } from "./api";
 import { parseFrame, type RoomStateFrame, type ServerFrame } from "./guards";
@@ -34,6 +38,29 @@ const HISTORY_PAGE = 100;
 const REQUESTS_KEPT = 200;
 /** Below this many posts after a truncated sync, older ones are fetched at once. */
 const FEW_POSTS = 50;
+
+/** One post's promise and the state its fields read. */
+interface SendRecord {
+  status: { id: string; room: string; text: string; state: SendState; seq?: number; error?: ChatError };
+  settler: SendSettler;
+}
+
+/** A join, part or dm waiting for its answer (`joined`, `parted`), which carries no request id. */
+interface Awaited {
+  kind: "join" | "part" | "dm";
+  /** The request's id, which an error would echo. */
+  id: string;
+  /** join and part: the room; dm: the nick's key (same-name rule). */
+  key: string;
+  resolve(view: RoomView | undefined): void;
+  reject(error: ChatError): void;
+}
+
+/** A promise whose rejection nobody has to handle (the error is also the `error` event). */
+function quiet<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
+}
 
 /** Random hex: post ids must not collide between the tabs and devices of one user (the server dedupes on them). */
 function randomHex(bytes: number, random: () => number): string {
@@ -99,6 +126,12 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
   private readonly dirty = new Set<string>();
   private flushQueued = false;
   private readonly onOnline = () => this.socket.retryNow();
+  /** Posts not yet acked or failed, by id. */
+  private readonly sends = new Map<string, SendRecord>();
+  private readonly awaiting = new Set<Awaited>();
+  private readonly readyWaiters = new Waiters<ReadyInfo>();
+  /** `close()` came before the automatic connect. */
+  private closedEarly = false;
 
   constructor(private readonly options: ChatClientV2Options) {
     super();
@@ -112,7 +145,7 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
     if (options.room !== undefined) this.firstRoom = normalizeRoom(options.room);
     this.socket = new ResilientSocket(
       {
-        Socket: options.WebSocket ?? globalThis.WebSocket,
+        Socket: socketClass(options.WebSocket),
         backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
         heartbeatMs: options.heartbeatMs ?? 25_000,
         timeoutMs: options.timeoutMs ?? 10_000,
@@ -131,6 +164,11 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
         },
       },
     );
+    if (options.autoConnect ?? true) {
+      queueMicrotask(() => {
+        if (!this.closedEarly) this.connect();
+      });
+    }
   }
 
   /** The server's id of the current connection (for logs and old browser tests; not for people). */
@@ -156,7 +194,16 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
     return this.models.get(room)?.view(Date.now());
   }
 
+  ready(options: ReadyOptions = {}): Promise<ReadyInfo> {
+    const { userId, nick } = this.me;
+    if (this.welcomed && userId !== undefined && nick !== undefined) {
+      return Promise.resolve({ userId, nick, rooms: this.rooms() });
+    }
+    return this.readyWaiters.wait(options);
+  }
+
   connect(): void {
+    this.closedEarly = false;
     if (this.socket.running) return;
     this.welcomedOnce = false;
     if (typeof window === "object" && typeof window.addEventListener === "function") {
@@ -166,6 +213,7 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
   }
 
   close(): void {
+    this.closedEarly = true;
     this.socket.stop("closed by the client");
     if (typeof window === "object" && typeof window.removeEventListener === "function") {
       window.removeEventListener("online", this.onOnline);
@@ -175,6 +223,9 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
     this.readTimers.clear();
     clearTimeout(this.typingTimer);
     this.typingTimer = undefined;
+    const closed = new ChatError("closed", "The client was closed.");
+    this.settleAwaited(() => closed);
+    this.readyWaiters.reject(closed);
     this.setState({ state: "offline" });
   }
 
@@ -184,11 +235,16 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
   }
 
   send(room: string, text: string, opts: { kind?: "action"; replyTo?: number } = {}): string {
+    return this.post(room, text, opts).id;
+  }
+
+  post(room: string, text: string, opts: { kind?: "action"; replyTo?: number } = {}): Sending {
     const id = `${randomHex(8, this.random)}.${++this.counter}`;
+    const record = this.track({ id, room, text, state: "sending" });
     const model = this.models.get(room);
-    const refuse = (code: string, message: string) => {
-      this.emit("problem", { code, message, id, room });
-      return id;
+    const refuse = (code: ChatErrorCode, message: string) => {
+      this.failSend(record, this.fail(code, message, { id, room }));
+      return record.settler.sending;
     };
     if (text.trim() === "") return refuse("bad_message", "An empty message is not sent.");
     if (charCount(text) > LIMITS_V2.textMax) return refuse("too_large", describeRefusal("too_large", "chat"));
@@ -201,19 +257,21 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
     model.pending.push(pending);
     this.changed(model);
     if (this.welcomed) this.writeChat(pending);
-    return id;
+    return record.settler.sending;
   }
 
-  retry(room: string, id: string): void {
+  retry(room: string, id: string): Sending | undefined {
     const model = this.models.get(room);
     const i = model?.pending.findIndex((p) => p.id === id) ?? -1;
     const old = model?.pending[i];
-    if (!model || !old || old.state !== "failed") return;
-    const { reason: _reason, ...rest } = old;
+    if (!model || !old || old.state !== "failed") return undefined;
+    const { reason: _reason, error: _error, ...rest } = old;
     const pending: PendingPost = { ...rest, state: "sending" };
     model.pending[i] = pending;
+    const record = this.track({ id, room, text: old.text, state: "sending" });
     this.changed(model);
     if (this.welcomed) this.writeChat(pending);
+    return record.settler.sending;
   }
 
   discard(room: string, id: string): void {
@@ -222,14 +280,17 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
     const left = model.pending.filter((p) => p.id !== id);
     if (left.length === model.pending.length) return;
     model.pending = left;
+    const record = this.sends.get(id);
+    if (record)
+      this.failSend(record, new ChatError("discarded", "Discarded before it was sent.", { id, room }));
     this.changed(model);
   }
 
   edit(room: string, seq: number, text: string): void {
     if (text.trim() === "") {
-      this.problem("bad_message", "An edit cannot be empty: delete the message instead.", room);
+      this.fail("bad_message", "An edit cannot be empty: delete the message instead.", { room });
     } else if (charCount(text) > LIMITS_V2.textMax) {
-      this.problem("too_large", describeRefusal("too_large", "edit"), room);
+      this.fail("too_large", describeRefusal("too_large", "edit"), { room });
     } else {
       this.request("edit", room, { type: "edit", room, seq, text });
     }
@@ -240,36 +301,41 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
   }
 
   react(room: string, seq: number, emoji: string, on: boolean): void {
-    if (!isReactionEmoji(emoji)) this.problem("bad_message", describeRefusal("bad_message", "react"), room);
+    if (!isReactionEmoji(emoji)) this.fail("bad_message", describeRefusal("bad_message", "react"), { room });
     else this.request("react", room, { type: "react", room, seq, emoji, on });
   }
 
   setTopic(room: string, topic: string): void {
     if (charCount(topic) > LIMITS_V2.topicMax)
-      this.problem("too_large", describeRefusal("too_large", "topic"), room);
+      this.fail("too_large", describeRefusal("too_large", "topic"), { room });
     else this.request("topic", room, { type: "topic", room, topic });
   }
 
-  join(room: string): void {
+  join(room: string): Promise<RoomView> {
     const name = normalizeRoom(room.trim());
-    if (!isValidRoomV2(name)) this.problem("room_invalid", describeRefusal("room_invalid"));
-    else if (!this.models.has(name)) this.request("join", undefined, { type: "join", room: name });
+    if (!isValidRoomV2(name))
+      return quiet(Promise.reject(this.fail("room_invalid", describeRefusal("room_invalid"))));
+    const held = this.view(name);
+    if (held) return Promise.resolve(held);
+    return this.awaitAnswer("join", name, { type: "join", room: name }) as Promise<RoomView>;
   }
 
-  part(room: string): void {
-    if (this.models.has(room)) this.request("part", room, { type: "part", room });
+  part(room: string): Promise<void> {
+    if (!this.models.has(room)) return Promise.resolve();
+    return this.awaitAnswer("part", room, { type: "part", room }).then(() => {});
   }
 
-  dm(nick: string): void {
+  dm(nick: string): Promise<RoomView> {
     const name = normalizeNick(nick);
-    if (!isValidNick(name)) this.problem("nick_invalid", describeRefusal("nick_invalid"));
-    else this.request("dm", undefined, { type: "dm", nick: name });
+    if (!isValidNick(name))
+      return quiet(Promise.reject(this.fail("nick_invalid", describeRefusal("nick_invalid"))));
+    return this.awaitAnswer("dm", nickKey(name), { type: "dm", nick: name }) as Promise<RoomView>;
   }
 
   rename(nick: string): void {
     const name = normalizeNick(nick);
     if (!isValidNick(name)) {
-      this.problem("nick_invalid", describeRefusal("nick_invalid"));
+      this.fail("nick_invalid", describeRefusal("nick_invalid"));
       return;
     }
     if (name === this.me.nick) return;
@@ -281,7 +347,10 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
           if (this.me.nick === name && previous !== undefined) this.setNick(previous);
         }
       : undefined;
-    if (this.request("nick", undefined, { type: "nick", nick: name }, undo) !== undefined && optimistic) {
+    if (
+      typeof this.request("nick", undefined, { type: "nick", nick: name }, undo) === "string" &&
+      optimistic
+    ) {
       this.setNick(name);
     }
   }
@@ -324,7 +393,7 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
     const msg: Record<string, unknown> = { type: "history", room, limit: HISTORY_PAGE };
     if (before !== undefined) msg.before = before;
     const id = this.request("history", room, msg);
-    if (id === undefined) return Promise.resolve();
+    if (typeof id !== "string") return Promise.resolve();
     let done = () => {};
     const promise = new Promise<void>((resolve) => {
       done = resolve;
@@ -376,7 +445,9 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
         this.forgetIdentity();
         return "now";
       }
-      this.emit("problem", { code: "unauthorized", message: describeRefusal("unauthorized") });
+      const refused = this.fail("unauthorized", describeRefusal("unauthorized"));
+      this.settleAwaited(() => refused);
+      this.readyWaiters.reject(refused);
       this.setState({ state: "offline", reason: dropReason(drop) });
       return "stop";
     }
@@ -420,9 +491,10 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
   private receive(data: unknown): void {
     const parsed = parseFrame(data);
     if (!parsed.ok) {
-      const report =
-        this.options.onMalformed ?? ((reason: string) => console.warn(`chat: dropped a frame (${reason})`));
-      report(parsed.reason, data);
+      const sample = typeof data === "string" ? data.slice(0, 200) : "";
+      this.fail("invalid_frame", describeRefusal("invalid_frame"), {
+        cause: { reason: parsed.reason, sample },
+      });
       return;
     }
     const f = parsed.frame;
@@ -485,10 +557,7 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
     this.opaqueFailures = 0;
     if (this.identityLost || this.probingWithoutIdentity) {
       // The identity was refused (or, in a browser, a new user got in where it could not): it is gone.
-      this.emit("problem", {
-        code: "identity_lost",
-        message: "Your earlier identity is no longer valid: you are a new user now.",
-      });
+      this.fail("identity_lost", "Your earlier identity is no longer valid: you are a new user now.");
     }
     this.identityLost = false;
     this.probingWithoutIdentity = false;
@@ -513,8 +582,14 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
     for (const model of this.models.values()) {
       for (const pending of model.pending) if (pending.state === "sending") this.writeChat(pending);
     }
+    // A join, part or dm sent before a drop: the rooms of the welcome tell whether it was done.
+    this.settleAwaited(
+      (a) => this.answered(a) ?? this.fail("unconfirmed", describeRefusal("unconfirmed"), { id: a.id }),
+    );
     this.setState({ state: "connected" });
-    this.emit("ready", { userId: w.user.userId, nick: w.user.nick, rooms: after });
+    const info: ReadyInfo = { userId: w.user.userId, nick: w.user.nick, rooms: after };
+    this.emit("ready", info);
+    this.readyWaiters.resolve(info);
   }
 
   /** Takes one RoomState (welcome or joined), sends its sync and any read marker not yet confirmed. */
@@ -544,6 +619,12 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
     const known = this.models.has(f.room);
     this.enter(state);
     if (!known) this.emit("rooms", { rooms: this.rooms(), added: f.room });
+    const dmKey = f.dm === undefined ? undefined : nickKey(f.dm.nick);
+    this.settleAwaited((a) =>
+      (a.kind === "join" && a.key === f.room) || (a.kind === "dm" && a.key === dmKey)
+        ? { view: this.view(f.room) }
+        : undefined,
+    );
   }
 
   private onLeft(room: string, kicked?: { by: string; reason?: string }): void {
@@ -552,10 +633,16 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
     const event: ClientV2Events["rooms"] = { rooms: this.rooms(), removed: room };
     if (kicked) event.kicked = kicked;
     this.emit("rooms", event);
+    this.settleAwaited((a) => (a.kind === "part" && a.key === room ? { view: undefined } : undefined));
   }
 
-  /** Forgets a room the user is no longer in. */
+  /** Forgets a room the user is no longer in; its posts not yet acked fail (`left_room`). */
   private drop(room: string): void {
+    for (const p of this.models.get(room)?.pending ?? []) {
+      const record = this.sends.get(p.id);
+      if (record)
+        this.failSend(record, this.fail("left_room", describeRefusal("left_room"), { id: p.id, room }));
+    }
     this.models.delete(room);
     this.dirty.delete(room);
     this.readWanted.delete(room);
@@ -618,6 +705,13 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
   }
 
   private onAck(f: Frame<"ack">): void {
+    const record = this.sends.get(f.id);
+    if (record) {
+      record.status.state = "sent";
+      record.status.seq = f.seq;
+      this.sends.delete(f.id);
+      record.settler.resolve({ id: f.id, room: record.status.room, seq: f.seq });
+    }
     for (const model of this.models.values()) {
       const left = model.pending.filter((p) => p.id !== f.id);
       if (left.length !== model.pending.length) {
@@ -658,8 +752,15 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
         const i = model.pending.findIndex((p) => p.id === id);
         const pending = model.pending[i];
         if (pending) {
-          model.pending[i] = { ...pending, state: "failed", reason: describeRefusal(f.code, "chat") };
+          const error = new ChatError(f.code as ChatErrorCode, describeRefusal(f.code, "chat"), {
+            id,
+            room: model.room,
+          });
+          model.pending[i] = { ...pending, state: "failed", reason: error.message, error };
           this.changed(model);
+          const record = this.sends.get(id);
+          if (record) this.failSend(record, error);
+          this.emit("error", error);
           return;
         }
       }
@@ -683,13 +784,11 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
         waiter.done();
       }
     }
-    const problem: ClientV2Events["problem"] = {
-      code: f.code,
-      message: describeRefusal(f.code, request?.kind),
-    };
-    if (id !== undefined) problem.id = id;
-    if (request?.room !== undefined) problem.room = request.room;
-    this.emit("problem", problem);
+    const error = this.fail(f.code as ChatErrorCode, describeRefusal(f.code, request?.kind), {
+      id,
+      room: request?.room,
+    });
+    if (id !== undefined) this.settleAwaited((a) => (a.id === id ? error : undefined));
   }
 
   // ---- helpers ----
@@ -708,10 +807,67 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
     if (known) this.emit("nick", { nick });
   }
 
-  private problem(code: string, message: string, room?: string): void {
-    const problem: ClientV2Events["problem"] = { code, message };
-    if (room !== undefined) problem.room = room;
-    this.emit("problem", problem);
+  /** Reports an error (the `error` event) and returns it, for a promise to reject with. */
+  private fail(code: ChatErrorCode, message: string, details: ChatErrorDetails = {}): ChatError {
+    const error = new ChatError(code, message, details);
+    this.emit("error", error);
+    return error;
+  }
+
+  private track(status: SendRecord["status"]): SendRecord {
+    const record: SendRecord = { status, settler: sendingOf(status) };
+    this.sends.set(status.id, record);
+    return record;
+  }
+
+  private failSend(record: SendRecord, error: ChatError): void {
+    record.status.state = "failed";
+    record.status.error = error;
+    this.sends.delete(record.status.id);
+    record.settler.reject(error);
+  }
+
+  /** Sends a join, part or dm and waits for its answer (or its error, or a drop and a welcome without it). */
+  private awaitAnswer(
+    kind: Awaited["kind"],
+    key: string,
+    msg: Record<string, unknown>,
+  ): Promise<RoomView | undefined> {
+    const sent = this.request(kind, kind === "part" ? key : undefined, msg);
+    if (sent instanceof ChatError) return quiet(Promise.reject(sent));
+    return quiet(
+      new Promise<RoomView | undefined>((resolve, reject) => {
+        this.awaiting.add({ kind, id: sent, key, resolve, reject });
+      }),
+    );
+  }
+
+  /** The answer an awaited request has in what the client holds now: the room held (join, dm), or gone (part). */
+  private answered(a: Awaited): { view: RoomView | undefined } | undefined {
+    if (a.kind === "part") return this.models.has(a.key) ? undefined : { view: undefined };
+    if (a.kind === "join") {
+      const view = this.view(a.key);
+      return view ? { view } : undefined;
+    }
+    for (const room of this.models.keys()) {
+      const view = this.view(room);
+      if (view?.dm !== undefined && nickKey(view.dm) === a.key) return { view };
+    }
+    return undefined;
+  }
+
+  /** Settles the awaited requests `outcome` has an answer or an error for; the others keep waiting. */
+  private settleAwaited(
+    outcome: (a: Awaited) => { view: RoomView | undefined } | ChatError | undefined,
+  ): void {
+    for (const a of [...this.awaiting]) {
+      const result = outcome(a);
+      if (result === undefined) continue;
+      this.awaiting.delete(a);
+      this.requests.delete(a.id);
+      if (result instanceof ChatError) a.reject(result);
+      else a.resolve(result.view);
+    }
   }
 
   private nextId(): string {
@@ -719,22 +875,21 @@ export class ChatClientV2 extends Emitter<ClientV2Events> implements ChatClientV
   }
 
   /**
-   * Sends a request with an id (so its error can be told) and returns the id; refused locally (no id)
-   * when offline or out of the room.
+   * Sends a request with an id (so its error can be told) and returns the id; refused locally when
+   * offline or out of the room: returns the ChatError, emitted (but for a `typing`, dropped quietly).
    */
   private request(
     kind: RequestKind,
     room: string | undefined,
     msg: Record<string, unknown>,
     undo?: () => void,
-  ): string | undefined {
+  ): string | ChatError {
     if (room !== undefined && !this.models.has(room)) {
-      this.problem("not_found", describeRefusal("not_found", "part"), room);
-      return undefined;
+      return this.fail("not_found", describeRefusal("not_found", "part"), { room });
     }
     if (!this.welcomed) {
-      if (kind !== "typing") this.problem("offline", describeRefusal("offline"), room);
-      return undefined;
+      const message = describeRefusal("offline");
+      return kind === "typing" ? new ChatError("offline", message) : this.fail("offline", message, { room });
     }
     const id = this.nextId();
     const entry: { kind: RequestKind; room?: string; undo?: () => void } = { kind };

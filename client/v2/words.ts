@@ -38,6 +38,9 @@ const GENERAL: Record<string, string> = {
   nick_invalid: `A name is 1-${LIMITS_V2.nickMax} letters, digits, _, - or . (not mixing alphabets).`,
   room_invalid: `A room name is 1-${LIMITS_V2.roomMax} letters, digits, _, - or .`,
   offline: "You are offline. Try again once the connection is back.",
+  unconfirmed: "The connection was lost before the server answered. Try again.",
+  left_room: "You are not in that room any more.",
+  invalid_frame: "The server sent something this client could not read; it was ignored.",
 };
 
 /** Where the same code means something more precise for one kind of request. */
