@@ -25,6 +25,8 @@ export interface Config {
   redisCluster: HostPort[];
   /** Replicas that must hold a write before it is acked. */
   redisMinReplicas: number;
+  /** Hash-tag partitions of the rooms in Redis; 0: 16 on a cluster, 1 on one Redis. */
+  redisPartitions: number;
   /** With REDIS_URL: a process silent this long is presumed dead and its users leave every room. */
   presenceTtlSeconds: number;
   /** Exact browser origins allowed; empty means same host only. */
@@ -120,7 +122,15 @@ export const SETTINGS: Settings = {
     env: "REDIS_MIN_REPLICAS",
     ...integer(0, 16),
     default: 0,
-    meaning: "replicas that must hold a write before its `ack`",
+    meaning:
+      "replicas that must hold a chat or a change before its `ack` (`WAIT`): with 1, a primary killed under traffic loses nothing acknowledged",
+  },
+  redisPartitions: {
+    env: "REDIS_PARTITIONS",
+    ...integer(0, 1024),
+    default: 0,
+    meaning:
+      "hash-tag partitions the rooms' keys are spread over (a room's keys share one slot); `0`: 16 with `REDIS_CLUSTER`, 1 (the plain layout) with `REDIS_URL`. More spreads a cluster's load more evenly; each costs every process a heartbeat and a blocking reader",
   },
   presenceTtlSeconds: {
     env: "PRESENCE_TTL_SECONDS",

@@ -66,14 +66,21 @@ const engines: Array<[string, () => TestEngine | undefined]> = [["local", () => 
 const withRedis = redisAvailable();
 let redis: RedisProcess | undefined;
 if (withRedis) engines.push(["redis", () => (redis ? { kind: "redis", url: redis.url } : undefined)]);
+// The layout of a Redis Cluster (rooms spread over hash tags, key-space.ts) on the same one Redis.
+if (withRedis)
+  engines.push([
+    "redis, 4 partitions",
+    () => (redis ? { kind: "redis", url: redis.url, partitions: 4 } : undefined),
+  ]);
 
-describe.each(engines)("%s engine", (name, engineOf) => {
-  beforeAll(async () => {
-    if (name === "redis" && !redis) redis = await RedisProcess.start();
-  });
-  afterAll(async () => {
-    if (name === "redis") await redis?.stop();
-  });
+beforeAll(async () => {
+  if (withRedis) redis = await RedisProcess.start();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+describe.each(engines)("%s engine", (_name, engineOf) => {
   const start = (env: Record<string, string> = {}, options: StartOptions = {}) =>
     startTestServerOn(engineOf() as TestEngine, env, options);
 

@@ -24,9 +24,12 @@ export interface EngineDeps {
 export function createEngine(config: Config, deps: EngineDeps): Engine<Connection> {
   const limits = chatLimits(config);
   const schedule = (fn: () => void) => setImmediate(fn);
-  if (config.redisUrl !== undefined) {
+  if (config.redisUrl !== undefined || config.redisCluster.length > 0) {
     return new RedisEngine<Connection>({
       url: config.redisUrl,
+      cluster: config.redisCluster,
+      partitions: config.redisPartitions || undefined,
+      minReplicas: config.redisMinReplicas,
       prefix: deps.redisPrefix,
       resumeTtlMs: limits.resumeTtlMs,
       dedupeWindow: limits.dedupeWindow,

@@ -9,6 +9,7 @@ import type { ChangeOutcome, ChangeRequest, Kick, RoomEntry, RoomSnapshot } from
 import { silentLogger } from "../../server/chat/log";
 import { changeMessage } from "../../server/chat/posts";
 import { Inflight } from "../../server/engines/redis/inflight";
+import { KeySpace } from "../../server/engines/redis/key-space";
 import { RedisLink } from "../../server/engines/redis/redis-link";
 import { StreamFollower } from "../../server/engines/redis/stream-follower";
 import { BLOCK_MS } from "../../server/engines/redis/stream-reader";
@@ -49,13 +50,13 @@ async function lateReader(
   lastN: number,
 ): Promise<{ entries: RoomEntry[]; resyncs: string[]; stop: () => Promise<void> }> {
   const link = new RedisLink({ url: redis.url(), timeoutMs: 2000 });
-  const readerLink = new RedisLink({ url: redis.url(), timeoutMs: 2000 + BLOCK_MS });
-  await Promise.all([link.connect(), readerLink.connect()]);
+  await link.connect();
   const entries: RoomEntry[] = [];
   const resyncs: string[] = [];
   const follower = new StreamFollower({
     link,
-    prefix,
+    keys: new KeySpace(prefix, 1, false),
+    readerLink: () => new RedisLink({ url: redis.url(), timeoutMs: 2000 + BLOCK_MS }),
     procId: `late-${prefixes}`,
     inflight: new Inflight(silentLogger),
     log: silentLogger,
@@ -63,7 +64,7 @@ async function lateReader(
     resync: (_room, why) => resyncs.push(why),
   });
   follower.loaded(follower.start(room), lastId, lastN);
-  follower.follow(readerLink);
+  follower.follow();
   return {
     entries,
     resyncs,

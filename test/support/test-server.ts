@@ -8,8 +8,11 @@ import { loadConfig } from "../../server/config";
 
 const running = new Set<RunningServer>();
 
-/** Which engine a test server runs on: the local one, or Redis at `url` (a private redis-server). */
-export type TestEngine = { kind: "local" } | { kind: "redis"; url: string };
+/**
+ * Which engine a test server runs on: the local one, or Redis at `url` (a private redis-server),
+ * with its rooms spread over `partitions` hash tags (the cluster layout) when given.
+ */
+export type TestEngine = { kind: "local" } | { kind: "redis"; url: string; partitions?: number };
 
 let servers = 0;
 
@@ -24,7 +27,9 @@ export function startTestServerOn(
 ): RunningServer {
   if (engine.kind === "local") return startTestServer(env, options);
   const redisPrefix = env.DB_PATH ? `db:${env.DB_PATH}:` : `t${process.pid}-${++servers}:`;
-  return startTestServer({ ...env, REDIS_URL: engine.url }, { redisPrefix, ...options });
+  const redisEnv: Record<string, string> = { REDIS_URL: engine.url };
+  if (engine.partitions !== undefined) redisEnv.REDIS_PARTITIONS = String(engine.partitions);
+  return startTestServer({ ...env, ...redisEnv }, { redisPrefix, ...options });
 }
 
 /**

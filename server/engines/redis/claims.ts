@@ -17,7 +17,8 @@ import type { EngineConn } from "../../chat/engine";
 import { describeError, type Logger } from "../../chat/log";
 import { sidOf } from "../../chat/tokens";
 import type { Inflight } from "./inflight";
-import type { RedisLink } from "./redis-link";
+import type { KeySpace } from "./key-space";
+import { type RedisLink, sleep } from "./redis-link";
 import type { HeldEntry, RoomScripts } from "./room-scripts";
 
 interface Held<C> {
@@ -32,7 +33,7 @@ interface Held<C> {
 export interface ClaimsDeps<C extends EngineConn> {
   link: RedisLink;
   scripts: RoomScripts;
-  prefix: string;
+  keys: KeySpace;
   procId: string;
   inflight: Inflight;
   log: Logger;
@@ -172,8 +173,14 @@ export class Claims<C extends EngineConn> {
   }
 
   private async reconcileOnce(): Promise<void> {
-    const key = `${this.d.prefix}proc:${this.d.procId}:rooms`;
-    const rooms = new Set((await this.d.link.send("SMEMBERS", [key])) as string[]);
+    const rooms = new Set<string>();
+    const held = await Promise.all(
+      this.d.keys.partitions.map(
+        (prefix) =>
+          this.d.link.send("SMEMBERS", [`${prefix}proc:${this.d.procId}:rooms`]) as Promise<string[]>,
+      ),
+    );
+    for (const room of held.flat()) rooms.add(room);
     for (const room of this.byRoom.keys()) rooms.add(room);
     const all = [...rooms];
     let removed = 0;
@@ -267,7 +274,7 @@ export class Claims<C extends EngineConn> {
       } catch (err) {
         if (attempt === 0) this.d.log.log("warn", "redis_leave_failed", { room, ...describeError(err) });
         const wait = Math.min(LEAVE_RETRY_MAX_MS, LEAVE_RETRY_MS * 2 ** Math.min(attempt, 10));
-        await Promise.race([Bun.sleep(wait), this.stopSignal]);
+        await Promise.race([sleep(wait), this.stopSignal]);
       }
     }
   }

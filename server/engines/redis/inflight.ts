@@ -1,6 +1,7 @@
 /** The Redis work a hub has in flight: a failure is logged, never unhandled, and stop and quiesce can wait for it all. */
 import { monotonicNow } from "../../chat/clock";
 import { describeError, type Logger } from "../../chat/log";
+import { sleep } from "./redis-link";
 
 export class Inflight {
   private readonly tasks = new Set<Promise<unknown>>();
@@ -21,7 +22,7 @@ export class Inflight {
   async settle(timeoutMs: number): Promise<void> {
     const deadline = monotonicNow() + timeoutMs;
     while (this.tasks.size > 0 && monotonicNow() < deadline) {
-      await Promise.race([Promise.all([...this.tasks]), Bun.sleep(Math.max(1, deadline - monotonicNow()))]);
+      await Promise.race([Promise.all([...this.tasks]), sleep(Math.max(1, deadline - monotonicNow()))]);
     }
   }
 }

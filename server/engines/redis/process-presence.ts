@@ -7,16 +7,19 @@
  * say: the next heartbeat that is answered tells, and then this process registers again and claims
  * its users again (`swept`) rather than dropping them. Redis's own clock judges expiry, and after a
  * silence of every process (Redis frozen, down or restarted) no one is swept for one expiry (scripts.ts).
+ * With partitions (key-space.ts) the process beats and sweeps in each: a partition whose primary
+ * failed over and lost the newest beat says "swept", and the process registers again everywhere.
  */
 import { monotonicNow } from "../../chat/clock";
 import type { Logger } from "../../chat/log";
 import type { Inflight } from "./inflight";
+import type { KeySpace } from "./key-space";
 import { type RedisLink, runScript } from "./redis-link";
 import { HEARTBEAT, SWEEP } from "./scripts";
 
 export interface PresenceOptions {
   link: RedisLink;
-  prefix: string;
+  keys: KeySpace;
   procId: string;
   /** A heartbeat this old is dead. */
   ttlMs: number;
@@ -93,11 +96,14 @@ export class ProcessPresence {
   }
 
   private async beatOnce(): Promise<void> {
-    const { link, prefix, procId, ttlMs } = this.o;
+    const { link, keys, procId, ttlMs } = this.o;
     const sentAt = monotonicNow();
     const ttl = Math.max(1, Math.round(ttlMs));
-    const alive = await runScript(link, HEARTBEAT, [prefix, procId, ttl, this.registered ? "1" : "0"]);
-    if (alive === 1) {
+    const registered = this.registered ? "1" : "0";
+    const replies = await Promise.all(
+      keys.partitions.map((prefix) => runScript(link, HEARTBEAT, [prefix, procId, ttl, registered])),
+    );
+    if (replies.every((alive) => alive === 1)) {
       this.registered = true;
       this.confirmedUntil = sentAt + ttlMs;
       return;
@@ -111,9 +117,14 @@ export class ProcessPresence {
   }
 
   /** `only`: "" for every dead process, or the one process to remove. Resolves to the users removed. */
-  private sweepScript(only: string): Promise<unknown> {
-    const { prefix, maxLen, resumeTtlMs, procId, ttlMs } = this.o;
+  private async sweepScript(only: string): Promise<number> {
+    const { keys, maxLen, resumeTtlMs, procId, ttlMs } = this.o;
     const ttl = Math.max(1, Math.round(ttlMs));
-    return runScript(this.o.link, SWEEP, [prefix, maxLen, resumeTtlMs, only, procId, ttl]);
+    const removed = await Promise.all(
+      keys.partitions.map((prefix) =>
+        runScript(this.o.link, SWEEP, [prefix, maxLen, resumeTtlMs, only, procId, ttl]),
+      ),
+    );
+    return removed.reduce((n: number, r) => n + Number(r), 0);
   }
 }

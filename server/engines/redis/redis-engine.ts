@@ -37,17 +37,29 @@ import { newTokenPart, randomToken, secretOf, sidOf, tokenOf } from "../../chat/
 import { ChatBatch } from "./chat-batch";
 import { Claims } from "./claims";
 import { Inflight } from "./inflight";
+import { KeySpace } from "./key-space";
 import { ProcessPresence } from "./process-presence";
 import { RedisHistory } from "./redis-history";
-import { RedisLink, RedisUnavailable } from "./redis-link";
+import { RedisLink, RedisUnavailable, sleep } from "./redis-link";
 import { RedisUsers } from "./redis-users";
 import { clusterRooms } from "./room-list";
 import { type ClaimReply, RoomScripts, type UserClaimReply } from "./room-scripts";
 import { StreamFollower } from "./stream-follower";
 import { BLOCK_MS } from "./stream-reader";
+import type { HostPort, RedisTarget } from "./wire-client";
 
 export interface RedisEngineOptions {
-  url: string;
+  /** One Redis... */
+  url?: string | undefined;
+  /** ...or the seed nodes of a Redis Cluster. */
+  cluster?: HostPort[] | undefined;
+  /**
+   * Hash-tag partitions the rooms are spread over (key-space.ts): 16 by default on a cluster; on one
+   * Redis 1 (the plain layout), unless more are asked for.
+   */
+  partitions?: number | undefined;
+  /** Replicas that must hold a chat or a change before it is acknowledged (WAIT); 0: none. */
+  minReplicas?: number | undefined;
   resumeTtlMs: number;
   dedupeWindow: number;
   /** Resumable sessions one client address may hold (unlimited when absent). */
@@ -70,6 +82,9 @@ export interface RedisEngineOptions {
   metrics?: Metrics;
 }
 
+/** Partitions on a cluster unless REDIS_PARTITIONS says otherwise: spread over a few primaries. */
+const DEFAULT_CLUSTER_PARTITIONS = 16;
+
 /** Nickname variants tried per claim script. */
 const CANDIDATES = 16;
 
@@ -85,7 +100,6 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
   readonly ready: Promise<void>;
   private sink!: EngineSink<C>;
   private readonly link: RedisLink;
-  private readonly readerLink: RedisLink;
   private readonly claims: Claims<C>;
   private readonly log: Logger;
   private readonly reconcileIntervalMs: number;
@@ -98,27 +112,24 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
   private readonly batch: ChatBatch<C>;
   private readonly presence: ProcessPresence;
   private readonly follower: StreamFollower;
-  private readonly prefix: string;
+  private readonly keys: KeySpace;
   private readonly now: () => number;
   /** v2's users, memberships and read markers, in Redis; its events reach every process. */
   readonly users: RedisUsers;
 
   constructor(o: RedisEngineOptions) {
-    this.prefix = o.prefix ?? "chat:";
+    const target: RedisTarget =
+      o.cluster && o.cluster.length > 0 ? { cluster: o.cluster } : { url: o.url ?? "redis://127.0.0.1:6379" };
+    const onCluster = "cluster" in target;
+    const partitions = o.partitions ?? (onCluster ? DEFAULT_CLUSTER_PARTITIONS : 1);
+    this.keys = new KeySpace(o.prefix ?? "chat:", partitions, onCluster || partitions > 1);
     this.log = o.log ?? silentLogger;
     const metrics = o.metrics ?? new Metrics();
     const now = o.now ?? Date.now;
     this.now = now;
     const timeoutMs = o.commandTimeoutMs ?? 2000;
     this.reconcileIntervalMs = o.reconcileIntervalMs ?? 30_000;
-    this.link = new RedisLink({ url: o.url, timeoutMs, log: this.log, name: "main" });
-    // XREAD BLOCK holds its own connection for up to BLOCK_MS before it answers.
-    this.readerLink = new RedisLink({
-      url: o.url,
-      timeoutMs: timeoutMs + BLOCK_MS,
-      log: this.log,
-      name: "reader",
-    });
+    this.link = new RedisLink({ ...target, timeoutMs, log: this.log, name: "main" });
     this.inflight = new Inflight(this.log);
     const maxLen = String(o.streamMaxLen ?? 10_000);
     this.maxSessionsPerClient = o.maxSessionsPerClient;
@@ -126,9 +137,10 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
       resumeTtlMs: o.resumeTtlMs,
       dedupeWindow: o.dedupeWindow,
       retentionMaxMessages: o.retentionMaxMessages ?? 0,
+      minReplicas: o.minReplicas ?? 0,
     };
-    this.scripts = new RoomScripts(this.link, this.prefix, maxLen, this.procId, limits);
-    this.history_ = new RedisHistory(this.link, this.prefix);
+    this.scripts = new RoomScripts(this.link, this.keys, maxLen, this.procId, limits);
+    this.history_ = new RedisHistory(this.link, this.keys);
     const base = { log: this.log, inflight: this.inflight, metrics, now };
     this.batch = new ChatBatch<C>({
       ...base,
@@ -138,7 +150,10 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
     });
     this.follower = new StreamFollower({
       link: this.link,
-      prefix: this.prefix,
+      keys: this.keys,
+      // XREAD BLOCK holds its own connection for up to BLOCK_MS before it answers.
+      readerLink: () =>
+        new RedisLink({ ...target, timeoutMs: timeoutMs + BLOCK_MS, log: this.log, name: "reader" }),
       procId: this.procId,
       ...base,
       deliver: (room, entries) => {
@@ -154,7 +169,7 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
     this.presence = new ProcessPresence({
       ...base,
       link: this.link,
-      prefix: this.prefix,
+      keys: this.keys,
       procId: this.procId,
       maxLen,
       ttlMs: o.presenceTtlMs ?? 5000,
@@ -164,7 +179,7 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
     this.claims = new Claims<C>({
       link: this.link,
       scripts: this.scripts,
-      prefix: this.prefix,
+      keys: this.keys,
       procId: this.procId,
       inflight: this.inflight,
       log: this.log,
@@ -174,7 +189,7 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
     this.users = new RedisUsers({
       ...base,
       link: this.link,
-      prefix: this.prefix,
+      keys: this.keys,
       procId: this.procId,
       run: (work, done) =>
         this.run(async () => {
@@ -240,7 +255,7 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
       let secret = conn.session === "" ? "" : secretOf(conn.session);
       if (req.resume !== undefined && token === "") {
         const sid = sidOf(req.resume);
-        const s = await this.scripts.session(sid);
+        const s = await this.scripts.session(req.room, sid);
         const fixedOk = req.fixedNick === undefined || s.key === nickKey(req.fixedNick);
         const next = newTokenPart();
         if (
@@ -249,7 +264,7 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
           fixedOk &&
           s.secret !== null &&
           s.secret === secretOf(req.resume) &&
-          (await this.scripts.rotate(sid, s.secret, next))
+          (await this.scripts.rotate(req.room, sid, s.secret, next))
         ) {
           token = sid;
           secret = next;
@@ -276,9 +291,9 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
       }
       // A new session's hash exists once claimed: its first secret goes in now, before anyone has it.
       if (fresh) {
-        await this.scripts.rotate(token, "", secret);
+        await this.scripts.rotate(req.room, token, "", secret);
         if (this.maxSessionsPerClient !== undefined && req.client)
-          await this.scripts.capSessions(req.client, token, Date.now(), this.maxSessionsPerClient);
+          await this.scripts.capSessions(req.room, req.client, token, Date.now(), this.maxSessionsPerClient);
       }
       this.claims.entered(conn, req.room, reply[1], token);
       return { nick: reply[1], session: tokenOf(token, secret), at: Number(reply[2]) };
@@ -422,7 +437,7 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
 
   async roomList(): Promise<RoomCount[]> {
     await this.ready;
-    return clusterRooms(this.link, this.prefix);
+    return clusterRooms(this.link, this.keys);
   }
 
   flush(): void {
@@ -462,7 +477,7 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
       const behind = await this.follower.behind();
       if (!behind && this.inflight.size === 0 && !this.batch.scheduled) return;
       if (round > 2000) throw new Error("the Redis engine never became quiet");
-      await Bun.sleep(2);
+      await sleep(2);
     }
   }
 
@@ -480,13 +495,12 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
   private async start(): Promise<void> {
     try {
       await this.link.connect();
-      await this.readerLink.connect();
     } catch (err) {
       throw new RedisUnreachable(`cannot reach Redis: ${describeError(err).error}`);
     }
     await this.presence.beat();
     await this.users.listen(this.follower);
-    this.follower.follow(this.readerLink);
+    this.follower.follow();
     this.presence.startTimers();
     // Periodically too (while Redis answers: its recovery starts one anyway).
     this.every = setInterval(() => {
@@ -536,7 +550,7 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
     for (let skip = 1; reply[0] === "full" && skip < 4096; skip += CANDIDATES) {
       let pairs: Array<[string, string]>;
       if (wanted === undefined) {
-        const nick = `guest-${await this.scripts.nextGuest()}`;
+        const nick = `guest-${await this.scripts.nextGuest(room)}`;
         pairs = [[nickKey(nick), nick]];
       } else {
         pairs = Array.from({ length: CANDIDATES }, (_, i): [string, string] => {

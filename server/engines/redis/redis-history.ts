@@ -4,26 +4,19 @@
  */
 import type { v2 } from "../../../protocol";
 import type { ChangePage, Page, Post } from "../../chat/engine";
+import type { KeySpace } from "./key-space";
 import type { RedisLink } from "./redis-link";
-
-export function roomKey(
-  prefix: string,
-  room: string,
-  part: "meta" | "log" | "users" | "msgs" | "trimmed" | "chg",
-): string {
-  return `${prefix}room:${room}:${part}`;
-}
 
 export class RedisHistory {
   constructor(
     private readonly link: RedisLink,
-    private readonly prefix: string,
+    private readonly keys: KeySpace,
   ) {}
 
   /** The newest `limit` messages with `seq < before`, ascending; `more` when older ones exist. */
   async before(room: string, before: number, limit: number): Promise<Page> {
     const raw = (await this.link.send("ZREVRANGEBYSCORE", [
-      roomKey(this.prefix, room, "msgs"),
+      this.keys.roomKey(room, "msgs"),
       `(${before}`,
       "-inf",
       "LIMIT",
@@ -40,11 +33,7 @@ export class RedisHistory {
   /** The post `seq` as it stands now, or undefined. */
   async post(room: string, seq: number): Promise<Post | undefined> {
     const s = String(seq);
-    const raw = (await this.link.send("ZRANGEBYSCORE", [
-      roomKey(this.prefix, room, "msgs"),
-      s,
-      s,
-    ])) as string[];
+    const raw = (await this.link.send("ZRANGEBYSCORE", [this.keys.roomKey(room, "msgs"), s, s])) as string[];
     return raw[0] === undefined ? undefined : (JSON.parse(raw[0]) as Post);
   }
 
@@ -53,7 +42,7 @@ export class RedisHistory {
     if (upTo <= sinceRev) return { changes: [], more: false };
     const max = Math.max(0, limit);
     const raw = (await this.link.send("ZRANGEBYSCORE", [
-      roomKey(this.prefix, room, "chg"),
+      this.keys.roomKey(room, "chg"),
       `(${sinceRev}`,
       String(upTo),
       "LIMIT",

@@ -15,9 +15,10 @@
  * `recovered` listeners run. A link overdue for `reconnectAfter` timeouts is closed and opened again,
  * in case the connection itself is dead without anyone having said so.
  */
-import { RedisClient } from "bun";
 import { monotonicNow } from "../../chat/clock";
 import { describeError, type Logger, silentLogger } from "../../chat/log";
+import { KeySpace } from "./key-space";
+import { type RedisTarget, type WireClient, wireClient } from "./wire-client";
 
 /** Sent, but not answered within the timeout: it may still run in Redis. */
 export class RedisTimeout extends Error {
@@ -29,8 +30,12 @@ export class RedisUnavailable extends Error {
   override name = "RedisUnavailable";
 }
 
-export interface LinkOptions {
-  url: string;
+/** A write acknowledged by fewer replicas than asked within its wait: it may be lost on a failover. */
+export class RedisNotReplicated extends Error {
+  override name = "RedisNotReplicated";
+}
+
+export type LinkOptions = RedisTarget & {
   /** Longest a command may take before it counts as failed. */
   timeoutMs: number;
   /** Overdue this many timeouts: the connection is closed and opened again. */
@@ -38,7 +43,7 @@ export interface LinkOptions {
   log?: Logger;
   /** Names the link in logs. */
   name?: string;
-}
+};
 
 /** A command's answer within the timeout, and (once sent) its answer whenever it comes. */
 export interface Call {
@@ -47,19 +52,9 @@ export interface Call {
   late: Promise<unknown> | undefined;
 }
 
-/** Bun's client for the chat: fail at once while Redis is away, reconnect on its own. */
-export function connectRedis(url: string, connectionTimeout = 2000): RedisClient {
-  return new RedisClient(url, {
-    enableOfflineQueue: false,
-    autoReconnect: true,
-    maxRetries: 1_000_000,
-    connectionTimeout,
-  });
-}
-
 export class RedisLink {
   readonly timeoutMs: number;
-  private client: RedisClient;
+  private client: WireClient;
   /** Commands sent and not answered yet (timed out or not): id -> when sent (monotonic). In send order. */
   private readonly pending = new Map<number, number>();
   /** Of those, the ones that timed out: while there is one, Redis is known not to answer. */
@@ -76,7 +71,7 @@ export class RedisLink {
     this.timeoutMs = o.timeoutMs;
     this.log = o.log ?? silentLogger;
     this.name = o.name ?? "main";
-    this.client = connectRedis(o.url, this.connectTimeout());
+    this.client = wireClient(o, this.connectTimeout());
   }
 
   /** Connects for the first time; rejects when Redis cannot be reached. */
@@ -98,8 +93,12 @@ export class RedisLink {
     return this.call(command, args).reply;
   }
 
-  /** Sends a command; `reply` fails within the timeout, `late` is its answer whenever it comes. */
-  call(command: string, args: string[]): Call {
+  /**
+   * Sends a command; `reply` fails within the timeout, `late` is its answer whenever it comes. With
+   * `replicas`, the command is followed by WAIT on its node: the answer counts only once that many
+   * replicas hold it (else RedisNotReplicated: it ran, and may be lost should its primary fail).
+   */
+  call(command: string, args: string[], replicas = 0): Call {
     const refused = this.refusal();
     if (refused) {
       this.fail();
@@ -109,7 +108,14 @@ export class RedisLink {
     const id = this.nextId++;
     let raw: Promise<unknown>;
     try {
-      raw = this.client.send(command, args);
+      raw =
+        replicas > 0
+          ? this.client.sendAndWait(command, args, replicas, this.timeoutMs).then(([reply, acked]) => {
+              if (acked < replicas)
+                throw new RedisNotReplicated(`${acked} of ${replicas} replicas acknowledged ${command}`);
+              return reply;
+            })
+          : this.client.send(command, args);
     } catch (err) {
       this.fail();
       return { reply: Promise.reject(err), late: undefined };
@@ -123,8 +129,8 @@ export class RedisLink {
       },
       (err) => {
         this.answered(id);
-        if (isConnectionError(err)) this.fail();
-        else this.succeed();
+        if (this.client.isReplyError(err) || err instanceof RedisNotReplicated) this.succeed();
+        else this.fail();
         throw err;
       },
     );
@@ -197,7 +203,7 @@ export class RedisLink {
       this.pending.clear();
       this.overdue.clear();
       for (let attempt = 0; !this.closed; attempt++) {
-        const fresh = connectRedis(this.o.url, this.connectTimeout());
+        const fresh = wireClient(this.o, this.connectTimeout());
         try {
           await fresh.connect();
           if (this.closed) fresh.close();
@@ -205,7 +211,7 @@ export class RedisLink {
           return;
         } catch {
           fresh.close();
-          await Bun.sleep(Math.min(500, 50 * 2 ** attempt));
+          await sleep(Math.min(500, 50 * 2 ** attempt));
         }
       }
     })().finally(() => {
@@ -218,11 +224,6 @@ export class RedisLink {
   }
 }
 
-function isConnectionError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code !== "string" || code !== "ERR_REDIS_SERVER_ERROR";
-}
-
 /**
  * Runs a script with EVAL. EVALSHA would save bytes, but after a Redis restart (script cache empty)
  * its NOSCRIPT retries could reorder pipelined writes; EVAL keeps them in the order they were sent.
@@ -231,12 +232,27 @@ export function runScript(
   link: RedisLink,
   script: string,
   args: ReadonlyArray<string | number>,
+  replicas = 0,
 ): Promise<unknown> {
-  return scriptCall(link, script, args).reply;
+  return scriptCall(link, script, args, replicas).reply;
 }
 
-export function scriptCall(link: RedisLink, script: string, args: ReadonlyArray<string | number>): Call {
-  return link.call("EVAL", [script, "0", ...args.map(String)]);
+/**
+ * ARGV[1] is always the prefix of the partition the script works in (key-space.ts); its one declared
+ * key routes it to that partition's slot on a cluster. Every key it touches shares that hash tag.
+ */
+export function scriptCall(
+  link: RedisLink,
+  script: string,
+  args: ReadonlyArray<string | number>,
+  replicas = 0,
+): Call {
+  const prefix = String(args[0]);
+  return link.call("EVAL", [script, "1", KeySpace.anchor(prefix), ...args.map(String)], replicas);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Stream ids ("ms-n") compared as numbers. */

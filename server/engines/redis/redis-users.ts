@@ -26,6 +26,7 @@ import {
   type UserStore,
 } from "../../chat/users";
 import type { Inflight } from "./inflight";
+import type { KeySpace } from "./key-space";
 import { type RedisLink, runScript } from "./redis-link";
 import type { StreamFollower } from "./stream-follower";
 import { entryFields, type StreamEntry } from "./stream-reader";
@@ -48,7 +49,7 @@ import {
 
 export interface RedisUsersDeps {
   link: RedisLink;
-  prefix: string;
+  keys: KeySpace;
   procId: string;
   /** Runs `work` once the engine is ready (in flight), then hands its outcome to `done`. */
   run: <T>(work: () => Promise<T>, done: Done<T>) => void;
@@ -67,7 +68,7 @@ export class RedisUsers implements UserStore {
   private readonly eventsKey: string;
 
   constructor(private readonly d: RedisUsersDeps) {
-    this.eventsKey = `${d.prefix}users:events`;
+    this.eventsKey = `${d.keys.users}users:events`;
   }
 
   /** Reads the user events of every process from now on (call before the follower starts reading). */
@@ -79,7 +80,9 @@ export class RedisUsers implements UserStore {
       "COUNT",
       "1",
     ])) as StreamEntry[];
-    follower.listen(this.eventsKey, last[0]?.[0] ?? "0-0", (entries) => this.received(entries));
+    follower.listen(this.eventsKey, this.d.keys.users, last[0]?.[0] ?? "0-0", (entries) =>
+      this.received(entries),
+    );
   }
 
   identityKey(done: Done<string>): void {
@@ -158,35 +161,57 @@ export class RedisUsers implements UserStore {
     }, done);
   }
 
-  /** One script for every room: three ZCOUNTs each (user-scripts.ts COUNTS), one round trip. */
+  /**
+   * One script per partition for all its rooms: three ZCOUNTs each (user-scripts.ts COUNTS), the
+   * partitions side by side (one round trip). Read-only: each room's range is given, so nothing needs
+   * the partitions to agree.
+   */
   counts(userId: string, queries: readonly CountQuery[], cap: number, done: Done<Counts[]>): void {
     if (queries.length === 0) {
       done(undefined, []);
       return;
     }
     this.d.run(async () => {
-      const args: Array<string | number> = [userId, cap];
-      for (const q of queries) args.push(q.room, q.readSeq, q.upTo);
-      const raw = (await this.script(COUNTS, args)) as number[];
-      return queries.map((_, i) => ({ unread: Number(raw[2 * i]), mentions: Number(raw[2 * i + 1]) }));
+      const byPartition = new Map<string, number[]>();
+      queries.forEach((q, i) => {
+        const prefix = this.d.keys.room(q.room);
+        const list = byPartition.get(prefix) ?? [];
+        list.push(i);
+        byPartition.set(prefix, list);
+      });
+      const out: Counts[] = new Array(queries.length);
+      await Promise.all(
+        [...byPartition].map(async ([prefix, indexes]) => {
+          const args: Array<string | number> = [prefix, userId, cap];
+          for (const i of indexes) {
+            const q = queries[i] as CountQuery;
+            args.push(q.room, q.readSeq, q.upTo);
+          }
+          const raw = (await runScript(this.d.link, COUNTS, args)) as number[];
+          indexes.forEach((i, k) => {
+            out[i] = { unread: Number(raw[2 * k]), mentions: Number(raw[2 * k + 1]) };
+          });
+        }),
+      );
+      return out;
     }, done);
   }
 
   /** The pair's room is read first; `name` is asked only for a pair that has none yet. */
   directRoom(a: string, b: string, name: () => string, done: Done<string>): void {
     const [x, y] = a <= b ? [a, b] : [b, a];
-    const pair = `${this.d.prefix}dm:pair:${x.length}:${x}:${y}`;
+    const pair = `${this.d.keys.users}dm:pair:${x.length}:${x}:${y}`;
     this.d.run(async () => {
       const found = (await this.d.link.send("GET", [pair])) as string | null;
       if (found !== null) return found;
-      return String(await runScript(this.d.link, DIRECT_ROOM, [this.d.prefix, pair, name(), x, y]));
+      return String(await runScript(this.d.link, DIRECT_ROOM, [this.d.keys.users, pair, name(), x, y]));
     }, done);
   }
 
   directPair(room: string, done: Done<readonly [string, string] | undefined>): void {
     this.d.run(async () => {
       const [a, b] = (await this.d.link.send("HMGET", [
-        `${this.d.prefix}dm:room:${room}`,
+        `${this.d.keys.users}dm:room:${room}`,
         "a",
         "b",
       ])) as Array<string | null>;
@@ -198,12 +223,12 @@ export class RedisUsers implements UserStore {
   ban(room: string, ban: Ban, done: Done<void>): void {
     const key = ban.userId ?? `v1:${ban.nickKey}`;
     this.d.run(async () => {
-      await this.script(BAN, [room, key, ban.nickKey, JSON.stringify(ban)]);
+      await this.inRoom(BAN, room, [key, ban.nickKey, JSON.stringify(ban)]);
     }, done);
   }
 
   unban(room: string, userId: string, done: Done<boolean>): void {
-    this.d.run(async () => (await this.script(UNBAN, [room, userId])) === 1, done);
+    this.d.run(async () => (await this.inRoom(UNBAN, room, [userId])) === 1, done);
   }
 
   /** Of the bans on the user or the nick (user-scripts.ts BANNED), the one in force at `now` that ends last. */
@@ -214,7 +239,7 @@ export class RedisUsers implements UserStore {
     done: Done<Ban | undefined>,
   ): void {
     this.d.run(async () => {
-      const raw = (await this.script(BANNED, [room, who.userId ?? "", who.nickKey ?? ""])) as string[];
+      const raw = (await this.inRoom(BANNED, room, [who.userId ?? "", who.nickKey ?? ""])) as string[];
       return holdingBan(
         raw.map((r) => JSON.parse(r) as Ban),
         now,
@@ -260,7 +285,13 @@ export class RedisUsers implements UserStore {
     }
   }
 
+  /** A script of the user store's own keys. */
   private script(script: string, args: ReadonlyArray<string | number>): Promise<unknown> {
-    return runScript(this.d.link, script, [this.d.prefix, ...args]);
+    return runScript(this.d.link, script, [this.d.keys.users, ...args]);
+  }
+
+  /** A script of a room's keys (its bans): ARGV P, room, then `args`. */
+  private inRoom(script: string, room: string, args: ReadonlyArray<string | number>): Promise<unknown> {
+    return runScript(this.d.link, script, [this.d.keys.room(room), room, ...args]);
   }
 }

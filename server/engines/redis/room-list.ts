@@ -1,9 +1,11 @@
 /**
  * The rooms of the whole cluster for `GET /api/rooms`. The scripts that add and remove users keep a
- * sorted set, P rooms (room -> its number of users, only rooms that have any), so one read answers
- * for every process, and its cost grows with the rooms in use, never with the keys or the history.
+ * sorted set per partition, P rooms (room -> its number of users, only rooms that have any), so one
+ * read per partition answers for every process, and its cost grows with the rooms in use, never with
+ * the keys or the history.
  */
 import type { RoomCount } from "../../chat/engine";
+import type { KeySpace } from "./key-space";
 import type { RedisLink } from "./redis-link";
 
 export function roomsKey(prefix: string): string {
@@ -11,12 +13,18 @@ export function roomsKey(prefix: string): string {
 }
 
 /** Every room with users on any process, with its count, busiest first (then by name). */
-export async function clusterRooms(link: RedisLink, prefix: string): Promise<RoomCount[]> {
-  // RESP3 answers WITHSCORES as [member, score] pairs.
-  const reply = (await link.send("ZRANGE", [roomsKey(prefix), "0", "-1", "WITHSCORES"])) as Array<
-    [string, number | string]
-  >;
-  return reply
+export async function clusterRooms(link: RedisLink, keys: KeySpace): Promise<RoomCount[]> {
+  const replies = await Promise.all(
+    keys.partitions.map(
+      // RESP3 answers WITHSCORES as [member, score] pairs.
+      (prefix) =>
+        link.send("ZRANGE", [roomsKey(prefix), "0", "-1", "WITHSCORES"]) as Promise<
+          Array<[string, number | string]>
+        >,
+    ),
+  );
+  return replies
+    .flat()
     .map(([room, users]) => ({ room, users: Number(users) }))
     .sort((a, b) => b.users - a.users || (a.room < b.room ? -1 : 1));
 }

@@ -1,11 +1,13 @@
 /**
  * The room scripts of scripts.ts called with plain values: callers never build an ARGV list, and each
- * reply comes back typed. One instance per process: it carries the prefix, stream length and process id.
+ * reply comes back typed. One instance per process: it carries the key space, stream length and process
+ * id. A session's keys live in the partition of the room it is used in (key-space.ts).
  */
 import { LIMITS } from "../../../protocol";
 import type { ChangeOutcome, ChangeRequest, Kick } from "../../chat/engine";
 import { changeMessage } from "../../chat/posts";
 import { CHANGE, KICK } from "./change-scripts";
+import type { KeySpace } from "./key-space";
 import { type Call, type RedisLink, runScript, scriptCall } from "./redis-link";
 import {
   CHAT,
@@ -73,21 +75,31 @@ export type ReconcileReply =
 export class RoomScripts {
   constructor(
     private readonly link: RedisLink,
-    private readonly prefix: string,
+    private readonly keys: KeySpace,
     private readonly maxLen: string,
     private readonly procId: string,
-    private readonly limits: { resumeTtlMs: number; dedupeWindow: number; retentionMaxMessages: number },
+    private readonly limits: {
+      resumeTtlMs: number;
+      dedupeWindow: number;
+      retentionMaxMessages: number;
+      /** Replicas that must hold a chat or a change before it is acknowledged (WAIT). */
+      minReplicas: number;
+    },
   ) {}
 
   /** The room's counters, users and newest chats, consistent with one stream position. */
   async snapshot(room: string): Promise<SnapshotReply> {
-    return (await runScript(this.link, SNAPSHOT, [this.prefix, room, LIMITS.sinceMax])) as SnapshotReply;
+    return (await runScript(this.link, SNAPSHOT, [
+      this.keys.room(room),
+      room,
+      LIMITS.sinceMax,
+    ])) as SnapshotReply;
   }
 
-  /** `sid`: the session's stable id (the first part of its resume token). */
-  async session(sid: string): Promise<SessionEntry> {
+  /** `sid`: the session's stable id (the first part of its resume token), as known in `inRoom`'s partition. */
+  async session(inRoom: string, sid: string): Promise<SessionEntry> {
     const [room = null, nick = null, key = null, secret = null] = (await this.link.send("HMGET", [
-      `${this.prefix}sess:${sid}`,
+      `${this.keys.room(inRoom)}sess:${sid}`,
       "room",
       "nick",
       "key",
@@ -97,17 +109,18 @@ export class RoomScripts {
   }
 
   /** Counts a new session against its client address's cap; resolves to the ended sessions forgotten. */
-  async capSessions(client: string, sid: string, now: number, cap: number): Promise<number> {
+  async capSessions(room: string, client: string, sid: string, now: number, cap: number): Promise<number> {
     const keep = this.limits.resumeTtlMs + 24 * 3600_000;
-    return (await runScript(this.link, SESSION_CAP, [this.prefix, client, sid, now, cap, keep])) as number;
+    const args = [this.keys.room(room), client, sid, now, cap, keep];
+    return (await runScript(this.link, SESSION_CAP, args)) as number;
   }
 
   /**
    * Swaps the session's token secret `from` for `to`, only if `from` is still it: of two resumes
    * with one token, one wins. `from` "" sets the first secret of a new session. True when swapped.
    */
-  async rotate(sid: string, from: string, to: string): Promise<boolean> {
-    return (await runScript(this.link, ROTATE, [this.prefix, sid, from, to])) === 1;
+  async rotate(room: string, sid: string, from: string, to: string): Promise<boolean> {
+    return (await runScript(this.link, ROTATE, [this.keys.room(room), sid, from, to])) === 1;
   }
 
   /** Claims the first free of `candidates` ([nickKey, nick] pairs), or takes over the session's own entry. */
@@ -120,21 +133,23 @@ export class RoomScripts {
     return (await this.onRoom(CLAIM, room, this.procId, connId, token, ...candidates.flat())) as ClaimReply;
   }
 
-  /** The next guest number. */
-  async nextGuest(): Promise<number> {
-    return Number(await runScript(this.link, GUEST, [this.prefix]));
+  /** The next guest number (of the room's partition: guest names need only be unique in a room). */
+  async nextGuest(room: string): Promise<number> {
+    return Number(await runScript(this.link, GUEST, [this.keys.room(room)]));
   }
 
   /** Stores a batch of chats; one seq each (negative: a repeat). */
   async chats(room: string, messages: readonly ChatArgs[]): Promise<number[]> {
-    const { dedupeWindow, retentionMaxMessages } = this.limits;
-    return (await this.onRoom(
-      CHAT,
+    const { dedupeWindow, retentionMaxMessages, minReplicas } = this.limits;
+    const args = [
+      this.keys.room(room),
       room,
+      this.maxLen,
       dedupeWindow,
       retentionMaxMessages,
       ...messages.flat(),
-    )) as number[];
+    ];
+    return (await runScript(this.link, CHAT, args, minReplicas)) as number[];
   }
 
   /** v2: `connId` joins user `userId`'s claim in `room`, made under `nick` (at `key`) if it has none. */
@@ -242,7 +257,8 @@ export class RoomScripts {
         args = [req.topic];
         break;
     }
-    const [ok, what] = (await this.onRoom(CHANGE, room, at, head, tail, req.type, ...args)) as [
+    const all = [this.keys.room(room), room, this.maxLen, at, head, tail, req.type, ...args];
+    const [ok, what] = (await runScript(this.link, CHANGE, all, this.limits.minReplicas)) as [
       number,
       number | "gone" | "unchanged" | "full",
     ];
@@ -258,10 +274,10 @@ export class RoomScripts {
 
   /** The scripts that append to a room's stream all start with P, room, maxlen. */
   private onRoom(script: string, room: string, ...rest: Array<string | number>): Promise<unknown> {
-    return runScript(this.link, script, [this.prefix, room, this.maxLen, ...rest]);
+    return runScript(this.link, script, [this.keys.room(room), room, this.maxLen, ...rest]);
   }
 
   private callOnRoom(script: string, room: string, ...rest: Array<string | number>): Call {
-    return scriptCall(this.link, script, [this.prefix, room, this.maxLen, ...rest]);
+    return scriptCall(this.link, script, [this.keys.room(room), room, this.maxLen, ...rest]);
   }
 }

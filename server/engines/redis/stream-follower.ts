@@ -13,14 +13,16 @@ import type { Kick, Post, RoomEntry } from "../../chat/engine";
 import { describeError, type Logger } from "../../chat/log";
 import { DELETED_TEXT_V1 } from "../../chat/posts";
 import type { Inflight } from "./inflight";
-import { roomKey } from "./redis-history";
-import { type RedisLink, streamIdAfter } from "./redis-link";
+import type { KeySpace } from "./key-space";
+import { type RedisLink, sleep, streamIdAfter } from "./redis-link";
 import { entryFields, type StreamEntry, StreamReader } from "./stream-reader";
 
 /** One followed room: its stream, and the id of the last entry delivered (null while loading). */
 export interface Follow {
   room: string;
   key: string;
+  /** Its partition's prefix: the reader of that partition reads it. */
+  prefix: string;
   lastId: string | null;
   /** Number of the last entry delivered: one not above it means the room's log started over. */
   lastN: number;
@@ -28,7 +30,9 @@ export interface Follow {
 
 export interface FollowerDeps {
   link: RedisLink;
-  prefix: string;
+  keys: KeySpace;
+  /** A connection of its own for one partition's reader (XREAD BLOCK holds it). */
+  readerLink: () => RedisLink;
   procId: string;
   inflight: Inflight;
   log: Logger;
@@ -39,6 +43,7 @@ export interface FollowerDeps {
 
 /** A stream read besides the rooms' (v2's user events): from `lastId` on, for as long as the process runs. */
 interface Listener {
+  prefix: string;
   lastId: string;
   apply: (entries: StreamEntry[]) => void;
 }
@@ -46,13 +51,16 @@ interface Listener {
 export class StreamFollower {
   private readonly byKey = new Map<string, Follow>();
   private readonly listeners = new Map<string, Listener>();
-  private reader: StreamReader | undefined;
+  /** One reader per partition in use: a blocking read covers only keys of one slot on a cluster. */
+  private readonly readers = new Map<string, StreamReader>();
+  private started = false;
 
   constructor(private readonly d: FollowerDeps) {}
 
   /** A room is being loaded: it is followed from the id its snapshot gives (`loaded`). */
   start(room: string): Follow {
-    const follow: Follow = { room, key: roomKey(this.d.prefix, room, "log"), lastId: null, lastN: 0 };
+    const key = this.d.keys.roomKey(room, "log");
+    const follow: Follow = { room, key, prefix: this.d.keys.room(room), lastId: null, lastN: 0 };
     this.byKey.set(follow.key, follow);
     return follow;
   }
@@ -61,27 +69,45 @@ export class StreamFollower {
     if (this.byKey.get(follow.key) !== follow) return;
     follow.lastId = lastId;
     follow.lastN = lastN;
-    this.wake();
+    this.wake(follow.prefix);
   }
 
   stop(room: string): void {
-    this.byKey.delete(roomKey(this.d.prefix, room, "log"));
+    this.byKey.delete(this.d.keys.roomKey(room, "log"));
   }
 
-  /** Reads stream `key` too, from after `lastId`, handing its entries to `apply` in order (call before `follow`). */
-  listen(key: string, lastId: string, apply: (entries: StreamEntry[]) => void): void {
-    this.listeners.set(key, { lastId, apply });
+  /**
+   * Reads stream `key` (of partition `prefix`) too, from after `lastId`, handing its entries to
+   * `apply` in order (call before `follow`).
+   */
+  listen(key: string, prefix: string, lastId: string, apply: (entries: StreamEntry[]) => void): void {
+    this.listeners.set(key, { prefix, lastId, apply });
   }
 
-  /** Starts reading, on `readerLink` (a connection of its own, which XREAD BLOCK holds). */
-  follow(readerLink: RedisLink): void {
-    this.reader = new StreamReader(
-      readerLink,
-      this.wakeKey(),
+  /** Starts reading: a reader for each partition with a stream to read, and more as rooms come. */
+  follow(): void {
+    this.started = true;
+    for (const l of this.listeners.values()) this.readerFor(l.prefix);
+    for (const f of this.followed()) this.readerFor(f.prefix);
+  }
+
+  async close(): Promise<void> {
+    this.started = false;
+    await Promise.all([...this.readers.values()].map((r) => r.stop()));
+    this.readers.clear();
+  }
+
+  private readerFor(prefix: string): void {
+    if (!this.started || this.readers.has(prefix)) return;
+    const reader = new StreamReader(
+      this.d.readerLink(),
+      this.wakeKey(prefix),
       {
         streams: () => [
-          ...this.listened(),
-          ...this.followed().map((f) => ({ key: f.key, lastId: f.lastId as string })),
+          ...this.listened().filter((l) => l.prefix === prefix),
+          ...this.followed()
+            .filter((f) => f.prefix === prefix)
+            .map((f) => ({ key: f.key, lastId: f.lastId as string })),
         ],
         apply: (key, entries) => {
           const listener = this.listeners.get(key);
@@ -92,11 +118,8 @@ export class StreamFollower {
       },
       this.d.log,
     );
-    this.reader.start();
-  }
-
-  async close(): Promise<void> {
-    await this.reader?.stop();
+    this.readers.set(prefix, reader);
+    reader.start();
   }
 
   /** True while some followed room has entries not yet delivered here. */
@@ -112,8 +135,8 @@ export class StreamFollower {
     return false;
   }
 
-  private listened(): Array<{ key: string; lastId: string }> {
-    return [...this.listeners].map(([key, l]) => ({ key, lastId: l.lastId }));
+  private listened(): Array<{ key: string; prefix: string; lastId: string }> {
+    return [...this.listeners].map(([key, l]) => ({ key, prefix: l.prefix, lastId: l.lastId }));
   }
 
   private followed(): Follow[] {
@@ -134,7 +157,7 @@ export class StreamFollower {
     } catch (err) {
       // Nothing delivered, nothing marked read: the next read brings the same entries again.
       this.d.log.log("warn", "redis_contents_failed", { room: follow.room, ...describeError(err) });
-      await Bun.sleep(100);
+      await sleep(100);
       return;
     }
     if (this.byKey.get(key) !== follow || follow.lastId !== lastId) return;
@@ -170,7 +193,7 @@ export class StreamFollower {
       lo > hi
         ? Promise.resolve([])
         : (this.d.link.send("ZRANGEBYSCORE", [
-            roomKey(this.d.prefix, room, part),
+            this.d.keys.roomKey(room, part),
             String(lo),
             String(hi),
           ]) as Promise<string[]>);
@@ -190,14 +213,18 @@ export class StreamFollower {
     return out;
   }
 
-  /** Interrupts the reader's blocking read, so it picks up a room just loaded. */
-  private wake(): void {
-    const wake = this.d.link.send("XADD", [this.wakeKey(), "MAXLEN", "1", "*", "w", "1"]);
+  /** Interrupts the partition reader's blocking read (or starts it), so it picks up a room just loaded. */
+  private wake(prefix: string): void {
+    if (!this.readers.has(prefix)) {
+      this.readerFor(prefix);
+      return;
+    }
+    const wake = this.d.link.send("XADD", [this.wakeKey(prefix), "MAXLEN", "1", "*", "w", "1"]);
     this.d.inflight.track(wake.catch(() => {}));
   }
 
-  private wakeKey(): string {
-    return `${this.d.prefix}proc:${this.d.procId}:wake`;
+  private wakeKey(prefix: string): string {
+    return `${prefix}proc:${this.d.procId}:wake`;
   }
 }
 

@@ -6,7 +6,7 @@
  * from the same ids (what it would have returned comes with the next one).
  */
 import { describeError, type Logger } from "../../chat/log";
-import type { RedisLink } from "./redis-link";
+import { type RedisLink, sleep } from "./redis-link";
 
 /** One stream entry as RESP3 gives it: id and a flat field/value list. */
 export type StreamEntry = [string, string[]];
@@ -47,6 +47,16 @@ export class StreamReader {
   }
 
   private async loop(): Promise<void> {
+    // A reader may start long after the process (its partition's first room): its link connects first.
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await this.link.connect();
+        break;
+      } catch (err) {
+        if (attempt === 0) this.log.log("warn", "redis_reader_failed", describeError(err));
+        await sleep(Math.min(1000, 50 * 2 ** Math.min(attempt, 5)));
+      }
+    }
     while (!this.stopped) {
       const streams = this.source.streams();
       const keys = [this.wakeKey, ...streams.map((s) => s.key)];
@@ -67,7 +77,7 @@ export class StreamReader {
       } catch (err) {
         if (this.stopped) return;
         if (this.failures++ === 0) this.log.log("warn", "redis_reader_failed", describeError(err));
-        await Bun.sleep(Math.min(1000, 50 * 2 ** Math.min(this.failures, 5)));
+        await sleep(Math.min(1000, 50 * 2 ** Math.min(this.failures, 5)));
         continue;
       }
       if (!reply || this.stopped) continue;

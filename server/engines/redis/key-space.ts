@@ -1,0 +1,58 @@
+/**
+ * Where each key lives. On one Redis every key starts with the prefix, as it always has. On a Redis
+ * Cluster (or with REDIS_PARTITIONS > 1 on one Redis) the rooms are spread over `partitions` hash tags:
+ * a room's keys, the sessions and dedupe ids used in it, and the per-process bookkeeping of its
+ * partition (heartbeats, the rooms a process holds users in, the room list, the guest counter) all
+ * start with `PREFIX{N}:`, so every script that changes a room runs on one slot. v2's users (their
+ * records, memberships, read markers, direct rooms, identity key and events) live under `PREFIX{u}:`.
+ *
+ * Each partition is thus a complete copy of the single-Redis layout, for its rooms only: the scripts
+ * are the same, only their prefix differs. A process beats and sweeps in every partition.
+ */
+
+/** FNV-1a over UTF-16 code units: fast, stable across processes and versions, spread well enough. */
+function hash(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+export class KeySpace {
+  /** Every partition's prefix, in order. */
+  readonly partitions: readonly string[];
+  /** The prefix of v2's user store. */
+  readonly users: string;
+
+  /**
+   * `count` partitions; `tagged` puts each under its own hash tag (always on a cluster). Untagged,
+   * there is one partition and it is the bare prefix: the single-Redis layout, unchanged.
+   */
+  constructor(
+    readonly base: string,
+    count: number,
+    readonly tagged: boolean,
+  ) {
+    const n = tagged ? Math.max(1, Math.floor(count)) : 1;
+    this.partitions = Array.from({ length: n }, (_, i) => (tagged ? `${base}{${i}}:` : base));
+    this.users = tagged ? `${base}{u}:` : base;
+  }
+
+  /** The prefix of the partition that holds `room`. */
+  room(room: string): string {
+    const all = this.partitions;
+    return all.length === 1 ? (all[0] as string) : (all[hash(room) % all.length] as string);
+  }
+
+  /** A key of `room`: `part` is e.g. "meta", "log", "msgs". */
+  roomKey(room: string, part: string): string {
+    return `${this.room(room)}room:${room}:${part}`;
+  }
+
+  /** A key in partition `prefix` that routes a script to that partition's slot (never written). */
+  static anchor(prefix: string): string {
+    return `${prefix}anchor`;
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * The Redis clients under a RedisLink: Bun's own for one Redis (the fast path, as before), and
+ * ioredis's Cluster for a Redis Cluster (Bun's client has no cluster mode: it reports MOVED as an
+ * error). Both answer in RESP3 shapes (maps as objects, WITHSCORES as pairs), so what reads a reply
+ * does not care which one it came from. Neither queues commands while disconnected: the link fails
+ * them at once (redis-link.ts).
+ */
+import { RedisClient } from "bun";
+import { Cluster, ReplyError } from "ioredis";
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** One Redis (`url`) or the seed nodes of a Redis Cluster. */
+export type RedisTarget = { url: string } | { cluster: HostPort[] };
+
+export interface WireClient {
+  connect(): Promise<void>;
+  send(command: string, args: string[]): Promise<unknown>;
+  /**
+   * Sends `command`, then WAIT on the same node right behind it: resolves to its reply and the number
+   * of replicas that acknowledged everything written before (WAIT's answer).
+   */
+  sendAndWait(
+    command: string,
+    args: string[],
+    replicas: number,
+    timeoutMs: number,
+  ): Promise<[unknown, number]>;
+  close(): void;
+  /** An error Redis answered (the command ran, or was refused), not a connection's failure. */
+  isReplyError(err: unknown): boolean;
+}
+
+export function wireClient(target: RedisTarget, connectTimeoutMs: number): WireClient {
+  return "url" in target
+    ? new BunWire(target.url, connectTimeoutMs)
+    : new ClusterWire(target.cluster, connectTimeoutMs);
+}
+
+class BunWire implements WireClient {
+  private readonly client: RedisClient;
+
+  constructor(url: string, connectionTimeout: number) {
+    this.client = new RedisClient(url, {
+      enableOfflineQueue: false,
+      autoReconnect: true,
+      maxRetries: 1_000_000,
+      connectionTimeout,
+    });
+  }
+
+  async connect(): Promise<void> {
+    await this.client.connect();
+  }
+
+  send(command: string, args: string[]): Promise<unknown> {
+    return this.client.send(command, args);
+  }
+
+  async sendAndWait(
+    command: string,
+    args: string[],
+    replicas: number,
+    timeoutMs: number,
+  ): Promise<[unknown, number]> {
+    // One connection answers in order: the WAIT, sent right behind, counts this write.
+    const reply = this.client.send(command, args);
+    const acked = this.client.send("WAIT", [String(replicas), String(timeoutMs)]);
+    return [await reply, Number(await acked)];
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  isReplyError(err: unknown): boolean {
+    return (err as { code?: unknown } | null)?.code === "ERR_REDIS_SERVER_ERROR";
+  }
+}
+
+class ClusterWire implements WireClient {
+  private readonly cluster: Cluster;
+
+  constructor(seeds: HostPort[], connectTimeout: number) {
+    this.cluster = new Cluster(seeds, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      // A node gone (failover, slot moved) is looked up again; a command meanwhile fails at once and
+      // the link's caller decides (a chat is retried by its id, a claim given back, ...).
+      retryDelayOnFailover: 100,
+      retryDelayOnClusterDown: 100,
+      retryDelayOnMoved: 0,
+      maxRedirections: 16,
+      slotsRefreshTimeout: Math.max(1000, connectTimeout),
+      clusterRetryStrategy: (times) => Math.min(1000, 50 * 2 ** Math.min(times, 5)),
+      redisOptions: {
+        protocol: 3,
+        replyMapping: "resp3",
+        connectTimeout,
+        offlineQueue: false,
+        maxRetriesPerRequest: 0,
+      },
+    });
+    // ioredis reports node errors as events as well; the link reports what matters (commands failing).
+    this.cluster.on("error", () => {});
+  }
+
+  async connect(): Promise<void> {
+    await this.cluster.connect();
+  }
+
+  send(command: string, args: string[]): Promise<unknown> {
+    return this.cluster.call(command, ...args);
+  }
+
+  async sendAndWait(
+    command: string,
+    args: string[],
+    replicas: number,
+    timeoutMs: number,
+  ): Promise<[unknown, number]> {
+    // A pipeline goes to the node of its keys whole: WAIT (no key) runs on the node that wrote.
+    const results = await this.cluster
+      .pipeline()
+      .call(command, ...args)
+      .call("WAIT", String(replicas), String(timeoutMs))
+      .exec();
+    if (!results) throw new Error("the cluster pipeline was discarded");
+    const [write, wait] = results;
+    if (write?.[0]) throw write[0];
+    if (wait?.[0]) throw wait[0];
+    return [write?.[1], Number(wait?.[1])];
+  }
+
+  close(): void {
+    this.cluster.disconnect();
+  }
+
+  isReplyError(err: unknown): boolean {
+    return err instanceof ReplyError;
+  }
+}
