@@ -1,20 +1,26 @@
 /**
  * Conformance of protocol v2, part 1 (shared/PROTOCOL.md, "Users", "Rooms on one connection" and the
- * matching rows) over real sockets, on both engines: welcome, joined/parted, posts as v2 and v1 see
+ * matching rows) over real sockets, on both engines and on the Deno entry: welcome, joined/parted, posts as v2 and v1 see
  * them, mentions, sync, history, who, typing, read markers, renames, direct rooms, and the typed
  * refusals that change nothing.
  */
 import { afterEach, describe, expect, it } from "bun:test";
+import { onBun, onDeno, type ServerFactory, stopDenoServers } from "../support/server-targets";
 import { closeAllClients, connect } from "../support/test-client";
 import { testEngines } from "../support/test-engines";
-import { startTestServerOn, stopAllServers } from "../support/test-server";
+import { stopAllServers } from "../support/test-server";
 import { closeAllV2Clients, connectV2, type Of, type V2Client } from "../support/v2-client";
 
-const engines = testEngines();
+const targets: Array<[string, ServerFactory]> = [
+  ...testEngines().map(([name, engineOf]): [string, ServerFactory] => [name, onBun(engineOf)]),
+  // server.deno.ts as a child process: the local engine on node:sqlite, fan-out by its topic map.
+  ["deno", onDeno],
+];
 afterEach(async () => {
   const bad = await closeAllV2Clients();
   await closeAllClients();
   await stopAllServers();
+  await stopDenoServers();
   if (bad.length > 0) throw new Error(`server sent ${bad.length} undecodable v2 frames, first: ${bad[0]}`);
 });
 
@@ -23,13 +29,7 @@ const isType =
   (m: { type: string }): m is never =>
     m.type === type;
 
-describe.each(engines)("v2 conformance over %s", (_name, engineOf) => {
-  async function server(env: Record<string, string> = {}) {
-    const srv = startTestServerOn(engineOf(), env);
-    await srv.ready;
-    return srv;
-  }
-
+describe.each(targets)("v2 conformance over %s", (_name, server) => {
   /** A user that joined `room`, with its identity token for more tabs. */
   async function user(
     url: URL,
