@@ -9,10 +9,14 @@ import { loadConfig } from "../../server/config";
 const running = new Set<RunningServer>();
 
 /**
- * Which engine a test server runs on: the local one, or Redis at `url` (a private redis-server),
- * with its rooms spread over `partitions` hash tags (the cluster layout) when given.
+ * Which engine a test server runs on: the local one, Redis at `url` (a private redis-server), with
+ * its rooms spread over `partitions` hash tags (the cluster layout) when given, or a private Redis
+ * Cluster (`seeds`: REDIS_CLUSTER's value).
  */
-export type TestEngine = { kind: "local" } | { kind: "redis"; url: string; partitions?: number };
+export type TestEngine =
+  | { kind: "local" }
+  | { kind: "redis"; url: string; partitions?: number }
+  | { kind: "cluster"; seeds: string };
 
 let servers = 0;
 
@@ -27,8 +31,10 @@ export function startTestServerOn(
 ): RunningServer {
   if (engine.kind === "local") return startTestServer(env, options);
   const redisPrefix = env.DB_PATH ? `db:${env.DB_PATH}:` : `t${process.pid}-${++servers}:`;
-  const redisEnv: Record<string, string> = { REDIS_URL: engine.url };
-  if (engine.partitions !== undefined) redisEnv.REDIS_PARTITIONS = String(engine.partitions);
+  const redisEnv: Record<string, string> =
+    engine.kind === "cluster" ? { REDIS_CLUSTER: engine.seeds } : { REDIS_URL: engine.url };
+  if (engine.kind === "redis" && engine.partitions !== undefined)
+    redisEnv.REDIS_PARTITIONS = String(engine.partitions);
   return startTestServer({ ...env, ...redisEnv }, { redisPrefix, ...options });
 }
 

@@ -83,17 +83,23 @@ class BunWire implements WireClient {
 
 class ClusterWire implements WireClient {
   private readonly cluster: Cluster;
+  /** Rejects a connect still under way when the client is closed (ioredis would leave it pending). */
+  private abandon: ((err: Error) => void) | undefined;
 
   constructor(seeds: HostPort[], connectTimeout: number) {
     this.cluster = new Cluster(seeds, {
       lazyConnect: true,
       enableOfflineQueue: false,
-      // A node gone (failover, slot moved) is looked up again; a command meanwhile fails at once and
-      // the link's caller decides (a chat is retried by its id, a claim given back, ...).
-      retryDelayOnFailover: 100,
-      retryDelayOnClusterDown: 100,
+      // A primary's failover takes 2-3 s here (cluster-node-timeout 1 s): redirections keep trying for
+      // longer than that, so a command waits for the new primary rather than failing (the link's own
+      // timeout still bounds the wait, and then the caller decides: a chat is retried by its id, ...).
+      retryDelayOnFailover: 200,
+      retryDelayOnClusterDown: 200,
+      retryDelayOnTryAgain: 50,
       retryDelayOnMoved: 0,
-      maxRedirections: 16,
+      maxRedirections: 40,
+      // Replicas and moved slots are learnt without waiting for a MOVED.
+      slotsRefreshInterval: 2000,
       slotsRefreshTimeout: Math.max(1000, connectTimeout),
       clusterRetryStrategy: (times) => Math.min(1000, 50 * 2 ** Math.min(times, 5)),
       redisOptions: {
@@ -108,8 +114,14 @@ class ClusterWire implements WireClient {
     this.cluster.on("error", () => {});
   }
 
-  async connect(): Promise<void> {
-    await this.cluster.connect();
+  connect(): Promise<void> {
+    if (this.cluster.status === "ready") return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.abandon = reject;
+      this.cluster.connect().then(resolve, reject);
+    }).finally(() => {
+      this.abandon = undefined;
+    });
   }
 
   send(command: string, args: string[]): Promise<unknown> {
@@ -136,6 +148,7 @@ class ClusterWire implements WireClient {
   }
 
   close(): void {
+    this.abandon?.(new Error("the Redis Cluster client was closed while connecting"));
     this.cluster.disconnect();
   }
 
