@@ -89,14 +89,23 @@ function parseArgs(argv: string[]): Options {
   return o;
 }
 
+/** Servers no plan runs unless `--servers` names them; then the throughput scenario runs them wherever it runs ours. */
+const OPT_IN: ServerName[] = ["ours-deno"];
+
 function planFor(o: Options): Plan {
   const base = PLANS[o.mode];
   const keep = (list: ServerName[]) => (o.servers ? list.filter((s) => o.servers?.includes(s)) : list);
+  const optIn = OPT_IN.filter((s) => o.servers?.includes(s));
+  const withOptIn = (list: ServerName[]) => (list.includes("ours") ? [...list, ...optIn] : list);
   return {
     ...base,
     reps: o.reps ?? base.reps,
     servers: keep(base.servers),
-    throughput: { ...base.throughput, servers: keep(base.throughput.servers) },
+    throughput: {
+      ...base.throughput,
+      configs: base.throughput.configs.map((c) => (c.servers ? { ...c, servers: withOptIn(c.servers) } : c)),
+      servers: keep(withOptIn(base.throughput.servers)),
+    },
     scale: { ...base.scale, servers: keep(base.scale.servers) },
     resume: { ...base.resume, servers: keep(base.resume.servers) },
     http: { ...base.http, servers: keep(base.http.servers) },
@@ -118,6 +127,25 @@ function machine(): Machine {
     openFileLimit: sh(["sh", "-c", "ulimit -n"]),
     loadAverageAtStart: loadavg(),
   };
+}
+
+/** Deno against Bun (ours-deno / ours), per throughput configuration both ran. */
+function runtimeRatios(r: Results): string[] {
+  const tp = r.throughput ?? [];
+  const lines: string[] = [];
+  for (const cfg of r.plan.throughput.configs) {
+    const bun = tp.find((t) => t.config === cfg.name && t.server === "ours")?.median;
+    const deno = tp.find((t) => t.config === cfg.name && t.server === "ours-deno")?.median;
+    if (!bun || !deno) continue;
+    lines.push(
+      `ours-deno / ours, ${cfg.name}: throughput ${(deno.deliveriesPerSec / bun.deliveriesPerSec).toFixed(2)}x ` +
+        `(${Math.round(deno.deliveriesPerSec)} vs ${Math.round(bun.deliveriesPerSec)} deliveries/s), ` +
+        `server CPU per delivery ${(deno.serverUsPerDelivery / bun.serverUsPerDelivery).toFixed(2)}x ` +
+        `(${deno.serverUsPerDelivery.toFixed(3)} vs ${bun.serverUsPerDelivery.toFixed(3)} µs; ` +
+        `server cores ${deno.serverCores.toFixed(2)} vs ${bun.serverCores.toFixed(2)}, limited by ${deno.limit} vs ${bun.limit})`,
+    );
+  }
+  return lines;
 }
 
 function commandLine(argv: string[]): string {
@@ -212,6 +240,7 @@ async function main(): Promise<number> {
   results.problems = findProblems(results);
   log("");
   for (const t of tables(results)) log(`${renderText(t)}\n`);
+  for (const line of runtimeRatios(results)) log(line);
   for (const p of results.problems) log(`PROBLEM: ${p}`);
 
   const partial = o.only.length !== SCENARIOS.length || o.servers !== undefined || o.reps !== undefined;

@@ -1,5 +1,5 @@
 /** The servers under test: how each is started as its own process, and the handle the scenarios use. */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
@@ -9,7 +9,7 @@ import { stop, track } from "./processes";
 export const ROOT = resolve(import.meta.dir, "..");
 export const BUN = process.execPath;
 
-export type ServerName = "ours" | "ours-memory" | "raw-bun" | "node-ws" | "socket.io";
+export type ServerName = "ours" | "ours-memory" | "ours-deno" | "raw-bun" | "node-ws" | "socket.io";
 
 export interface ServerDef {
   name: ServerName;
@@ -25,6 +25,12 @@ export const SERVERS: Record<ServerName, ServerDef> = {
   "ours-memory": {
     name: "ours-memory",
     label: "ours with DB_PATH=:memory: (storage off)",
+    dialect: "chat-json",
+    history: true,
+  },
+  "ours-deno": {
+    name: "ours-deno",
+    label: "ours on Deno (server.deno.ts, SQLite on through node:sqlite)",
     dialect: "chat-json",
     history: true,
   },
@@ -53,6 +59,20 @@ export interface StartOptions {
   timeoutMs?: number;
 }
 
+/**
+ * The `deno run ...` of package.json's start:deno (its permissions), with the npm package's deno;
+ * the page is not built for the bench (GET / then answers 404, which no scenario asks for).
+ */
+function denoCommand(): string[] {
+  const scripts = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).scripts as Record<
+    string,
+    string
+  >;
+  const run = scripts["start:deno"]?.split(" && ").find((part) => part.startsWith("deno run "));
+  if (!run) throw new Error("package.json's start:deno runs no deno run ...");
+  return [join(ROOT, "node_modules", ".bin", "deno"), ...run.split(" ").slice(1)];
+}
+
 function commandFor(
   def: ServerDef,
   dataDir: string,
@@ -62,12 +82,13 @@ function commandFor(
   switch (def.name) {
     case "ours":
     case "ours-memory":
+    case "ours-deno":
       return {
-        cmd: [BUN, ...(options.bunFlags ?? []), "server.ts"],
+        cmd: def.name === "ours-deno" ? denoCommand() : [BUN, ...(options.bunFlags ?? []), "server.ts"],
         env: {
           ...base,
           // ours-memory: SQLite in memory, so nothing is written to disk (storage off).
-          DB_PATH: def.name === "ours" ? join(dataDir, "chat.db") : ":memory:",
+          DB_PATH: def.name === "ours-memory" ? ":memory:" : join(dataDir, "chat.db"),
           // Every per-connection limit off: the generator sends far faster than a person types.
           RATE_LIMIT: "0",
           FRAME_RATE_LIMIT: "0",
