@@ -63,7 +63,7 @@ async function lateReader(
     deliver: (_room, got) => entries.push(...got),
     resync: (_room, why) => resyncs.push(why),
   });
-  follower.loaded(follower.start(room), lastId, lastN);
+  follower.loaded(follower.start(room), lastId, lastN, "");
   follower.follow();
   return {
     entries,

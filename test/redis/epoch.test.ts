@@ -43,3 +43,46 @@ describe.skipIf(!redis.available)("a room whose Redis lost its data", () => {
     expect(again.welcome.epoch).toBe(bob.welcome.epoch as string);
   });
 });
+
+describe.skipIf(!redis.available)(
+  "a room whose newest writes Redis lost (a failover to a replica behind)",
+  () => {
+    it("gets a new epoch, so the seqs some clients saw are never silently reused", async () => {
+      const url = redis.url();
+      const srv = startTestServerOn({ kind: "redis", url }, {}, { redisPrefix: "behind:" });
+      const ann = await connect(srv.url, { room: "behind", nick: "ann" });
+      const bob = await connect(srv.url, { room: "behind", nick: "bob" });
+      await ann.post("kept", 2);
+      await ann.post("lost", 1);
+      await bob.waitFor("chat", (m) => m.seq === 3);
+      const before = ann.welcome.epoch;
+      // What a replica that never got the last chat holds: its seq, entry number, post and log entry gone.
+      const admin = new RedisClient(url);
+      const meta = "behind:room:behind:meta";
+      await admin.send("HINCRBY", [meta, "seq", "-1"]);
+      await admin.send("HINCRBY", [meta, "n", "-1"]);
+      await admin.send("ZREMRANGEBYSCORE", ["behind:room:behind:msgs", "3", "3"]);
+      const [last] = (await admin.send("XREVRANGE", [
+        "behind:room:behind:log",
+        "+",
+        "-",
+        "COUNT",
+        "1",
+      ])) as Array<[string, string[]]>;
+      await admin.send("XDEL", ["behind:room:behind:log", (last as [string, string[]])[0]]);
+      admin.close();
+      // The next chat takes seq 3 again and the entry number the process saw already: it notices.
+      bob.send({ type: "chat", text: "after", id: "a1" });
+      expect(await ann.closing()).toBe(1011);
+      const back = await connect(srv.url, { room: "behind", nick: "ann", since: 3 });
+      expect(back.welcome.epoch).toBeDefined();
+      expect(back.welcome.epoch).not.toBe(before);
+      // Under the new epoch the history is what Redis kept, and the lost chat is nowhere.
+      const carl = await connect(srv.url, { room: "behind", nick: "carl" });
+      expect(carl.welcome.epoch).toBe(back.welcome.epoch as string);
+      const texts = carl.welcome.history.map((m) => m.text);
+      expect(texts.slice(0, 2)).toEqual(["kept-1", "kept-2"]);
+      expect(texts).not.toContain("lost-1");
+    });
+  },
+);

@@ -164,7 +164,16 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
         }
         this.sink.deliver(room, entries);
       },
-      resync: (room, why) => this.sink.resync(room, why),
+      resync: (room, why, backwards) => {
+        if (!backwards) return this.sink.resync(room, why);
+        // A new history generation first, so the members' reload meets it (scripts.ts NEW_EPOCH).
+        this.inflight.track(
+          this.scripts
+            .newEpoch(room, backwards.epoch)
+            .catch((err) => this.log.log("warn", "redis_new_epoch_failed", { room, ...describeError(err) }))
+            .finally(() => this.sink.resync(room, why)),
+        );
+      },
     });
     this.presence = new ProcessPresence({
       ...base,
@@ -220,7 +229,7 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
       await this.ready;
       const [lastSeq, lastN, lastId, users, recent, epoch, flatOwners, lastRev, topic] =
         await this.scripts.snapshot(room);
-      this.follower.loaded(follow, lastId, lastN);
+      this.follower.loaded(follow, lastId, lastN, epoch);
       const owners = new Map<string, string>();
       for (let i = 0; i + 1 < flatOwners.length; i += 2)
         owners.set(flatOwners[i + 1] as string, flatOwners[i] as string);

@@ -16,6 +16,7 @@ import {
   GUEST,
   LEAVE,
   LEAVE_USER,
+  NEW_EPOCH,
   RECONCILE,
   RENAME,
   RENAME_USER,
@@ -203,7 +204,8 @@ export class RoomScripts {
    * it; `ending` starts its session's expiry unless another connection holds the session.
    */
   async leave(room: string, key: string, connId: string, token: string, ending: boolean): Promise<void> {
-    await this.onRoom(LEAVE, room, key, connId, ending ? "1" : "0", this.limits.resumeTtlMs, token);
+    const copies = this.keys.partitions.length > 1 ? "1" : "0";
+    await this.onRoom(LEAVE, room, key, connId, ending ? "1" : "0", this.limits.resumeTtlMs, token, copies);
   }
 
   /** Puts the room's users hash in agreement with this process's connections there (scripts.ts RECONCILE). */
@@ -265,6 +267,14 @@ export class RoomScripts {
     return ok === 1
       ? { ok: true, rev: Number(what) }
       : { ok: false, why: what as "gone" | "unchanged" | "full" };
+  }
+
+  /**
+   * Starts a new history generation for the room if it is still at `epoch` (of several processes
+   * that saw its log go back, one makes it). True when this call made it.
+   */
+  async newEpoch(room: string, epoch: string): Promise<boolean> {
+    return (await runScript(this.link, NEW_EPOCH, [this.keys.room(room), room, epoch])) === 1;
   }
 
   /** Logs a kick in the room's stream; resolves to its entry's number. */

@@ -277,18 +277,34 @@ end
 return {'full'}
 `;
 
+/**
+ * ARGV: P, room, epoch. The room's log went back under this epoch (a failover lost its newest writes,
+ * which some clients may have seen): a new epoch, unless another process made one already. Returns 1
+ * if it made it. The seqs that were lost are used again, under the new epoch only.
+ */
+export const NEW_EPOCH = `${PRELUDE}
+local room, epoch = ARGV[2], ARGV[3]
+if redis.call('HGET', rk(room, 'meta'), 'epoch') ~= epoch then return 0 end
+local t = redis.call('TIME')
+redis.call('HSET', rk(room, 'meta'), 'epoch', t[1] .. '-' .. t[2])
+return 1
+`;
+
 /** ARGV: P. The next guest number (guest-N names are claimed like any other, N by N). */
 export const GUEST = `return redis.call('INCR', ARGV[1] .. 'guest')`;
 
 /**
- * ARGV: P, room, maxlen, key, conn, ending ('1': the session ends), ttl ms, token. Removes the entry
+ * ARGV: P, room, maxlen, key, conn, ending ('1': the session ends), ttl ms, token, copies ('1': the
+ * layout is partitioned, sessions are copied per partition). Removes the entry
  * only if this connection still owns it (a resumed one may have taken it over). The entry is looked
  * for at `key`, then where the session says it is: a rename that ran in Redis before its answer
  * reached the process moved it there. With `ending`, the session starts to expire unless another
- * connection holds it now (so also after a claim whose answer never came). Returns 1 if it left.
+ * connection holds it now (so also after a claim whose answer never came); without, and with
+ * `copies`, a session still recorded in this room starts to expire too (a claim in this partition
+ * persists it again). Returns 1 if it left.
  */
 export const LEAVE = `${PRELUDE}
-local room, maxlen, key, conn, ending, ttl, token = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local room, maxlen, key, conn, ending, ttl, token, copies = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local found, o = entryOf(room, key, conn, token)
 local left = 0
 if found then
@@ -307,6 +323,11 @@ if ending == '1' and token ~= '' then
     end
   end
   if not held then expireSession(token, ttl) end
+elseif copies == '1' and token ~= '' and redis.call('HGET', sk(token), 'room') == room then
+  -- Partitioned (key-space.ts): a move to a room of another partition makes the session a copy
+  -- there, and this one must not outlive its use. Moving within the partition, the claim there
+  -- persists it again.
+  expireSession(token, ttl)
 end
 return left
 `;

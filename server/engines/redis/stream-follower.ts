@@ -26,6 +26,8 @@ export interface Follow {
   lastId: string | null;
   /** Number of the last entry delivered: one not above it means the room's log started over. */
   lastN: number;
+  /** The room's history generation as loaded (its snapshot's). */
+  epoch: string;
 }
 
 export interface FollowerDeps {
@@ -37,8 +39,12 @@ export interface FollowerDeps {
   inflight: Inflight;
   log: Logger;
   deliver: (room: string, entries: RoomEntry[]) => void;
-  /** The room's log can no longer be followed from here: its members come back. */
-  resync: (room: string, why: string) => void;
+  /**
+   * The room's log can no longer be followed from here: its members come back. `backwards`: its
+   * numbers went back under the same history (a failover lost the newest writes), so the history
+   * under `epoch` must end before they come back.
+   */
+  resync: (room: string, why: string, backwards?: { epoch: string }) => void;
 }
 
 /** A stream read besides the rooms' (v2's user events): from `lastId` on, for as long as the process runs. */
@@ -60,15 +66,16 @@ export class StreamFollower {
   /** A room is being loaded: it is followed from the id its snapshot gives (`loaded`). */
   start(room: string): Follow {
     const key = this.d.keys.roomKey(room, "log");
-    const follow: Follow = { room, key, prefix: this.d.keys.room(room), lastId: null, lastN: 0 };
+    const follow: Follow = { room, key, prefix: this.d.keys.room(room), lastId: null, lastN: 0, epoch: "" };
     this.byKey.set(follow.key, follow);
     return follow;
   }
 
-  loaded(follow: Follow, lastId: string, lastN: number): void {
+  loaded(follow: Follow, lastId: string, lastN: number, epoch: string): void {
     if (this.byKey.get(follow.key) !== follow) return;
     follow.lastId = lastId;
     follow.lastN = lastN;
+    follow.epoch = epoch;
     this.wake(follow.prefix);
   }
 
@@ -162,16 +169,17 @@ export class StreamFollower {
     }
     if (this.byKey.get(key) !== follow || follow.lastId !== lastId) return;
     const entries: RoomEntry[] = [];
-    const stop = (why: string) => {
+    const stop = (why: string, backwards?: { epoch: string }) => {
       if (entries.length > 0) this.d.deliver(follow.room, entries);
       this.byKey.delete(follow.key);
-      this.d.resync(follow.room, why);
+      this.d.resync(follow.room, why, backwards);
     };
     for (const { id, f } of read) {
       const n = Number(f.n);
-      // Newer in the stream but not in number: Redis lost the room (a restart without its data)
-      // and it started over. Its members here come back with `since` and meet a new epoch.
-      if (n <= follow.lastN) return stop(`the room's log started over at entry ${n}`);
+      // Newer in the stream but not in number: Redis lost the room (a restart without its data) and
+      // it started over, or lost its newest writes (a failover to a replica that had not got them).
+      // Its members here come back with `since` and meet a new epoch (made now, if Redis kept the old).
+      if (n <= follow.lastN) return stop(`the room's log went back to entry ${n}`, { epoch: follow.epoch });
       const entry = toEntry(n, f, content);
       // Trimmed before this process read it, and gone from the trimmed too: it is far behind.
       if (!entry) return stop(`entry ${n} names ${f.k === "c" ? `post ${f.s}` : `rev ${f.r}`}, gone`);
