@@ -10,6 +10,7 @@ import type { ServerMessage } from "../protocol";
 import type { Connection } from "../server/chat/connection";
 import type { ChatHub } from "../server/chat/hub";
 import { MemoryStore } from "../server/engines/local/memory-store";
+import { RedisCluster, redisClusterAvailable } from "./redis/support/redis-cluster";
 import { RedisProcess, redisAvailable } from "./redis/support/redis-server";
 import {
   comparable,
@@ -25,6 +26,8 @@ import { localHub, redisHub } from "./support/hubs";
 import { usersFrom } from "./support/user-list";
 
 const available = redisAvailable();
+const clusterAvailable = redisClusterAvailable();
+let cluster: RedisCluster | undefined;
 let redis: RedisProcess | undefined;
 beforeAll(async () => {
   if (available) redis = await RedisProcess.start();
@@ -370,6 +373,26 @@ const overRedis: EngineUnderTest = {
   },
 };
 
+/** Two hubs on a Redis Cluster of 3 primaries and 3 replicas (rooms over 16 partitions). */
+const overCluster: EngineUnderTest = {
+  async make(clock, broken) {
+    const prefix = `cmodel${++runs}:`;
+    const made = [0, 1].map((i) => {
+      const net = new FakeNet();
+      const hub = redisHub({
+        url: "",
+        cluster: (cluster as RedisCluster).startupNodes,
+        prefix: broken && i === 1 ? `${prefix}other:` : prefix,
+        fanout: net,
+        now: () => clock.now,
+      });
+      return { hub, net };
+    });
+    await Promise.all(made.map((m) => m.hub.ready));
+    return made;
+  },
+};
+
 async function setup(engine: EngineUnderTest, broken: boolean): Promise<{ model: Model; real: Real }> {
   const model = new Model();
   const clock = { now: model.now };
@@ -402,6 +425,23 @@ describe("chat core against its model, local engine", () => {
 
   it("catches a store that forgets each room's last seq", async () => {
     await expect(fc.assert(property(local, true), { numRuns: 300, seed: 7 })).rejects.toThrow();
+  }, 120_000);
+});
+
+describe.skipIf(!clusterAvailable)("chat core against its model, two processes on a Redis Cluster", () => {
+  beforeAll(async () => {
+    cluster = await RedisCluster.start();
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it("agrees with the model across two processes: user lists, nicknames, deliveries, seq, resume", async () => {
+    await fc.assert(property(overCluster), { numRuns: 60, seed: 42 });
+  }, 120_000);
+
+  it("catches processes that do not share their state (each its own key prefix)", async () => {
+    await expect(fc.assert(property(overCluster, true), { numRuns: 40, seed: 7 })).rejects.toThrow();
   }, 120_000);
 });
 

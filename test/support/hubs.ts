@@ -9,6 +9,7 @@ import { LocalEngine } from "../../server/engines/local/local-engine";
 import { MemoryStore } from "../../server/engines/local/memory-store";
 import type { ChatStore } from "../../server/engines/local/store";
 import { RedisEngine } from "../../server/engines/redis/redis-engine";
+import type { HostPort } from "../../server/engines/redis/wire-client";
 
 export interface HubOptions {
   fanout: Fanout;
@@ -39,10 +40,12 @@ export function localHub(o: HubOptions & { store?: ChatStore }): ChatHub {
   return new ChatHub({ engine, fanout: o.fanout, limits, now: o.now, timer });
 }
 
-export function redisHub(o: HubOptions & { url: string; prefix: string }): ChatHub {
+/** A hub over Redis at `url`, or over the Redis Cluster of seed nodes `cluster` when given. */
+export function redisHub(o: HubOptions & { url: string; prefix: string; cluster?: HostPort[] }): ChatHub {
   const limits = limitsOf(o);
   const engine = new RedisEngine<Connection>({
     url: o.url,
+    cluster: o.cluster,
     prefix: o.prefix,
     resumeTtlMs: limits.resumeTtlMs,
     dedupeWindow: limits.dedupeWindow,

@@ -1,6 +1,7 @@
 /** The hubs a model test drives: one over the local engine, or two "processes" sharing a redis-server. */
 import { afterAll, beforeAll } from "bun:test";
 import type { ChatHub } from "../../server/chat/hub";
+import { RedisCluster, redisClusterAvailable } from "../redis/support/redis-cluster";
 import { RedisProcess, redisAvailable } from "../redis/support/redis-server";
 import { FakeNet } from "./fake-net";
 import { localHub, redisHub } from "./hubs";
@@ -41,13 +42,29 @@ export function overLocal(): System {
   };
 }
 
+let cluster: RedisCluster | undefined;
+
+/** Starts a private Redis Cluster (3 primaries, 3 replicas) for the file's model runs on it; true when there is one. */
+export function clusterForModels(): boolean {
+  const available = redisClusterAvailable();
+  beforeAll(async () => {
+    if (available) cluster = await RedisCluster.start();
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+  return available;
+}
+
 let runs = 0;
-export async function overRedis(broken = false): Promise<System> {
+/** Two processes sharing a Redis (`onCluster`: the file's Redis Cluster instead). */
+export async function overRedis(broken = false, onCluster = false): Promise<System> {
   const prefix = `v2model${++runs}:`;
   const nets = [new FakeNet(), new FakeNet()];
   const hubs = nets.map((fanout, i) =>
     redisHub({
-      url: (redis as RedisProcess).url,
+      url: onCluster ? "" : (redis as RedisProcess).url,
+      cluster: onCluster ? (cluster as RedisCluster).startupNodes : undefined,
       prefix: broken && i === 1 ? `${prefix}x:` : prefix,
       fanout,
       limits: UNLIMITED,

@@ -12,9 +12,17 @@ import type { v2 } from "../../protocol";
 import type { Connection } from "../../server/chat/connection";
 import type { FakeNet, FakePeer } from "../support/fake-net";
 import { foldInto } from "../support/fold-change";
-import { onSystem, overLocal, overRedis, redisForModels, type System } from "../support/v2-systems";
+import {
+  clusterForModels,
+  onSystem,
+  overLocal,
+  overRedis,
+  redisForModels,
+  type System,
+} from "../support/v2-systems";
 
 const available = redisForModels();
+const onCluster = clusterForModels();
 
 const USERS = ["u1", "u2", "u3"];
 const NICK: Record<string, string> = { u1: "ann", u2: "bob", u3: "mo" };
@@ -398,6 +406,17 @@ describe("v2 posts and changes against a model", () => {
       await fc.assert(
         fc.asyncProperty(actions, (list) => runOn(() => overRedis(), list)),
         { numRuns: 40 },
+      );
+    },
+    120_000,
+  );
+
+  it.skipIf(!onCluster)(
+    "Redis Cluster, tabs on two processes: the same",
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(actions, (list) => runOn(() => overRedis(false, true), list)),
+        { numRuns: 20 },
       );
     },
     120_000,

@@ -11,9 +11,17 @@ import { nickKey, type v2 } from "../../protocol";
 import type { Connection } from "../../server/chat/connection";
 import type { ChatHub } from "../../server/chat/hub";
 import type { FakeNet, FakePeer } from "../support/fake-net";
-import { onSystem, overLocal, overRedis, redisForModels, type System } from "../support/v2-systems";
+import {
+  clusterForModels,
+  onSystem,
+  overLocal,
+  overRedis,
+  redisForModels,
+  type System,
+} from "../support/v2-systems";
 
 const available = redisForModels();
+const onCluster = clusterForModels();
 
 const USERS = ["u1", "u2", "u3"];
 const FIRST_NICK: Record<string, string> = { u1: "ann", u2: "bob", u3: "cat" };
@@ -311,6 +319,17 @@ describe("v2 users, rooms and markers against a model", () => {
       await fc.assert(
         fc.asyncProperty(actions, (list) => runOn(() => overRedis(), list)),
         { numRuns: 60 },
+      );
+    },
+    120_000,
+  );
+
+  it.skipIf(!onCluster)(
+    "Redis Cluster, tabs on two processes: agrees with the model after every step",
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(actions, (list) => runOn(() => overRedis(false, true), list)),
+        { numRuns: 25 },
       );
     },
     120_000,

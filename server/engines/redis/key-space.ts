@@ -2,9 +2,10 @@
  * Where each key lives. On one Redis every key starts with the prefix, as it always has. On a Redis
  * Cluster (or with REDIS_PARTITIONS > 1 on one Redis) the rooms are spread over `partitions` hash tags:
  * a room's keys, the sessions and dedupe ids used in it, and the per-process bookkeeping of its
- * partition (heartbeats, the rooms a process holds users in, the room list, the guest counter) all
- * start with `PREFIX{N}:`, so every script that changes a room runs on one slot. v2's users (their
- * records, memberships, read markers, direct rooms, identity key and events) live under `PREFIX{u}:`.
+ * partition (heartbeats, the rooms a process holds users in, the room list) all start with
+ * `PREFIX{N}:`, so every script that changes a room runs on one slot. v2's users (their records,
+ * memberships, read markers, direct rooms, identity key and events) live under `PREFIX{u}:`, the
+ * guest counter under `PREFIX{g}:`.
  *
  * Each partition is thus a complete copy of the single-Redis layout, for its rooms only: the scripts
  * are the same, only their prefix differs. A process beats and sweeps in every partition.
@@ -25,6 +26,8 @@ export class KeySpace {
   readonly partitions: readonly string[];
   /** The prefix of v2's user store. */
   readonly users: string;
+  /** The prefix of the guest counter (one for the whole chat, so guest-N names one guest). */
+  readonly guests: string;
 
   /**
    * `count` partitions; `tagged` puts each under its own hash tag (always on a cluster). Untagged,
@@ -38,6 +41,7 @@ export class KeySpace {
     const n = tagged ? Math.max(1, Math.floor(count)) : 1;
     this.partitions = Array.from({ length: n }, (_, i) => (tagged ? `${base}{${i}}:` : base));
     this.users = tagged ? `${base}{u}:` : base;
+    this.guests = tagged ? `${base}{g}:` : base;
   }
 
   /** The prefix of the partition that holds `room`. */

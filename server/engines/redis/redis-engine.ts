@@ -298,6 +298,8 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
         this.claims.enterFailed(conn, req.room, token, false);
         throw new Error(`no free variant of ${wanted}`);
       }
+      // A session that moved here from another partition is a new copy: it takes the secret along.
+      if (!fresh && this.keys.partitions.length > 1) await this.scripts.rotate(req.room, token, "", secret);
       // A new session's hash exists once claimed: its first secret goes in now, before anyone has it.
       if (fresh) {
         await this.scripts.rotate(req.room, token, "", secret);
@@ -559,7 +561,7 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
     for (let skip = 1; reply[0] === "full" && skip < 4096; skip += CANDIDATES) {
       let pairs: Array<[string, string]>;
       if (wanted === undefined) {
-        const nick = `guest-${await this.scripts.nextGuest(room)}`;
+        const nick = `guest-${await this.scripts.nextGuest()}`;
         pairs = [[nickKey(nick), nick]];
       } else {
         pairs = Array.from({ length: CANDIDATES }, (_, i): [string, string] => {

@@ -134,9 +134,9 @@ export class RoomScripts {
     return (await this.onRoom(CLAIM, room, this.procId, connId, token, ...candidates.flat())) as ClaimReply;
   }
 
-  /** The next guest number (of the room's partition: guest names need only be unique in a room). */
-  async nextGuest(room: string): Promise<number> {
-    return Number(await runScript(this.link, GUEST, [this.keys.room(room)]));
+  /** The next guest number, of the whole chat. */
+  async nextGuest(): Promise<number> {
+    return Number(await runScript(this.link, GUEST, [this.keys.guests]));
   }
 
   /** Stores a batch of chats; one seq each (negative: a repeat). */

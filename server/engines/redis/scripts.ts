@@ -325,8 +325,9 @@ if ending == '1' and token ~= '' then
   if not held then expireSession(token, ttl) end
 elseif copies == '1' and token ~= '' and redis.call('HGET', sk(token), 'room') == room then
   -- Partitioned (key-space.ts): a move to a room of another partition makes the session a copy
-  -- there, and this one must not outlive its use. Moving within the partition, the claim there
-  -- persists it again.
+  -- there (its secret copied by the engine), and this one must neither outlive its use nor take a
+  -- token whose secret moved on. Moving within the partition, the claim there persists it again.
+  redis.call('HDEL', sk(token), 'secret')
   expireSession(token, ttl)
 end
 return left
