@@ -258,7 +258,7 @@ export const SETTINGS: Settings = {
     ...decimal(0, 100_000),
     default: 0,
     meaning:
-      "messages older than this many days are deleted by the sweep that runs every minute (SQLite only); `0` keeps them",
+      "messages older than this many days are deleted by the sweep that runs every minute (over Redis, as the room's next chats are stored); `0` keeps them",
   },
   trustedProxies: {
     env: "TRUSTED_PROXIES",

@@ -36,6 +36,7 @@ export function createEngine(config: Config, deps: EngineDeps): Engine<Connectio
       presenceTtlMs: config.presenceTtlSeconds * 1000,
       commandTimeoutMs: config.redisCommandTimeoutMs,
       retentionMaxMessages: config.retentionMaxMessages,
+      retentionMaxAgeMs: config.retentionMaxAgeDays * DAY_MS,
       maxSessionsPerClient: config.maxSessionsPerIp,
       schedule,
       log: deps.log,

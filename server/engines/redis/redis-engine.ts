@@ -66,6 +66,8 @@ export interface RedisEngineOptions {
   maxSessionsPerClient?: number | undefined;
   /** Messages kept in each room's history (0: all); trimmed as chats are stored. */
   retentionMaxMessages?: number | undefined;
+  /** Messages older than this leave each room's history (0: never), as chats are stored. */
+  retentionMaxAgeMs?: number | undefined;
   /** Key prefix, so several chats (or tests) can share one Redis. */
   prefix?: string;
   /** A process whose heartbeat is this old is dead: its users leave every room. */
@@ -137,6 +139,7 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
       resumeTtlMs: o.resumeTtlMs,
       dedupeWindow: o.dedupeWindow,
       retentionMaxMessages: o.retentionMaxMessages ?? 0,
+      retentionMaxAgeMs: o.retentionMaxAgeMs ?? 0,
       minReplicas: o.minReplicas ?? 0,
     };
     this.scripts = new RoomScripts(this.link, this.keys, maxLen, this.procId, limits);

@@ -83,6 +83,8 @@ export class RoomScripts {
       resumeTtlMs: number;
       dedupeWindow: number;
       retentionMaxMessages: number;
+      /** Messages older than this go as chats are stored (0: kept). */
+      retentionMaxAgeMs: number;
       /** Replicas that must hold a chat or a change before it is acknowledged (WAIT). */
       minReplicas: number;
     },
@@ -141,13 +143,15 @@ export class RoomScripts {
 
   /** Stores a batch of chats; one seq each (negative: a repeat). */
   async chats(room: string, messages: readonly ChatArgs[]): Promise<number[]> {
-    const { dedupeWindow, retentionMaxMessages, minReplicas } = this.limits;
+    const { dedupeWindow, retentionMaxMessages, retentionMaxAgeMs, minReplicas } = this.limits;
+    const cutoff = retentionMaxAgeMs > 0 ? new Date(Date.now() - retentionMaxAgeMs).toISOString() : "";
     const args = [
       this.keys.room(room),
       room,
       this.maxLen,
       dedupeWindow,
       retentionMaxMessages,
+      cutoff,
       ...messages.flat(),
     ];
     return (await runScript(this.link, CHAT, args, minReplicas)) as number[];

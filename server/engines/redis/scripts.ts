@@ -135,8 +135,8 @@ end
 `;
 
 /**
- * ARGV: P, room, maxlen, window, keep (messages kept in the room's history; 0: all), then per
- * message: session, clientId ('' for none), head, tail; a v2 post's session is 'u:' and its author's
+ * ARGV: P, room, maxlen, window, keep (messages kept in the room's history; 0: all), cutoff (an ISO
+ * time: messages sent before it go; '' keeps them), then per message: session, clientId ('' for none), head, tail; a v2 post's session is 'u:' and its author's
  * id, and two more fields follow: m, then the m user ids its text mentions.
  * Stores each message (seq = HINCRBY) unless the session already sent that id in that room; a v2
  * post's seq also goes into its author's own-posts zset and into the mentions zset of each user it
@@ -144,10 +144,10 @@ end
  * Returns one number per message: its new seq, or minus the seq it got the first time.
  */
 export const CHAT = `${PRELUDE}
-local room, maxlen, window, keep = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local room, maxlen, window, keep, cutoff = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local out = {}
 local touched = {}
-local i = 6
+local i = 7
 while i <= #ARGV do
   local sess, cid, head, tail = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local uid, first, m = nil, 0, 0
@@ -191,24 +191,32 @@ while i <= #ARGV do
     out[#out + 1] = seq
   end
 end
--- Retention by count: the newest keep stay (0 keeps all); the newest one always does. What goes
--- waits in P room:R:trimmed, as long as the stream may still name it, for processes yet to read it.
--- The users' zsets written now are trimmed to the same seqs (the others when next written; counts
--- ignore what lies below the history anyway).
-if keep > 0 then
-  local msgs = rk(room, 'msgs')
-  local cut = redis.call('ZCARD', msgs) - keep
-  if cut > 0 then
-    local trimmed, window = rk(room, 'trimmed'), tonumber(maxlen) + 1000
-    local gone = redis.call('ZRANGE', msgs, math.max(0, cut - window), cut - 1, 'WITHSCORES')
-    for j = 1, #gone, 2 do redis.call('ZADD', trimmed, gone[j + 1], gone[j]) end
-    redis.call('ZREMRANGEBYRANK', msgs, 0, cut - 1)
-    if redis.call('ZCARD', trimmed) > window then redis.call('ZREMRANGEBYRANK', trimmed, 0, -(window + 1)) end
+-- Retention by count (the newest keep stay; 0 keeps all) and by age (sent before cutoff go, at most
+-- AGE_STEP a call: the rest with the next chats); the newest one always stays. What goes waits in
+-- P room:R:trimmed, as long as the stream may still name it, for processes yet to read it. The
+-- users' zsets written now are trimmed to the same seqs (the others when next written; counts
+-- ignore what lies below the history anyway). ISO times in UTC compare as strings.
+local msgs, trimmed, window = rk(room, 'msgs'), rk(room, 'trimmed'), tonumber(maxlen) + 1000
+local cut = 0
+if keep > 0 then cut = math.max(0, redis.call('ZCARD', msgs) - keep) end
+if cutoff ~= '' then
+  local stored = redis.call('ZCARD', msgs)
+  local oldest = redis.call('ZRANGE', msgs, cut, cut + 99)
+  for j = 1, #oldest do
+    local at = string.match(oldest[j], '"sentAt":"([^"]*)"')
+    if cut >= stored - 1 or not at or at >= cutoff then break end
+    cut = cut + 1
   end
-  if next(touched) then
-    local oldest = redis.call('ZRANGE', rk(room, 'msgs'), 0, 0, 'WITHSCORES')[2]
-    for key in pairs(touched) do redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. oldest) end
-  end
+end
+if cut > 0 then
+  local gone = redis.call('ZRANGE', msgs, math.max(0, cut - window), cut - 1, 'WITHSCORES')
+  for j = 1, #gone, 2 do redis.call('ZADD', trimmed, gone[j + 1], gone[j]) end
+  redis.call('ZREMRANGEBYRANK', msgs, 0, cut - 1)
+  if redis.call('ZCARD', trimmed) > window then redis.call('ZREMRANGEBYRANK', trimmed, 0, -(window + 1)) end
+end
+if (keep > 0 or cutoff ~= '') and next(touched) then
+  local oldest = redis.call('ZRANGE', msgs, 0, 0, 'WITHSCORES')[2]
+  for key in pairs(touched) do redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. oldest) end
 end
 return out
 `;
