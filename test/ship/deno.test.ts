@@ -1,8 +1,8 @@
 /**
  * The Deno entry (`npm run start:deno`) beyond the protocol (the conformance suites run against it
  * too): it starts and fails as `bun server.ts` does, with the same configuration; its SQLite file
- * (node:sqlite) is the Bun server's format and lock; its liveness is Deno's pings; and the topic map
- * that stands for Bun's pub/sub.
+ * (node:sqlite) is the Bun server's format and lock; over a Redis Cluster it is one chat server with
+ * Bun processes; its liveness is Deno's pings; and the topic map that stands for Bun's pub/sub.
  */
 import { afterAll, afterEach, describe, expect, it } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -12,10 +12,11 @@ import { brotliDecompressSync } from "node:zlib";
 import type { PresenceEvent } from "../../protocol";
 import { DenoPeer, type DenoSocket } from "../../server/deno/deno-peer";
 import { Topics } from "../../server/deno/topics";
+import { RedisCluster, redisClusterAvailable } from "../redis/support/redis-cluster";
 import { buildPage, denoCommand, killAllDenoServers, startDenoServer } from "../support/deno-server";
 import { RawWebSocket } from "../support/raw-websocket";
 import { killAllServerProcesses, spawnServer } from "../support/server-process";
-import { closeAllClients, connect } from "../support/test-client";
+import { closeAllClients, connect, type TestClient } from "../support/test-client";
 import { closeAllV2Clients, connectV2 } from "../support/v2-client";
 
 const ROOT = join(import.meta.dir, "..", "..");
@@ -43,6 +44,11 @@ async function runToEnd(cmd: string[], env: Record<string, string>) {
     proc.exited,
   ]);
   return { code, stdout, stderr };
+}
+
+async function who(client: TestClient): Promise<string[]> {
+  client.send({ type: "who" });
+  return (await client.next("users")).users;
 }
 
 const deno = () => [join(ROOT, "node_modules", ".bin", "deno"), ...denoCommand().slice(1)];
@@ -99,19 +105,51 @@ describe("the Deno entry", () => {
     expect(unknown.stderr).toContain("unknown flag --no-such-flag");
   }, 30_000);
 
-  it("stops at start when REDIS_URL or REDIS_CLUSTER is set, saying the Redis engine does not run on Deno yet", async () => {
-    for (const [name, value] of [
-      ["REDIS_URL", "redis://127.0.0.1:6379"],
-      ["REDIS_CLUSTER", "127.0.0.1:7000"],
-    ] as const) {
-      const run = await runToEnd(deno(), { PORT: "0", DB_PATH: ":memory:", [name]: value });
-      expect(run.code).toBe(1);
-      expect(run.stderr.trim()).toStartWith(
-        `configuration error: ${name}: the Redis engine does not run on Deno yet`,
-      );
-      expect(run.stdout).not.toContain("listening on");
-    }
+  it("stops at start when REDIS_URL is set: one Redis is reached through Bun's own client", async () => {
+    const run = await runToEnd(deno(), {
+      PORT: "0",
+      DB_PATH: ":memory:",
+      REDIS_URL: "redis://127.0.0.1:6379",
+    });
+    expect(run.code).toBe(1);
+    expect(run.stderr.trim()).toStartWith(
+      "configuration error: REDIS_URL: one Redis is reached through Bun's Redis client, which Deno does not have",
+    );
+    expect(run.stdout).not.toContain("listening on");
   });
+
+  it.if(redisClusterAvailable())(
+    "over a Redis Cluster (ioredis), is one chat server with the Bun server and another Deno process",
+    async () => {
+      const cluster = await RedisCluster.start();
+      try {
+        const env = { REDIS_CLUSTER: cluster.seedsEnv };
+        const [deno1, deno2, onBun] = await Promise.all([
+          startDenoServer(env),
+          startDenoServer(env),
+          spawnServer(env),
+        ]);
+        const ann = await connect(deno1.url, { room: "r", nick: "ann" });
+        const bob = await connect(onBun.url, { room: "r", nick: "bob" });
+        const [cat] = await connectV2(deno2.url, { nick: "cat", room: "r" });
+        await cat.first("joined");
+        ann.send({ type: "chat", text: "hi", id: "m1" });
+        expect(await ann.next("ack")).toEqual({ type: "ack", id: "m1", seq: 1 });
+        expect(await bob.next("chat")).toMatchObject({ seq: 1, nick: "ann", text: "hi" });
+        expect(await cat.first("chat")).toMatchObject({ seq: 1, nick: "ann", text: "hi" });
+        bob.send({ type: "chat", text: "yo" });
+        expect(await ann.next("chat", (m) => m.text === "yo")).toMatchObject({ seq: 2, nick: "bob" });
+        expect((await who(ann)).sort()).toEqual(["ann", "bob", "cat"]);
+      } finally {
+        await closeAllClients();
+        await closeAllV2Clients();
+        await killAllDenoServers();
+        await killAllServerProcesses();
+        await cluster.stop();
+      }
+    },
+    60_000,
+  );
 
   it("serves the page that start:deno builds, compressed, as the Bun server does", async () => {
     await buildPage();
