@@ -13,6 +13,7 @@ import type { PresenceEvent } from "../../protocol";
 import { DenoPeer, type DenoSocket } from "../../server/deno/deno-peer";
 import { Topics } from "../../server/deno/topics";
 import { RedisCluster, redisClusterAvailable } from "../redis/support/redis-cluster";
+import { RedisProcess, redisAvailable } from "../redis/support/redis-server";
 import { buildPage, denoCommand, killAllDenoServers, startDenoServer } from "../support/deno-server";
 import { RawWebSocket } from "../support/raw-websocket";
 import { killAllServerProcesses, spawnServer } from "../support/server-process";
@@ -105,18 +106,30 @@ describe("the Deno entry", () => {
     expect(unknown.stderr).toContain("unknown flag --no-such-flag");
   }, 30_000);
 
-  it("stops at start when REDIS_URL is set: one Redis is reached through Bun's own client", async () => {
-    const run = await runToEnd(deno(), {
-      PORT: "0",
-      DB_PATH: ":memory:",
-      REDIS_URL: "redis://127.0.0.1:6379",
-    });
-    expect(run.code).toBe(1);
-    expect(run.stderr.trim()).toStartWith(
-      "configuration error: REDIS_URL: one Redis is reached through Bun's Redis client, which Deno does not have",
-    );
-    expect(run.stdout).not.toContain("listening on");
-  });
+  it.if(redisAvailable())(
+    "over one Redis (ioredis, as Deno has no Bun client), is one chat server with the Bun server",
+    async () => {
+      const redis = await RedisProcess.start();
+      try {
+        const env = { REDIS_URL: redis.url };
+        const [onDeno, onBun] = await Promise.all([startDenoServer(env), spawnServer(env)]);
+        const ann = await connect(onDeno.url, { room: "r", nick: "ann" });
+        const bob = await connect(onBun.url, { room: "r", nick: "bob" });
+        ann.send({ type: "chat", text: "hi", id: "m1" });
+        expect(await ann.next("ack")).toEqual({ type: "ack", id: "m1", seq: 1 });
+        expect(await bob.next("chat")).toMatchObject({ seq: 1, nick: "ann", text: "hi" });
+        bob.send({ type: "chat", text: "yo" });
+        expect(await ann.next("chat", (m) => m.text === "yo")).toMatchObject({ seq: 2, nick: "bob" });
+        expect((await who(ann)).sort()).toEqual(["ann", "bob"]);
+      } finally {
+        await closeAllClients();
+        await killAllDenoServers();
+        await killAllServerProcesses();
+        await redis.stop();
+      }
+    },
+    60_000,
+  );
 
   it.if(redisClusterAvailable())(
     "over a Redis Cluster (ioredis), is one chat server with the Bun server and another Deno process",

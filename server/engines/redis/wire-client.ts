@@ -1,12 +1,12 @@
 /**
  * The Redis clients under a RedisLink: Bun's own for one Redis (the fast path, as before), and
  * ioredis's Cluster for a Redis Cluster (Bun's client has no cluster mode: it reports MOVED as an
- * error). Both answer in RESP3 shapes (maps as objects, WITHSCORES as pairs), so what reads a reply
+ * error); where there is no Bun (Deno), ioredis for one Redis too. Both answer in RESP3 shapes (maps as objects, WITHSCORES as pairs), so what reads a reply
  * does not care which one it came from. Neither queues commands while disconnected: the link fails
  * them at once (redis-link.ts).
  */
 import { RedisClient } from "bun";
-import { Cluster, ReplyError } from "ioredis";
+import { Cluster, Redis, ReplyError } from "ioredis";
 
 export interface HostPort {
   host: string;
@@ -35,9 +35,9 @@ export interface WireClient {
 }
 
 export function wireClient(target: RedisTarget, connectTimeoutMs: number): WireClient {
-  return "url" in target
-    ? new BunWire(target.url, connectTimeoutMs)
-    : new ClusterWire(target.cluster, connectTimeoutMs);
+  if (!("url" in target)) return new ClusterWire(target.cluster, connectTimeoutMs);
+  const onBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
+  return onBun ? new BunWire(target.url, connectTimeoutMs) : new IoWire(target.url, connectTimeoutMs);
 }
 
 class BunWire implements WireClient {
@@ -150,6 +150,59 @@ class ClusterWire implements WireClient {
   close(): void {
     this.abandon?.(new Error("the Redis Cluster client was closed while connecting"));
     this.cluster.disconnect();
+  }
+
+  isReplyError(err: unknown): boolean {
+    return err instanceof ReplyError;
+  }
+}
+
+/** One Redis through ioredis, for runtimes without Bun's client. */
+class IoWire implements WireClient {
+  private readonly client: Redis;
+  private abandon: ((err: Error) => void) | undefined;
+
+  constructor(url: string, connectTimeout: number) {
+    this.client = new Redis(url, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout,
+      protocol: 3,
+      replyMapping: "resp3",
+      retryStrategy: (times) => Math.min(1000, 50 * 2 ** Math.min(times, 5)),
+    });
+    this.client.on("error", () => {});
+  }
+
+  connect(): Promise<void> {
+    if (this.client.status === "ready") return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.abandon = reject;
+      this.client.connect().then(() => resolve(), reject);
+    }).finally(() => {
+      this.abandon = undefined;
+    });
+  }
+
+  send(command: string, args: string[]): Promise<unknown> {
+    return this.client.call(command, ...args);
+  }
+
+  async sendAndWait(
+    command: string,
+    args: string[],
+    replicas: number,
+    timeoutMs: number,
+  ): Promise<[unknown, number]> {
+    const reply = this.client.call(command, ...args);
+    const acked = this.client.call("WAIT", String(replicas), String(timeoutMs));
+    return [await reply, Number(await acked)];
+  }
+
+  close(): void {
+    this.abandon?.(new Error("the Redis client was closed while connecting"));
+    this.client.disconnect();
   }
 
   isReplyError(err: unknown): boolean {
