@@ -550,6 +550,20 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
   }
 
   /**
+   * The next guest number from the chat's one counter; while the node holding it is away (a failover
+   * on a cluster), a random one of 7 digits, so guests still get in (the claim keeps names unique in
+   * the room either way).
+   */
+  private async guestNumber(): Promise<number> {
+    try {
+      return await this.scripts.nextGuest();
+    } catch (err) {
+      this.log.log("warn", "redis_guest_counter_failed", describeError(err));
+      return 1_000_000 + Math.floor(Math.random() * 9_000_000);
+    }
+  }
+
+  /**
    * Tries the variants of `wanted` 16 at a time until one is free; without `wanted`, guest-N names one
    * number at a time (a guest name never runs out). The first script also takes over the session's
    * own entry, if it still has one.
@@ -564,7 +578,7 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
     for (let skip = 1; reply[0] === "full" && skip < 4096; skip += CANDIDATES) {
       let pairs: Array<[string, string]>;
       if (wanted === undefined) {
-        const nick = `guest-${await this.scripts.nextGuest()}`;
+        const nick = `guest-${await this.guestNumber()}`;
         pairs = [[nickKey(nick), nick]];
       } else {
         pairs = Array.from({ length: CANDIDATES }, (_, i): [string, string] => {

@@ -61,6 +61,8 @@ export class RedisLink {
   private readonly overdue = new Set<number>();
   private nextId = 0;
   private failing = false;
+  /** When a command last got an answer (monotonic). */
+  private answeredAt = monotonicNow();
   private closed = false;
   private reconnecting: Promise<void> | undefined;
   private readonly listeners: Array<() => void> = [];
@@ -86,6 +88,8 @@ export class RedisLink {
 
   /** True while the link has failed and not answered since. */
   get unhealthy(): boolean {
+    // On a cluster, one node away (failing over) while the others answer is not an outage.
+    if ("cluster" in this.o) return this.failing && monotonicNow() - this.answeredAt > this.timeoutMs;
     return this.failing;
   }
 
@@ -110,7 +114,7 @@ export class RedisLink {
     try {
       raw =
         replicas > 0
-          ? this.client.sendAndWait(command, args, replicas, this.timeoutMs).then(([reply, acked]) => {
+          ? this.client.sendAndWait(command, args, replicas, this.waitMs()).then(([reply, acked]) => {
               if (acked < replicas)
                 throw new RedisNotReplicated(`${acked} of ${replicas} replicas acknowledged ${command}`);
               return reply;
@@ -165,7 +169,9 @@ export class RedisLink {
   private refusal(): Error | undefined {
     if (this.closed) return new RedisUnavailable("the Redis link is closed");
     if (this.reconnecting) return new RedisUnavailable("reconnecting to Redis");
-    if (this.overdue.size === 0) return undefined;
+    // On a cluster an overdue command says one node is away (failing over, say): the others still
+    // answer, so nothing else is refused, and ioredis finds the node again by itself.
+    if (this.overdue.size === 0 || "cluster" in this.o) return undefined;
     const oldest = this.pending.values().next();
     const silentMs = oldest.done ? 0 : Math.round(monotonicNow() - oldest.value);
     if (silentMs > this.timeoutMs * (this.o.reconnectAfter ?? 5)) this.reconnect();
@@ -182,6 +188,7 @@ export class RedisLink {
   }
 
   private succeed(): void {
+    this.answeredAt = monotonicNow();
     if (!this.failing) return;
     this.failing = false;
     this.log.log("info", "redis_link_recovered", { link: this.name });
@@ -217,6 +224,11 @@ export class RedisLink {
     })().finally(() => {
       this.reconnecting = undefined;
     });
+  }
+
+  /** WAIT's own timeout: well inside the command's, so "too few replicas" is an answer, not a timeout. */
+  private waitMs(): number {
+    return Math.max(10, Math.floor(this.timeoutMs / 2));
   }
 
   private connectTimeout(): number {

@@ -12,9 +12,13 @@ export function roomsKey(prefix: string): string {
   return `${prefix}rooms`;
 }
 
-/** Every room with users on any process, with its count, busiest first (then by name). */
+/**
+ * Every room with users on any process, with its count, busiest first (then by name). A partition
+ * that cannot answer (its primary failing over) is left out while the others answer; with none
+ * answering, it fails.
+ */
 export async function clusterRooms(link: RedisLink, keys: KeySpace): Promise<RoomCount[]> {
-  const replies = await Promise.all(
+  const replies = await Promise.allSettled(
     keys.partitions.map(
       // RESP3 answers WITHSCORES as [member, score] pairs.
       (prefix) =>
@@ -23,7 +27,9 @@ export async function clusterRooms(link: RedisLink, keys: KeySpace): Promise<Roo
         >,
     ),
   );
-  return replies
+  const answered = replies.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  if (answered.length === 0) throw (replies[0] as PromiseRejectedResult).reason;
+  return answered
     .flat()
     .map(([room, users]) => ({ room, users: Number(users) }))
     .sort((a, b) => b.users - a.users || (a.room < b.room ? -1 : 1));

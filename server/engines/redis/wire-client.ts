@@ -42,14 +42,35 @@ export function wireClient(target: RedisTarget, connectTimeoutMs: number): WireC
 
 class BunWire implements WireClient {
   private readonly client: RedisClient;
+  private waiting: Promise<RedisClient> | undefined;
 
-  constructor(url: string, connectionTimeout: number) {
-    this.client = new RedisClient(url, {
+  constructor(
+    private readonly url: string,
+    private readonly connectionTimeout: number,
+  ) {
+    this.client = this.open();
+  }
+
+  private open(): RedisClient {
+    return new RedisClient(this.url, {
       enableOfflineQueue: false,
       autoReconnect: true,
       maxRetries: 1_000_000,
-      connectionTimeout,
+      connectionTimeout: this.connectionTimeout,
     });
+  }
+
+  private waiter(): Promise<RedisClient> {
+    if (!this.waiting) {
+      const client = this.open();
+      const ready = client.connect().then(() => client);
+      ready.catch(() => {
+        this.waiting = undefined;
+        client.close();
+      });
+      this.waiting = ready;
+    }
+    return this.waiting;
   }
 
   async connect(): Promise<void> {
@@ -66,14 +87,17 @@ class BunWire implements WireClient {
     replicas: number,
     timeoutMs: number,
   ): Promise<[unknown, number]> {
-    // One connection answers in order: the WAIT, sent right behind, counts this write.
-    const reply = this.client.send(command, args);
-    const acked = this.client.send("WAIT", [String(replicas), String(timeoutMs)]);
+    // One connection answers in order: the WAIT, sent right behind, counts this write. A connection
+    // of their own, so nothing else waits behind a WAIT.
+    const waiter = await this.waiter();
+    const reply = waiter.send(command, args);
+    const acked = waiter.send("WAIT", [String(replicas), String(timeoutMs)]);
     return [await reply, Number(await acked)];
   }
 
   close(): void {
     this.client.close();
+    this.waiting?.then((c) => c.close()).catch(() => {});
   }
 
   isReplyError(err: unknown): boolean {
@@ -83,6 +107,8 @@ class BunWire implements WireClient {
 
 class ClusterWire implements WireClient {
   private readonly cluster: Cluster;
+  /** The client of the writes that wait for replicas (made at the first). */
+  private waiting: Promise<Cluster> | undefined;
   /** Rejects a connect still under way when the client is closed (ioredis would leave it pending). */
   private abandon: ((err: Error) => void) | undefined;
 
@@ -134,8 +160,9 @@ class ClusterWire implements WireClient {
     replicas: number,
     timeoutMs: number,
   ): Promise<[unknown, number]> {
-    // A pipeline goes to the node of its keys whole: WAIT (no key) runs on the node that wrote.
-    const results = await this.cluster
+    // A pipeline goes to the node of its keys whole: WAIT (no key) runs on the node that wrote. On
+    // a client of their own, so nothing else sent to that node waits behind a WAIT.
+    const results = await (await this.waiter())
       .pipeline()
       .call(command, ...args)
       .call("WAIT", String(replicas), String(timeoutMs))
@@ -150,6 +177,21 @@ class ClusterWire implements WireClient {
   close(): void {
     this.abandon?.(new Error("the Redis Cluster client was closed while connecting"));
     this.cluster.disconnect();
+    this.waiting?.then((c) => c.disconnect()).catch(() => {});
+  }
+
+  private waiter(): Promise<Cluster> {
+    if (!this.waiting) {
+      const client = this.cluster.duplicate();
+      client.on("error", () => {});
+      const ready = client.connect().then(() => client);
+      ready.catch(() => {
+        this.waiting = undefined;
+        client.disconnect();
+      });
+      this.waiting = ready;
+    }
+    return this.waiting;
   }
 
   isReplyError(err: unknown): boolean {
