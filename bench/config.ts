@@ -29,6 +29,38 @@ export interface ClusterConfig {
   workers: number;
 }
 
+/** One shape of the Redis Cluster scenario: a closed-loop throughput load and a paced latency load. */
+export interface RedisClusterShape {
+  /** e.g. "1000 in 100 rooms": the throughput load's clients and rooms. */
+  name: string;
+  clients: number;
+  rooms: number;
+  /** Messages each client keeps in flight (closed loop). */
+  window: number;
+  /** Fan-out latency: `members` spread over `rooms`, `senders` of them sending `rate` msg/s in all. */
+  latency: { members: number; rooms: number; rate: number; senders: number };
+}
+
+/**
+ * Our processes on a private Redis Cluster against one process on one Redis, and the cost of
+ * REDIS_MIN_REPLICAS=1 on that cluster (bench/scenarios/redis-cluster.ts).
+ */
+export interface RedisClusterConfig {
+  /** Chat processes on the cluster; clients are spread over them evenly. */
+  processes: number;
+  primaries: number;
+  replicasPerPrimary: number;
+  /** Which deployments run (see redis-cluster.ts's VARIANT_LABELS). */
+  variants: Array<"single" | "cluster" | "cluster-wait" | "cluster-1">;
+  reps: number;
+  shapes: RedisClusterShape[];
+  warmupMs: number;
+  measureMs: number;
+  latencyWarmupMs: number;
+  latencyMeasureMs: number;
+  workers: number;
+}
+
 export interface Plan {
   mode: Mode;
   /** Repetitions of each scenario; the servers' order rotates from one to the next. */
@@ -74,6 +106,7 @@ export interface Plan {
     idleClients: number;
   };
   cluster: ClusterConfig;
+  redisCluster: RedisClusterConfig;
 }
 
 const ALL: ServerName[] = ["ours", "raw-bun", "node-ws", "socket.io"];
@@ -132,6 +165,36 @@ const FULL: Plan = {
     measureMs: 2000,
     workers: 1,
   },
+  redisCluster: {
+    processes: 3,
+    primaries: 3,
+    replicasPerPrimary: 1,
+    variants: ["single", "cluster", "cluster-wait", "cluster-1"],
+    reps: 3,
+    shapes: [
+      // Many rooms: spread over the 16 partitions, so over every primary; one sender per room when paced.
+      {
+        name: "1000 in 100 rooms",
+        clients: 1000,
+        rooms: 100,
+        window: 2,
+        latency: { members: 1000, rooms: 100, rate: 500, senders: 100 },
+      },
+      // One room: one partition, so one primary, read by every process.
+      {
+        name: "32 in 1 room",
+        clients: 32,
+        rooms: 1,
+        window: 16,
+        latency: { members: 200, rooms: 1, rate: 100, senders: 10 },
+      },
+    ],
+    warmupMs: 700,
+    measureMs: 2000,
+    latencyWarmupMs: 1000,
+    latencyMeasureMs: 3000,
+    workers: 1,
+  },
 };
 
 const QUICK: Plan = {
@@ -156,6 +219,16 @@ const QUICK: Plan = {
     latency: { ...FULL.cluster.latency, warmupMs: 500, measureMs: 1500 },
     warmupMs: 300,
     measureMs: 1000,
+  },
+  redisCluster: {
+    ...FULL.redisCluster,
+    // 1 process on the cluster (what the cluster costs without more processes) in full runs only.
+    variants: ["single", "cluster", "cluster-wait"],
+    reps: 1,
+    warmupMs: 300,
+    measureMs: 1000,
+    latencyWarmupMs: 500,
+    latencyMeasureMs: 1500,
   },
 };
 
@@ -189,6 +262,34 @@ const SMOKE: Plan = {
     latency: { members: 20, rate: 50, senders: 4, warmupMs: 100, measureMs: 300 },
     warmupMs: 100,
     measureMs: 300,
+    workers: 1,
+  },
+  redisCluster: {
+    processes: 3,
+    primaries: 3,
+    replicasPerPrimary: 1,
+    variants: ["single", "cluster", "cluster-wait"],
+    reps: 1,
+    shapes: [
+      {
+        name: "100 in 10 rooms",
+        clients: 100,
+        rooms: 10,
+        window: 2,
+        latency: { members: 100, rooms: 10, rate: 100, senders: 10 },
+      },
+      {
+        name: "16 in 1 room",
+        clients: 16,
+        rooms: 1,
+        window: 4,
+        latency: { members: 20, rooms: 1, rate: 50, senders: 4 },
+      },
+    ],
+    warmupMs: 100,
+    measureMs: 300,
+    latencyWarmupMs: 100,
+    latencyMeasureMs: 300,
     workers: 1,
   },
 };

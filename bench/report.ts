@@ -4,6 +4,7 @@ import type { Checked, ClusterResult } from "./scenarios/cluster";
 import { NOISE_CORES } from "./scenarios/common";
 import type { HttpResult } from "./scenarios/http";
 import type { LatencyResult } from "./scenarios/latency";
+import type { RedisClusterResult, RedisClusterVariantResult } from "./scenarios/redis-cluster";
 import type { ResumeResult } from "./scenarios/resume";
 import type { ScaleResult } from "./scenarios/scale";
 import type { ThroughputResult } from "./scenarios/throughput";
@@ -50,6 +51,7 @@ export interface Results {
   resume?: ResumeResult[];
   http?: HttpResult[];
   cluster?: ClusterResult;
+  redisCluster?: RedisClusterResult;
   targets: TargetCheck[];
   ratios: RatioLine[];
   /** Sanity failures: a scenario that produced nothing, lost messages or failed connections. */
@@ -221,6 +223,110 @@ function clusterTables(r: Results, c: ClusterResult): Table[] {
   ];
 }
 
+function redisClusterTables(r: Results, c: RedisClusterResult): Table[] {
+  const title = `7. Redis Cluster: ${c.processes} processes on ${c.primaries} primaries (+${c.replicasPerPrimary} replica each) vs 1 process on one Redis`;
+  if (c.skipped) return [{ title, head: ["server"], rows: [], notes: [`skipped: ${c.skipped}`] }];
+  const cores = r.machine.nproc;
+  const rows = <T>(
+    pick: (v: RedisClusterVariantResult, s: RedisClusterVariantResult["shapes"][number]) => T[],
+  ) => c.variants.flatMap((v) => v.shapes.map((s) => pick(v, s)));
+  const shapes = c.variants[0]?.shapes ?? [];
+  return [
+    {
+      title: `${title}: broadcast throughput (closed loop)`,
+      head: [
+        "shape / deployment",
+        "deliveries/s",
+        "msgs/s",
+        "fan-out",
+        "srv cores",
+        "per process",
+        "redis cores",
+        "busiest node",
+        "gen cores",
+        "other",
+        "srv µs/deliv",
+        "redis µs/msg",
+        "primaries µs/msg",
+        "checked",
+        "limited by",
+      ],
+      rows: rows((v, s) => {
+        const m = s.throughput.median;
+        return [
+          `${s.shape} / ${v.label}`,
+          int(m.deliveriesPerSec),
+          int(m.messagesPerSec),
+          fixed(m.fanout, 1),
+          fixed(m.serverCores),
+          m.serverCoresEach.map((x) => fixed(x)).join(" + "),
+          fixed(m.redisCores),
+          fixed(m.redisCoresMax),
+          fixed(m.generatorCores),
+          fixed(m.otherCores),
+          fixed(m.serverUsPerDelivery, 3),
+          fixed(m.redisUsPerMessage, 1),
+          fixed(m.redisPrimaryUsPerMessage, 1),
+          checkedNote(m),
+          m.limit,
+        ];
+      }),
+      notes: [
+        `Shapes: ${shapes.map((s) => `${s.shape} (${s.window} in flight per client)`).join("; ")}. Client i connects to process i mod the processes, in room i mod the rooms; on the cluster the rooms are spread over 16 hash-tag partitions, so over every primary (one room: one partition, one primary).`,
+        "Every Redis (the single one and each cluster node) writes its append-only file, fsync every second. redis cores: every node summed, replicas included; busiest node: one Redis runs its commands on one thread, so that node is the first to bind.",
+        "srv µs/deliv: the chat processes' CPU per delivery, summed; redis µs/msg: every Redis node's CPU per chat stored (script, replication, the processes' stream reads and post fetches); primaries µs/msg: the same for the primaries only (the single Redis is one).",
+        "MIN_REPLICAS=1: REDIS_MIN_REPLICAS=1, each chat's ack waits (WAIT) until a replica holds it. 1 process + cluster: the cost of the cluster (its client, partitions, one reader each) without the extra processes.",
+        "checked: each client saw every chat of its room once, in seq order, and nothing is missing after the last echo ('ok').",
+      ],
+    },
+    {
+      title: `${title}: fan-out latency (open loop)`,
+      head: [
+        "shape / deployment",
+        "p50",
+        "p99",
+        "p99.9",
+        "max",
+        "samples",
+        "delivered",
+        "srv cores",
+        "redis cores",
+        "gen cores",
+        "other",
+        "srv µs/msg",
+        "redis µs/msg",
+        "checked",
+        "limited by",
+      ],
+      rows: rows((v, s) => {
+        const m = s.fanout.median;
+        return [
+          `${s.shape} / ${v.label}`,
+          micros(m.p50),
+          micros(m.p99),
+          micros(m.p999),
+          micros(m.max),
+          int(m.samples),
+          fixed(m.delivered, 3),
+          fixed(m.serverCores),
+          fixed(m.redisCores),
+          fixed(m.generatorCores),
+          fixed(m.otherCores),
+          int(m.serverUsPerMessage),
+          int(m.redisUsPerMessage),
+          checkedNote(m),
+          m.limit,
+        ];
+      }),
+      notes: [
+        "srv µs/msg, redis µs/msg: the chat processes' (summed) and the Redis nodes' CPU per chat at this rate, where few chats share a batch or a reader's wake-up: many times the closed loop's figure, and the one a lightly loaded deployment pays.",
+        `Loads: ${shapes.map((s) => `${s.shape}: ${int(s.latency.members)} members in ${s.latency.rooms} room${s.latency.rooms === 1 ? "" : "s"}, ${int(s.latency.rate)} msg/s from ${s.latency.senders} senders`).join("; ")}.`,
+        `This machine has ${cores} core${cores === 1 ? "" : "s"}: the chat processes, ${c.primaries * (1 + c.replicasPerPrimary)} Redis nodes and the load generator share ${cores === 1 ? "it" : "them"}, so these rows show what the cluster costs per message and per delivery, not what ${c.processes} machines and ${c.primaries} primaries would do (docs/SCALING.md extrapolates).`,
+      ],
+    },
+  ];
+}
+
 export function tables(r: Results): Table[] {
   const out: Table[] = [];
   if (r.throughput?.length) {
@@ -378,6 +484,7 @@ export function tables(r: Results): Table[] {
     });
   }
   if (r.cluster) out.push(...clusterTables(r, r.cluster));
+  if (r.redisCluster) out.push(...redisClusterTables(r, r.redisCluster));
   if (r.targets.length) {
     out.push({
       title: "Targets (ratios of medians from this run)",
@@ -556,6 +663,47 @@ export function otherRatios(r: Results): RatioLine[] {
       });
     }
   }
+  out.push(...redisClusterRatios(r.redisCluster));
+  return out;
+}
+
+/** Cluster against one Redis, and MIN_REPLICAS=1 against none, per shape: throughput and fan-out p99. */
+function redisClusterRatios(c: RedisClusterResult | undefined): RatioLine[] {
+  if (!c || c.skipped) return [];
+  const out: RatioLine[] = [];
+  const by = (v: string) => c.variants.find((x) => x.variant === v);
+  const pairs: Array<[string, RedisClusterVariantResult | undefined, RedisClusterVariantResult | undefined]> =
+    [
+      ["redis cluster", by("cluster"), by("single")],
+      ["MIN_REPLICAS=1 cost", by("cluster-wait"), by("cluster")],
+      ["redis cluster, 1 process", by("cluster-1"), by("single")],
+    ];
+  for (const [what, a, b] of pairs) {
+    if (!a || !b) continue;
+    for (const sa of a.shapes) {
+      const sb = b.shapes.find((s) => s.shape === sa.shape);
+      if (!sb) continue;
+      const ta = sa.throughput.median;
+      const tb = sb.throughput.median;
+      const t = ratio(ta.deliveriesPerSec, tb.deliveriesPerSec);
+      out.push({
+        ratio: `${what}, throughput ${sa.shape}: ${a.label} / ${b.label}`,
+        value: t,
+        got: `${X(t)} (${int(ta.deliveriesPerSec)} vs ${int(tb.deliveriesPerSec)} deliveries/s)`,
+        note:
+          `server CPU per delivery ${fixed(ta.serverUsPerDelivery, 3)} vs ${fixed(tb.serverUsPerDelivery, 3)} µs, ` +
+          `Redis CPU per message ${fixed(ta.redisUsPerMessage, 1)} vs ${fixed(tb.redisUsPerMessage, 1)} µs (primaries ${fixed(ta.redisPrimaryUsPerMessage, 1)} vs ${fixed(tb.redisPrimaryUsPerMessage, 1)} µs); limited by ${ta.limit} vs ${tb.limit}`,
+      });
+      const pa = sa.fanout.median.p99;
+      const pb = sb.fanout.median.p99;
+      const p = ratio(pa, pb);
+      out.push({
+        ratio: `${what}, fan-out p99 ${sa.shape} (${int(sa.latency.members)} members, ${int(sa.latency.rate)} msg/s): ${a.label} / ${b.label}`,
+        value: p,
+        got: `${X(p)} (${micros(pa)} vs ${micros(pb)})`,
+      });
+    }
+  }
   return out;
 }
 
@@ -612,6 +760,25 @@ export function findProblems(r: Results): string[] {
         );
     }
   }
+  for (const v of r.redisCluster?.variants ?? []) {
+    for (const s of v.shapes) {
+      const tp = s.throughput.median;
+      const lat = s.fanout.median;
+      if (!(tp.deliveriesPerSec > 0))
+        out.push(`redis-cluster throughput ${s.shape} / ${v.label}: no deliveries`);
+      if (!(lat.samples > 0)) out.push(`redis-cluster latency ${s.shape} / ${v.label}: no samples`);
+      for (const [what, m] of [
+        ["throughput", tp],
+        ["latency", lat],
+      ] as const) {
+        const note = checkedNote(m);
+        if (note !== "ok")
+          out.push(
+            `redis-cluster ${what} ${s.shape} / ${v.label}: ${note}${m.firstError ? ` (first error: ${m.firstError})` : ""}`,
+          );
+      }
+    }
+  }
   return out;
 }
 
@@ -631,6 +798,11 @@ export function markdown(r: Results): string {
     `- ${r.plan.reps} repetitions per scenario, the servers' order rotating each time; figures are medians.`,
     "- Every server under test runs as its own process on 127.0.0.1; ours is `bun server.ts` with a fresh SQLite file (storage on) and its rate limits off; ours-memory is the same with `DB_PATH=:memory:` (storage off). The load generator is `bench/generator/` (its own WebSocket client on Bun.connect), in separate processes.",
     `- Scale-out (6): ours as ${r.plan.cluster.processes} processes with \`REDIS_URL\` pointing at a private redis-server${r.cluster?.redisVersion ? ` ${r.cluster.redisVersion}` : ""} on 127.0.0.1 (\`--appendonly yes --appendfsync everysec\`, emptied before each run), clients alternating between the processes in one room; against 1 process on the same Redis and 1 process on SQLite. ${r.plan.cluster.reps} repetitions; every client checks seq order, and the totals that nothing is missing.`,
+    ...(r.redisCluster && !r.redisCluster.skipped
+      ? [
+          `- Redis Cluster (7): our server on a private Redis Cluster of ${r.plan.redisCluster.primaries} primaries with ${r.plan.redisCluster.replicasPerPrimary} replica each (\`REDIS_CLUSTER\`, redis-server ${r.redisCluster.redisVersion ?? "?"} started by test/redis/support/redis-cluster.ts) and on one private redis-server (\`REDIS_URL\`); every node \`appendonly yes\`, \`appendfsync everysec\`, emptied before each deployment. Deployments: ${r.redisCluster.variants.map((v) => v.label).join("; ")}. ${r.plan.redisCluster.reps} repetitions; every client checks seq order, and the totals that nothing is missing.`,
+        ]
+      : []),
     `- A throughput or latency measurement taken while more than ${NOISE_CORES} cores were busy outside the benchmark ("other") is repeated, up to ${r.plan.attempts} attempts, and the quietest kept.`,
     '- "limited by": the process that sat at >= 0.85 of a core. When the generator is saturated ("generator", "both") the server could have done more, so ratios against that server flatter ours; the server-CPU-per-delivery ratio in the notes does not depend on who saturated.',
     "",

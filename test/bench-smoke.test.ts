@@ -18,7 +18,7 @@ async function runSmoke(out: string): Promise<{ code: number; output: string }> 
     stdout: "pipe",
     stderr: "pipe",
   });
-  const killer = setTimeout(() => proc.kill("SIGKILL"), 55_000);
+  const killer = setTimeout(() => proc.kill("SIGKILL"), 75_000);
   const [stdout, stderr, code] = await Promise.all([
     new Response(proc.stdout).text(),
     new Response(proc.stderr).text(),
@@ -80,8 +80,34 @@ describe("bench --smoke", () => {
           }
         }
       }
+
+      // Redis Cluster: 1 process on one Redis, 3 on a 3-primary cluster, the same with MIN_REPLICAS=1;
+      // skipped only without redis-server or redis-cli.
+      const rc = results.redisCluster;
+      expect(rc).toBeDefined();
+      if (rc && !rc.skipped) {
+        expect(rc.variants.map((v) => [v.variant, v.processes])).toEqual([
+          ["single", 1],
+          ["cluster", 3],
+          ["cluster-wait", 3],
+        ]);
+        for (const v of rc.variants) {
+          for (const s of v.shapes) {
+            expect(s.throughput.median.deliveriesPerSec).toBeGreaterThan(0);
+            // Deliveries over sends in one short window: in-flight chats at its edges move it a little.
+            expect(Math.abs(s.throughput.median.fanout / (s.clients / s.rooms) - 1)).toBeLessThan(0.15);
+            expect(s.fanout.median.samples).toBeGreaterThan(0);
+            for (const m of [s.throughput.median, s.fanout.median]) {
+              expect([m.missing, m.seqGaps, m.seqDupes, m.errors, m.unexpectedCloses]).toEqual([
+                0, 0, 0, 0, 0,
+              ]);
+            }
+          }
+        }
+        expect(results.ratios.some((r) => r.ratio.startsWith("MIN_REPLICAS=1 cost"))).toBe(true);
+      }
     } finally {
       rmSync(out, { force: true });
     }
-  }, 60_000);
+  }, 80_000);
 });

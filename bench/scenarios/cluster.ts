@@ -175,7 +175,7 @@ function split(
  * Stops sending, waits until nothing is in flight, and compares the totals since connecting: each
  * chat must have reached all `roomSize` members of its room.
  */
-async function settle(pool: Pool, roomSize: number): Promise<Checked> {
+export async function settle(pool: Pool, roomSize: number): Promise<Checked> {
   await pool.all({ cmd: "stopSending", timeoutMs: 5000 }, 8000);
   const end = await pool.all<Snapshot>({ cmd: "snapshot", reset: false }, 5000);
   await pool.all({ cmd: "close", timeoutMs: 3000 }, 5000);
@@ -273,7 +273,7 @@ async function measureLatency(
 /** Check counters take the worst run; figures the median; per-process cores the median of each. */
 const WORST = new Set(["missing", "seqGaps", "seqDupes", "errors", "unexpectedCloses"]);
 
-function medianOf<T extends CpuSplit & Checked>(runs: readonly T[]): T {
+export function medianOf<T extends CpuSplit & Checked>(runs: readonly T[]): T {
   const rows = runs as unknown as Array<Record<string, unknown>>;
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(rows[0] ?? {})) {
