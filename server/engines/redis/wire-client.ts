@@ -42,7 +42,20 @@ export function wireClient(target: RedisTarget, connectTimeoutMs: number): WireC
 
 class BunWire implements WireClient {
   private readonly client: RedisClient;
-  private waiting: Promise<RedisClient> | undefined;
+  /** The connection of the writes that wait for replicas (made at the first). */
+  private readonly waiter = lazily(
+    () => {
+      const client = this.open();
+      return client.connect().then(
+        () => client,
+        (err) => {
+          client.close();
+          throw err;
+        },
+      );
+    },
+    (c) => c.close(),
+  );
 
   constructor(
     private readonly url: string,
@@ -58,19 +71,6 @@ class BunWire implements WireClient {
       maxRetries: 1_000_000,
       connectionTimeout: this.connectionTimeout,
     });
-  }
-
-  private waiter(): Promise<RedisClient> {
-    if (!this.waiting) {
-      const client = this.open();
-      const ready = client.connect().then(() => client);
-      ready.catch(() => {
-        this.waiting = undefined;
-        client.close();
-      });
-      this.waiting = ready;
-    }
-    return this.waiting;
   }
 
   async connect(): Promise<void> {
@@ -89,7 +89,7 @@ class BunWire implements WireClient {
   ): Promise<[unknown, number]> {
     // One connection answers in order: the WAIT, sent right behind, counts this write. A connection
     // of their own, so nothing else waits behind a WAIT.
-    const waiter = await this.waiter();
+    const waiter = await this.waiter.get();
     const reply = waiter.send(command, args);
     const acked = waiter.send("WAIT", [String(replicas), String(timeoutMs)]);
     return [await reply, Number(await acked)];
@@ -97,7 +97,7 @@ class BunWire implements WireClient {
 
   close(): void {
     this.client.close();
-    this.waiting?.then((c) => c.close()).catch(() => {});
+    this.waiter.drop();
   }
 
   isReplyError(err: unknown): boolean {
@@ -105,116 +105,14 @@ class BunWire implements WireClient {
   }
 }
 
-class ClusterWire implements WireClient {
-  private readonly cluster: Cluster;
-  /** The client of the writes that wait for replicas (made at the first). */
-  private waiting: Promise<Cluster> | undefined;
+/** What ioredis's one-Redis and Cluster clients share here: connect, send, close, reply errors. */
+abstract class IoredisWire<T extends Redis | Cluster> implements WireClient {
   /** Rejects a connect still under way when the client is closed (ioredis would leave it pending). */
   private abandon: ((err: Error) => void) | undefined;
 
-  constructor(seeds: HostPort[], connectTimeout: number) {
-    this.cluster = new Cluster(seeds, {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      // A primary's failover takes 2-3 s here (cluster-node-timeout 1 s): redirections keep trying for
-      // longer than that, so a command waits for the new primary rather than failing (the link's own
-      // timeout still bounds the wait, and then the caller decides: a chat is retried by its id, ...).
-      retryDelayOnFailover: 200,
-      retryDelayOnClusterDown: 200,
-      retryDelayOnTryAgain: 50,
-      retryDelayOnMoved: 0,
-      maxRedirections: 40,
-      // Replicas and moved slots are learnt without waiting for a MOVED.
-      slotsRefreshInterval: 2000,
-      slotsRefreshTimeout: Math.max(1000, connectTimeout),
-      clusterRetryStrategy: (times) => Math.min(1000, 50 * 2 ** Math.min(times, 5)),
-      redisOptions: {
-        protocol: 3,
-        replyMapping: "resp3",
-        connectTimeout,
-        offlineQueue: false,
-        maxRetriesPerRequest: 0,
-      },
-    });
+  constructor(protected readonly client: T) {
     // ioredis reports node errors as events as well; the link reports what matters (commands failing).
-    this.cluster.on("error", () => {});
-  }
-
-  connect(): Promise<void> {
-    if (this.cluster.status === "ready") return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      this.abandon = reject;
-      this.cluster.connect().then(resolve, reject);
-    }).finally(() => {
-      this.abandon = undefined;
-    });
-  }
-
-  send(command: string, args: string[]): Promise<unknown> {
-    return this.cluster.call(command, ...args);
-  }
-
-  async sendAndWait(
-    command: string,
-    args: string[],
-    replicas: number,
-    timeoutMs: number,
-  ): Promise<[unknown, number]> {
-    // A pipeline goes to the node of its keys whole: WAIT (no key) runs on the node that wrote. On
-    // a client of their own, so nothing else sent to that node waits behind a WAIT.
-    const results = await (await this.waiter())
-      .pipeline()
-      .call(command, ...args)
-      .call("WAIT", String(replicas), String(timeoutMs))
-      .exec();
-    if (!results) throw new Error("the cluster pipeline was discarded");
-    const [write, wait] = results;
-    if (write?.[0]) throw write[0];
-    if (wait?.[0]) throw wait[0];
-    return [write?.[1], Number(wait?.[1])];
-  }
-
-  close(): void {
-    this.abandon?.(new Error("the Redis Cluster client was closed while connecting"));
-    this.cluster.disconnect();
-    this.waiting?.then((c) => c.disconnect()).catch(() => {});
-  }
-
-  private waiter(): Promise<Cluster> {
-    if (!this.waiting) {
-      const client = this.cluster.duplicate();
-      client.on("error", () => {});
-      const ready = client.connect().then(() => client);
-      ready.catch(() => {
-        this.waiting = undefined;
-        client.disconnect();
-      });
-      this.waiting = ready;
-    }
-    return this.waiting;
-  }
-
-  isReplyError(err: unknown): boolean {
-    return err instanceof ReplyError;
-  }
-}
-
-/** One Redis through ioredis, for runtimes without Bun's client. */
-class IoWire implements WireClient {
-  private readonly client: Redis;
-  private abandon: ((err: Error) => void) | undefined;
-
-  constructor(url: string, connectTimeout: number) {
-    this.client = new Redis(url, {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      connectTimeout,
-      protocol: 3,
-      replyMapping: "resp3",
-      retryStrategy: (times) => Math.min(1000, 50 * 2 ** Math.min(times, 5)),
-    });
-    this.client.on("error", () => {});
+    client.on("error", () => {});
   }
 
   connect(): Promise<void> {
@@ -231,6 +129,105 @@ class IoWire implements WireClient {
     return this.client.call(command, ...args);
   }
 
+  abstract sendAndWait(
+    command: string,
+    args: string[],
+    replicas: number,
+    timeoutMs: number,
+  ): Promise<[unknown, number]>;
+
+  close(): void {
+    this.abandon?.(new Error("the Redis client was closed while connecting"));
+    this.client.disconnect();
+  }
+
+  isReplyError(err: unknown): boolean {
+    return err instanceof ReplyError;
+  }
+}
+
+class ClusterWire extends IoredisWire<Cluster> {
+  /** The client of the writes that wait for replicas (made at the first). */
+  private readonly waiter = lazily(
+    () => {
+      const client = this.client.duplicate();
+      client.on("error", () => {});
+      return client.connect().then(() => client);
+    },
+    (c) => c.disconnect(),
+  );
+
+  constructor(seeds: HostPort[], connectTimeout: number) {
+    super(
+      new Cluster(seeds, {
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        // A primary's failover takes 2-3 s here (cluster-node-timeout 1 s): redirections keep trying
+        // for longer than that, so a command waits for the new primary rather than failing (the
+        // link's own timeout still bounds the wait, and then the caller decides: a chat is retried
+        // by its id, ...).
+        retryDelayOnFailover: 200,
+        retryDelayOnClusterDown: 200,
+        retryDelayOnTryAgain: 50,
+        retryDelayOnMoved: 0,
+        maxRedirections: 40,
+        // Replicas and moved slots are learnt without waiting for a MOVED.
+        slotsRefreshInterval: 2000,
+        slotsRefreshTimeout: Math.max(1000, connectTimeout),
+        clusterRetryStrategy: (times) => Math.min(1000, 50 * 2 ** Math.min(times, 5)),
+        redisOptions: {
+          protocol: 3,
+          replyMapping: "resp3",
+          connectTimeout,
+          offlineQueue: false,
+          maxRetriesPerRequest: 0,
+        },
+      }),
+    );
+  }
+
+  async sendAndWait(
+    command: string,
+    args: string[],
+    replicas: number,
+    timeoutMs: number,
+  ): Promise<[unknown, number]> {
+    // A pipeline goes to the node of its keys whole: WAIT (no key) runs on the node that wrote. On
+    // a client of their own, so nothing else sent to that node waits behind a WAIT.
+    const results = await (await this.waiter.get())
+      .pipeline()
+      .call(command, ...args)
+      .call("WAIT", String(replicas), String(timeoutMs))
+      .exec();
+    if (!results) throw new Error("the cluster pipeline was discarded");
+    const [write, wait] = results;
+    if (write?.[0]) throw write[0];
+    if (wait?.[0]) throw wait[0];
+    return [write?.[1], Number(wait?.[1])];
+  }
+
+  override close(): void {
+    super.close();
+    this.waiter.drop();
+  }
+}
+
+/** One Redis through ioredis, for runtimes without Bun's client. */
+class IoWire extends IoredisWire<Redis> {
+  constructor(url: string, connectTimeout: number) {
+    super(
+      new Redis(url, {
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        connectTimeout,
+        protocol: 3,
+        replyMapping: "resp3",
+        retryStrategy: (times) => Math.min(1000, 50 * 2 ** Math.min(times, 5)),
+      }),
+    );
+  }
+
   async sendAndWait(
     command: string,
     args: string[],
@@ -241,13 +238,25 @@ class IoWire implements WireClient {
     const acked = this.client.call("WAIT", String(replicas), String(timeoutMs));
     return [await reply, Number(await acked)];
   }
+}
 
-  close(): void {
-    this.abandon?.(new Error("the Redis client was closed while connecting"));
-    this.client.disconnect();
-  }
-
-  isReplyError(err: unknown): boolean {
-    return err instanceof ReplyError;
-  }
+/** A client made at its first use (a failed making is tried again at the next), and dropped on close. */
+function lazily<T>(make: () => Promise<T>, drop: (t: T) => void): { get(): Promise<T>; drop(): void } {
+  let made: Promise<T> | undefined;
+  return {
+    get() {
+      if (!made) {
+        const attempt = make();
+        attempt.catch(() => {
+          if (made === attempt) made = undefined;
+        });
+        made = attempt;
+      }
+      return made;
+    },
+    drop() {
+      made?.then(drop).catch(() => {});
+      made = undefined;
+    },
+  };
 }
