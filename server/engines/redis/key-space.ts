@@ -9,7 +9,35 @@
  *
  * Each partition is thus a complete copy of the single-Redis layout, for its rooms only: the scripts
  * are the same, only their prefix differs. A process beats and sweeps in every partition.
+ *
+ * Partition i's tag is chosen so that its slot lies in the i-th of `count` equal slot ranges: a
+ * cluster made with `redis-cli --cluster create` gives each primary one contiguous range, so the
+ * partitions spread over the primaries evenly rather than as CRC16 happens to throw them.
  */
+
+/** Slots of a Redis Cluster. */
+const SLOTS = 16384;
+
+/** CRC16-CCITT (XMODEM), Redis Cluster's key hash: slot = crc16(tag) % 16384. */
+export function crc16(text: string): number {
+  let crc = 0;
+  for (const byte of new TextEncoder().encode(text)) {
+    crc ^= byte << 8;
+    for (let b = 0; b < 8; b++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc;
+}
+
+/** The hash tag of partition i of n: the first of `i`, `i.1`, `i.2`, ... whose slot is in range i. */
+export function partitionTag(i: number, n: number): string {
+  const lo = Math.floor((i * SLOTS) / n);
+  const hi = Math.floor(((i + 1) * SLOTS) / n);
+  for (let k = 0; ; k++) {
+    const tag = k === 0 ? String(i) : `${i}.${k}`;
+    const slot = crc16(tag) % SLOTS;
+    if (slot >= lo && slot < hi) return tag;
+  }
+}
 
 /** FNV-1a over UTF-16 code units: fast, stable across processes and versions, spread well enough. */
 function hash(text: string): number {
@@ -39,7 +67,9 @@ export class KeySpace {
     readonly tagged: boolean,
   ) {
     const n = tagged ? Math.max(1, Math.floor(count)) : 1;
-    this.partitions = Array.from({ length: n }, (_, i) => (tagged ? `${base}{${i}}:` : base));
+    this.partitions = Array.from({ length: n }, (_, i) =>
+      tagged ? `${base}{${partitionTag(i, n)}}:` : base,
+    );
     this.users = tagged ? `${base}{u}:` : base;
     this.guests = tagged ? `${base}{g}:` : base;
   }
