@@ -105,10 +105,23 @@ class BunWire implements WireClient {
   }
 }
 
-/** What ioredis's one-Redis and Cluster clients share here: connect, send, close, reply errors. */
+/**
+ * ioredis's one-Redis and Cluster clients: connect (abandoned by a close), send, writes that wait for
+ * replicas, close, reply errors.
+ */
 abstract class IoredisWire<T extends Redis | Cluster> implements WireClient {
   /** Rejects a connect still under way when the client is closed (ioredis would leave it pending). */
   private abandon: ((err: Error) => void) | undefined;
+  /** The client of the writes that wait for replicas (made at the first). */
+  private readonly waiter = lazily(
+    () => {
+      // Both classes have duplicate() (same options), but with signatures TypeScript cannot unite.
+      const client = (this.client as unknown as { duplicate(): T }).duplicate();
+      client.on("error", () => {});
+      return client.connect().then(() => client);
+    },
+    (c) => c.disconnect(),
+  );
 
   constructor(protected readonly client: T) {
     // ioredis reports node errors as events as well; the link reports what matters (commands failing).
@@ -129,16 +142,30 @@ abstract class IoredisWire<T extends Redis | Cluster> implements WireClient {
     return this.client.call(command, ...args);
   }
 
-  abstract sendAndWait(
+  async sendAndWait(
     command: string,
     args: string[],
     replicas: number,
     timeoutMs: number,
-  ): Promise<[unknown, number]>;
+  ): Promise<[unknown, number]> {
+    // One pipeline goes to one node (on a cluster, the node of its keys): WAIT (no key) runs on the
+    // node that wrote. On a client of their own, so nothing else sent there waits behind a WAIT.
+    const results = await (await this.waiter.get())
+      .pipeline()
+      .call(command, ...args)
+      .call("WAIT", String(replicas), String(timeoutMs))
+      .exec();
+    if (!results) throw new Error("the pipeline was discarded");
+    const [write, wait] = results;
+    if (write?.[0]) throw write[0];
+    if (wait?.[0]) throw wait[0];
+    return [write?.[1], Number(wait?.[1])];
+  }
 
   close(): void {
     this.abandon?.(new Error("the Redis client was closed while connecting"));
     this.client.disconnect();
+    this.waiter.drop();
   }
 
   isReplyError(err: unknown): boolean {
@@ -147,16 +174,6 @@ abstract class IoredisWire<T extends Redis | Cluster> implements WireClient {
 }
 
 class ClusterWire extends IoredisWire<Cluster> {
-  /** The client of the writes that wait for replicas (made at the first). */
-  private readonly waiter = lazily(
-    () => {
-      const client = this.client.duplicate();
-      client.on("error", () => {});
-      return client.connect().then(() => client);
-    },
-    (c) => c.disconnect(),
-  );
-
   constructor(seeds: HostPort[], connectTimeout: number) {
     super(
       new Cluster(seeds, {
@@ -185,31 +202,6 @@ class ClusterWire extends IoredisWire<Cluster> {
       }),
     );
   }
-
-  async sendAndWait(
-    command: string,
-    args: string[],
-    replicas: number,
-    timeoutMs: number,
-  ): Promise<[unknown, number]> {
-    // A pipeline goes to the node of its keys whole: WAIT (no key) runs on the node that wrote. On
-    // a client of their own, so nothing else sent to that node waits behind a WAIT.
-    const results = await (await this.waiter.get())
-      .pipeline()
-      .call(command, ...args)
-      .call("WAIT", String(replicas), String(timeoutMs))
-      .exec();
-    if (!results) throw new Error("the cluster pipeline was discarded");
-    const [write, wait] = results;
-    if (write?.[0]) throw write[0];
-    if (wait?.[0]) throw wait[0];
-    return [write?.[1], Number(wait?.[1])];
-  }
-
-  override close(): void {
-    super.close();
-    this.waiter.drop();
-  }
 }
 
 /** One Redis through ioredis, for runtimes without Bun's client. */
@@ -226,17 +218,6 @@ class IoWire extends IoredisWire<Redis> {
         retryStrategy: (times) => Math.min(1000, 50 * 2 ** Math.min(times, 5)),
       }),
     );
-  }
-
-  async sendAndWait(
-    command: string,
-    args: string[],
-    replicas: number,
-    timeoutMs: number,
-  ): Promise<[unknown, number]> {
-    const reply = this.client.call(command, ...args);
-    const acked = this.client.call("WAIT", String(replicas), String(timeoutMs));
-    return [await reply, Number(await acked)];
   }
 }
 
