@@ -74,15 +74,18 @@ export class Placement {
 /** What a reader saw that the protocol forbids; empty when all was well. */
 export type Problems = string[];
 
+/** What a reader needs of its connection: how it ended, and a way to end it. */
+interface Followed {
+  readonly closed: Promise<number>;
+  readonly closeCode: number | undefined;
+  close(): Promise<unknown>;
+}
+
 /**
- * A v1 reader that stays in a room whatever happens: when its connection closes it reconnects (to the
- * next process in turn) with `resume` and `since`. It keeps the room as it was shown (seq -> text) and
- * notes every break of guarantee 1 or 3: a seq that is not the next one, a seq shown twice. It always
- * connects with `since` (0 at first: the whole room). A welcome under another epoch than the one it
- * has seen (or with a lastSeq below its `since`) starts the view over, as a client must: it
- * reconnects with since=0 and takes the room afresh.
+ * What both readers do: stay in a room whatever happens, reconnecting (to the next process in turn)
+ * when the connection closes, keeping the room as it was shown (seq -> text) and the problems seen.
  */
-export class Reader {
+abstract class FollowingReader<C extends Followed> {
   readonly view = new Map<number, string>();
   readonly problems: Problems = [];
   readonly closes: number[] = [];
@@ -90,14 +93,13 @@ export class Reader {
   resets = 0;
   readonly resetWhy: string[] = [];
   epoch: string | undefined;
-  private client: TestClient | undefined;
-  private token: string | undefined;
+  protected client: C | undefined;
+  protected turn = 0;
   private stopped = false;
-  private turn = 0;
   private running: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly servers: () => ServerProcess[],
+    protected readonly servers: () => ServerProcess[],
     readonly room: string,
     readonly nick: string,
     first = 0,
@@ -106,14 +108,8 @@ export class Reader {
   }
 
   /** The connection open now, if any. */
-  get live(): TestClient | undefined {
+  get live(): C | undefined {
     return this.client?.closeCode === undefined ? this.client : undefined;
-  }
-
-  /** The newest seq shown, the open connection included. */
-  get lastSeq(): number {
-    const live = this.live;
-    return live?.chats(this.room).at(-1)?.seq ?? live?.welcome.history.at(-1)?.seq ?? this.shownUpTo;
   }
 
   /** Connects (retrying for a while: a process may refuse connections while Redis is unavailable), then follows. */
@@ -135,13 +131,20 @@ export class Reader {
     void this.client?.close();
   }
 
-  private get shownUpTo(): number {
+  protected get shownUpTo(): number {
     return this.view.size === 0 ? 0 : Math.max(...this.view.keys());
   }
 
+  /** Connects to the next process, setting `client`. */
+  protected abstract attach(): Promise<void>;
+  /** Takes what one connection showed into the view. */
+  protected abstract absorb(client: C): void;
+  /** How problems name this reader. */
+  protected abstract get label(): string;
+
   private async follow(): Promise<void> {
     while (!this.stopped) {
-      const client = this.client as TestClient;
+      const client = this.client as C;
       const code = await client.closed;
       this.absorb(client);
       if (this.stopped) return;
@@ -152,7 +155,7 @@ export class Reader {
           break;
         } catch {
           if (tries > 300) {
-            this.problems.push(`${this.nick} could not reconnect`);
+            this.problems.push(`${this.label} could not reconnect`);
             return;
           }
           await sleep(100);
@@ -160,9 +163,31 @@ export class Reader {
       }
     }
   }
+}
+
+/**
+ * A v1 reader that stays in a room whatever happens: when its connection closes it reconnects (to the
+ * next process in turn) with `resume` and `since`. It keeps the room as it was shown (seq -> text) and
+ * notes every break of guarantee 1 or 3: a seq that is not the next one, a seq shown twice. It always
+ * connects with `since` (0 at first: the whole room). A welcome under another epoch than the one it
+ * has seen (or with a lastSeq below its `since`) starts the view over, as a client must: it
+ * reconnects with since=0 and takes the room afresh.
+ */
+export class Reader extends FollowingReader<TestClient> {
+  private token: string | undefined;
+
+  protected get label(): string {
+    return this.nick;
+  }
+
+  /** The newest seq shown, the open connection included. */
+  get lastSeq(): number {
+    const live = this.live;
+    return live?.chats(this.room).at(-1)?.seq ?? live?.welcome.history.at(-1)?.seq ?? this.shownUpTo;
+  }
 
   /** Connects; a welcome that starts the room over is taken as such (a fresh view, since=0). */
-  private async attach(): Promise<void> {
+  protected async attach(): Promise<void> {
     for (;;) {
       const list = this.servers();
       const server = list[this.turn++ % list.length] as ServerProcess;
@@ -193,7 +218,7 @@ export class Reader {
   }
 
   /** What one connection showed, in order: its welcome history, then its live chats. */
-  private absorb(client: TestClient): void {
+  protected absorb(client: TestClient): void {
     for (const m of [...client.welcome.history, ...client.chats(this.room)]) this.see(m.seq, m.text);
   }
 
@@ -211,31 +236,11 @@ export class Reader {
  * a post live just before the answer to be in it too). A gap in the live stream after the answer is a
  * problem; a new epoch starts the view over (sync from 0).
  */
-export class SyncReader {
-  readonly view = new Map<number, string>();
-  readonly problems: Problems = [];
-  readonly closes: number[] = [];
-  /** Views started over (a new epoch), and why. */
-  resets = 0;
-  readonly resetWhy: string[] = [];
-  epoch: string | undefined;
-  private client: V2Client | undefined;
+export class SyncReader extends FollowingReader<V2Client> {
   private identity: string | undefined;
-  private stopped = false;
-  private turn = 0;
-  private running: Promise<void> = Promise.resolve();
 
-  constructor(
-    private readonly servers: () => ServerProcess[],
-    readonly room: string,
-    readonly nick: string,
-    first = 0,
-  ) {
-    this.turn = first;
-  }
-
-  get live(): V2Client | undefined {
-    return this.client?.closeCode === undefined ? this.client : undefined;
+  protected get label(): string {
+    return `${this.nick} (v2)`;
   }
 
   /** The newest seq it holds, the open connection's live posts included. */
@@ -248,50 +253,7 @@ export class SyncReader {
     return last;
   }
 
-  /** Connects (retrying for a while: a process may refuse connections while Redis is unavailable), then follows. */
-  async start(): Promise<void> {
-    await retrying(() => this.attach(), `${this.nick} to connect`);
-    this.running = this.follow();
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.client?.close();
-    await this.running;
-  }
-
-  halt(): void {
-    this.stopped = true;
-    void this.client?.close();
-  }
-
-  private get shownUpTo(): number {
-    return this.view.size === 0 ? 0 : Math.max(...this.view.keys());
-  }
-
-  private async follow(): Promise<void> {
-    while (!this.stopped) {
-      const client = this.client as V2Client;
-      const code = await client.closed;
-      this.absorb(client);
-      if (this.stopped) return;
-      this.closes.push(code);
-      for (let tries = 0; !this.stopped; tries++) {
-        try {
-          await this.attach();
-          break;
-        } catch {
-          if (tries > 300) {
-            this.problems.push(`${this.nick} (v2) could not reconnect`);
-            return;
-          }
-          await sleep(100);
-        }
-      }
-    }
-  }
-
-  private async attach(): Promise<void> {
+  protected async attach(): Promise<void> {
     const list = this.servers();
     const server = list[this.turn++ % list.length] as ServerProcess;
     const query: Record<string, string> = this.identity
@@ -319,7 +281,7 @@ export class SyncReader {
   }
 
   /** Applies one connection's sync answer and live posts, in arrival order. */
-  private absorb(client: V2Client): void {
+  protected absorb(client: V2Client): void {
     let synced = false;
     const early: Array<{ seq: number; text: string }> = [];
     for (const m of client.received) {
