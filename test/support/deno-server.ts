@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { drain } from "./server-process";
 
 const ROOT = join(import.meta.dir, "..", "..");
 const alive = new Set<Subprocess>();
@@ -120,26 +121,6 @@ function pick(from: Record<string, string | undefined>, names: string[]): Record
 /** node_modules/.bin/deno (the npm package), so a Deno on PATH or none there changes nothing. */
 function denoBinary(): string {
   return join(ROOT, "node_modules", ".bin", "deno");
-}
-
-/** Reads a stream to its end, keeping the text and calling `onLine` for each complete line. */
-async function drain(stream: ReadableStream<Uint8Array>, output: string[], onLine?: (line: string) => void) {
-  const decoder = new TextDecoder();
-  let pending = "";
-  const reader = stream.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return;
-    const text = decoder.decode(value, { stream: true });
-    output.push(text);
-    pending += text;
-    let nl = pending.indexOf("\n");
-    while (nl !== -1) {
-      onLine?.(pending.slice(0, nl).trim());
-      pending = pending.slice(nl + 1);
-      nl = pending.indexOf("\n");
-    }
-  }
 }
 
 /** For afterAll: no Deno process outlives the tests. */

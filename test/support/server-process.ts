@@ -54,7 +54,11 @@ export async function spawnServer(env: Record<string, string>, timeoutMs = 10_00
 }
 
 /** Reads a stream to its end, keeping the text and calling `onLine` for each complete line. */
-async function drain(stream: ReadableStream<Uint8Array>, output: string[], onLine?: (line: string) => void) {
+export async function drain(
+  stream: ReadableStream<Uint8Array>,
+  output: string[],
+  onLine?: (line: string) => void,
+) {
   const decoder = new TextDecoder();
   let pending = "";
   const reader = stream.getReader();
