@@ -17,11 +17,12 @@
 
 /** Slots of a Redis Cluster. */
 const SLOTS = 16384;
+const encoder = new TextEncoder();
 
 /** CRC16-CCITT (XMODEM), Redis Cluster's key hash: slot = crc16(tag) % 16384. */
 export function crc16(text: string): number {
   let crc = 0;
-  for (const byte of new TextEncoder().encode(text)) {
+  for (const byte of encoder.encode(text)) {
     crc ^= byte << 8;
     for (let b = 0; b < 8; b++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
   }
