@@ -217,6 +217,47 @@ describe.skipIf(!available)("a private Redis Cluster and ioredis's Cluster under
     expect((await cluster.primaryFor(a)).id).toBe(to.id);
   });
 
+  // Why scripts declare a fence rather than the keys they touch (key-space.ts KeySpace.fence).
+  it("on a migrating slot, a script stops halfway when it makes a key; a fenced one waits for the move", async () => {
+    const k = (name: string) => `{mig}:${name}`;
+    const [fenceA, fenceB] = [k("fence:a"), k("fence:b")];
+    await cluster.command((await cluster.primaryFor(k("n"))).port, "SET", [k("n"), "0"]);
+    await cluster.command((await cluster.primaryFor(k("n"))).port, "RPUSH", [k("list"), "x"]);
+    const slot = await cluster.keySlot(k("n"));
+    const from = await cluster.primaryFor(k("n"));
+    const to = await otherPrimary(from);
+    const migration = await cluster.beginSlotMigration(slot, to.id);
+    let finished = false;
+    try {
+      const at = (port: number, ...args: string[]) => cluster.command(port, "EVAL", args);
+      // Its declared keys all there, it makes a new one: stopped, with its first write kept.
+      const makes = "redis.call('INCR', KEYS[1]); redis.call('SET', ARGV[1], 'new'); return 1";
+      expect((await failure(at(from.port, makes, "1", k("n"), k("new")))).message).toMatch(/non local key/);
+      expect(await cluster.command(from.port, "GET", [k("n")])).toBe("1");
+      // Declared, but emptied and written again: the same.
+      const refills =
+        "redis.call('LPOP', KEYS[1]); redis.call('INCR', KEYS[2]); redis.call('RPUSH', KEYS[1], 'y'); return 1";
+      expect((await failure(at(from.port, refills, "2", k("list"), k("n")))).message).toMatch(
+        /non local key/,
+      );
+      expect(await cluster.command(from.port, "GET", [k("n")])).toBe("2");
+      // Fenced (two keys no one writes): refused on both sides, before it runs.
+      expect((await failure(at(from.port, makes, "2", fenceA, fenceB, k("n")))).message).toBe(
+        `ASK ${slot} ${to.address}`,
+      );
+      const io = connect({ retryDelayOnTryAgain: 10, maxRedirections: 4 });
+      const fenced = "return redis.call('INCR', ARGV[1])";
+      expect((await failure(io.eval(fenced, 2, fenceA, fenceB, k("n")))).message).toMatch(/TRYAGAIN/);
+      expect(await cluster.command(from.port, "GET", [k("n")])).toBe("2");
+      // Once the slot has moved, it runs there, on the keys that moved with it.
+      await migration.finish();
+      finished = true;
+      expect(await io.eval(fenced, 2, fenceA, fenceB, k("n"))).toBe(3);
+    } finally {
+      if (!finished) await migration.finish();
+    }
+  });
+
   it("moves slots with redis-cli --cluster reshard", async () => {
     const [from, to] = await cluster.primaries();
     if (!from || !to) throw new Error("two primaries expected");

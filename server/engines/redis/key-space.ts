@@ -86,8 +86,16 @@ export class KeySpace {
     return `${this.room(room)}room:${room}:${part}`;
   }
 
-  /** A key in partition `prefix` that routes a script to that partition's slot (never written). */
-  static anchor(prefix: string): string {
-    return `${prefix}anchor`;
+  /**
+   * The two keys every script declares (redis-link.ts `scriptCall`): they route it to the slot of
+   * partition `prefix`, and no one ever writes them. While that slot migrates between primaries
+   * both nodes see the script's declared keys missing, and a request naming several keys of which
+   * some are missing is refused with TRYAGAIN on either side, so no script runs until the slot has
+   * moved (ioredis retries it). Declaring the keys a script touches would not do that: a script
+   * that empties a key and touches it again, or makes a new one, stops halfway on a migrating slot
+   * with what it wrote so far kept (test/redis/cluster-harness.test.ts shows both).
+   */
+  static fence(prefix: string): [string, string] {
+    return [`${prefix}fence:a`, `${prefix}fence:b`];
   }
 }

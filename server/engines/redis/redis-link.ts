@@ -250,8 +250,9 @@ export function runScript(
 }
 
 /**
- * ARGV[1] is always the prefix of the partition the script works in (key-space.ts); its one declared
- * key routes it to that partition's slot on a cluster. Every key it touches shares that hash tag.
+ * ARGV[1] is always the prefix of the partition the script works in (key-space.ts); every key the
+ * script touches shares that prefix's hash tag. Its declared keys are the partition's fence: they
+ * route it to that slot, and hold it back (TRYAGAIN) while the slot migrates (KeySpace.fence).
  */
 export function scriptCall(
   link: RedisLink,
@@ -259,8 +260,8 @@ export function scriptCall(
   args: ReadonlyArray<string | number>,
   replicas = 0,
 ): Call {
-  const prefix = String(args[0]);
-  return link.call("EVAL", [script, "1", KeySpace.anchor(prefix), ...args.map(String)], replicas);
+  const [a, b] = KeySpace.fence(String(args[0]));
+  return link.call("EVAL", [script, "2", a, b, ...args.map(String)], replicas);
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -8,7 +8,9 @@
  * key} · P sess:T:ids {room NUL id -> seq} · P sess:T:idq (their order) · P procs set · P proc:ID
  * (heartbeat, PX) · P proc:ID:rooms set · P guest counter · P rooms zset room -> users (rooms with
  * any) · P beat:last (Redis time of the newest heartbeat of any process) · P sweep:after (no sweeping
- * before this Redis time). Standalone Redis only (keys are built in Lua).
+ * before this Redis time). Keys are built in Lua from the prefix; on a Redis Cluster every key of a
+ * script shares the prefix's hash tag, and the script declares that partition's fence keys
+ * (key-space.ts): one slot, and never run while that slot migrates.
  *
  * v2 users (one claim per room and user, shared by all its connections on every process): P room:R:users
  * holds the user's entry as "|@||nick" (no process, connection or session of its own) · P room:R:owners

@@ -27,7 +27,7 @@ export class Placement {
 
   static async of(cluster: RedisCluster): Promise<Placement> {
     const slots = await Promise.all(
-      CLUSTER_KEYS.partitions.map((prefix) => cluster.keySlot(KeySpace.anchor(prefix))),
+      CLUSTER_KEYS.partitions.map((prefix) => cluster.keySlot(KeySpace.fence(prefix)[0])),
     );
     return new Placement(slots, await cluster.primaries());
   }
