@@ -39,4 +39,14 @@ describe("KeySpace", () => {
     const used = new Set(Array.from({ length: 2000 }, (_, i) => tagged.room(`room-${i}`)));
     expect(used.size).toBe(16);
   });
+
+  it("spreads v2 users over the partitions by id, and keeps what they share under one tag", () => {
+    const plain = new KeySpace("chat:", 16, false);
+    expect([plain.user("u1"), plain.users]).toEqual(["chat:", "chat:"]);
+    const tagged = new KeySpace("chat:", 16, true);
+    const used = new Set(Array.from({ length: 2000 }, (_, i) => tagged.user(`user-${i}`)));
+    expect([...used].every((p) => tagged.partitions.includes(p))).toBe(true);
+    expect(used.size).toBe(16);
+    expect(tagged.users).toBe("chat:{u}:");
+  });
 });

@@ -43,20 +43,24 @@ async function postAll(t: TestEngine, room: string, posts: readonly ContractPost
   expect(ids.map((id) => t.sink.commits.get(id))).toStrictEqual(posts.map((p) => p.seq));
 }
 
-async function harness(prefix: string): Promise<UserStoreHarness> {
-  const t = await startEngine(redis.url(), prefix);
+async function harness(prefix: string, partitions?: number): Promise<UserStoreHarness> {
+  const t = await startEngine(redis.url(), prefix, partitions ? { partitions } : {});
   return {
     store: t.engine.users,
     close: () => t.engine.stop(),
     restart: async () => {
       await t.engine.stop();
-      return harness(prefix);
+      return harness(prefix, partitions);
     },
     post: (room, posts) => postAll(t, room, posts),
   };
 }
 
-if (redis.available) userStoreContract("RedisEngine.users", () => harness(`users-${++prefixes}:`));
+if (redis.available) {
+  userStoreContract("RedisEngine.users", () => harness(`users-${++prefixes}:`));
+  // Users spread over the partitions by id, as on a cluster (key-space.ts).
+  userStoreContract("RedisEngine.users, 4 partitions", () => harness(`users-${++prefixes}:`, 4));
+}
 
 const counts = (t: TestEngine, userId: string, room: string, readSeq: number, upTo: number, cap = 1000) =>
   call<Counts[]>((d) => t.engine.users.counts(userId, [{ room, readSeq, upTo }], cap, d)).then((c) => c[0]);

@@ -3,9 +3,11 @@
  * Cluster (or with REDIS_PARTITIONS > 1 on one Redis) the rooms are spread over `partitions` hash tags:
  * a room's keys, the sessions and dedupe ids used in it, and the per-process bookkeeping of its
  * partition (heartbeats, the rooms a process holds users in, the room list) all start with
- * `PREFIX{N}:`, so every script that changes a room runs on one slot. v2's users (their records,
- * memberships, read markers, direct rooms, identity key and events) live under `PREFIX{u}:`, the
- * guest counter under `PREFIX{g}:`.
+ * `PREFIX{N}:`, so every script that changes a room runs on one slot. A v2 user's record, rooms,
+ * read markers and direct peers live in a partition too, chosen by its id (each user script touches
+ * one user), so users spread over the primaries as rooms do; what is shared by all users (direct room
+ * pairs, the identity key, the user events stream) lives under `PREFIX{u}:`, the guest counter under
+ * `PREFIX{g}:`.
  *
  * Each partition is thus a complete copy of the single-Redis layout, for its rooms only: the scripts
  * are the same, only their prefix differs. A process beats and sweeps in every partition.
@@ -53,7 +55,7 @@ function hash(text: string): number {
 export class KeySpace {
   /** Every partition's prefix, in order. */
   readonly partitions: readonly string[];
-  /** The prefix of v2's user store. */
+  /** The prefix of what v2's users share: direct room pairs, the identity key, the user events. */
   readonly users: string;
   /** The prefix of the guest counter (one for the whole chat, so guest-N names one guest). */
   readonly guests: string;
@@ -77,8 +79,17 @@ export class KeySpace {
 
   /** The prefix of the partition that holds `room`. */
   room(room: string): string {
+    return this.partitionOf(room);
+  }
+
+  /** The prefix of the partition that holds v2 user `userId`'s own keys. */
+  user(userId: string): string {
+    return this.partitionOf(userId);
+  }
+
+  private partitionOf(name: string): string {
     const all = this.partitions;
-    return all.length === 1 ? (all[0] as string) : (all[hash(room) % all.length] as string);
+    return all.length === 1 ? (all[0] as string) : (all[hash(name) % all.length] as string);
   }
 
   /** A key of `room`: `part` is e.g. "meta", "log", "msgs". */

@@ -1,6 +1,8 @@
 /**
  * v2's user store on Redis (the core's UserStore): users, their rooms with read markers, direct rooms
  * and the identity key, each change one script of user-scripts.ts, so every process sees one state.
+ * A user's own keys live in the partition its id hashes to (key-space.ts), the shared ones under
+ * the users prefix.
  *
  * User events go to this process's sink at once, and to the others through one stream that every
  * process reads with the rooms' streams (stream-follower.ts): a reader that failed reads on from the
@@ -98,13 +100,13 @@ export class RedisUsers implements UserStore {
 
   create(userId: string, nick: string, done: Done<void>): void {
     this.d.run(async () => {
-      await this.script(CREATE, [userId, nick, this.d.now()]);
+      await this.ofUser(CREATE, userId, [nick, this.d.now()]);
     }, done);
   }
 
   load(userId: string, done: Done<UserRecord | undefined>): void {
     this.d.run(async () => {
-      const raw = (await this.script(LOAD, [userId])) as Array<string | number> | null;
+      const raw = (await this.ofUser(LOAD, userId, [])) as Array<string | number> | null;
       if (!raw) return undefined;
       const rooms: Membership[] = [];
       for (let i = 1; i + 2 < raw.length; i += 3) {
@@ -123,40 +125,44 @@ export class RedisUsers implements UserStore {
       return;
     }
     this.d.run(async () => {
-      const raw = (await this.script(NICKS, userIds)) as Array<string | null>;
       const out = new Map<string, string>();
-      userIds.forEach((id, i) => {
-        const nick = raw[i];
-        if (typeof nick === "string") out.set(id, nick);
-      });
+      await Promise.all(
+        [...groupBy(userIds, (id) => this.d.keys.user(id))].map(async ([prefix, ids]) => {
+          const raw = (await runScript(this.d.link, NICKS, [prefix, ...ids])) as Array<string | null>;
+          ids.forEach((id, i) => {
+            const nick = raw[i];
+            if (typeof nick === "string") out.set(id, nick);
+          });
+        }),
+      );
       return out;
     }, done);
   }
 
   revoke(userId: string, done: Done<boolean>): void {
-    this.d.run(async () => (await this.script(REVOKE, [userId, this.d.now()])) === 1, done);
+    this.d.run(async () => (await this.ofUser(REVOKE, userId, [this.d.now()])) === 1, done);
   }
 
   rename(userId: string, nick: string, done: Done<void>): void {
     this.d.run(async () => {
-      await this.script(RENAME, [userId, nick]);
+      await this.ofUser(RENAME, userId, [nick]);
     }, done);
   }
 
   join(userId: string, m: Membership, max: number, done: Done<JoinOutcome>): void {
     this.d.run(
-      async () => (await this.script(JOIN, [userId, m.room, m.readSeq, m.peer ?? "", max])) as JoinOutcome,
+      async () => (await this.ofUser(JOIN, userId, [m.room, m.readSeq, m.peer ?? "", max])) as JoinOutcome,
       done,
     );
   }
 
   part(userId: string, room: string, done: Done<boolean>): void {
-    this.d.run(async () => (await this.script(PART, [userId, room])) === 1, done);
+    this.d.run(async () => (await this.ofUser(PART, userId, [room])) === 1, done);
   }
 
   read(userId: string, room: string, seq: number, done: Done<number | undefined>): void {
     this.d.run(async () => {
-      const stored = await this.script(READ, [userId, room, seq]);
+      const stored = await this.ofUser(READ, userId, [room, seq]);
       return stored === null || stored === undefined ? undefined : Number(stored);
     }, done);
   }
@@ -172,13 +178,10 @@ export class RedisUsers implements UserStore {
       return;
     }
     this.d.run(async () => {
-      const byPartition = new Map<string, number[]>();
-      queries.forEach((q, i) => {
-        const prefix = this.d.keys.room(q.room);
-        const list = byPartition.get(prefix) ?? [];
-        list.push(i);
-        byPartition.set(prefix, list);
-      });
+      const byPartition = groupBy(
+        queries.map((_, i) => i),
+        (i) => this.d.keys.room((queries[i] as CountQuery).room),
+      );
       const out: Counts[] = new Array(queries.length);
       await Promise.all(
         [...byPartition].map(async ([prefix, indexes]) => {
@@ -285,13 +288,30 @@ export class RedisUsers implements UserStore {
     }
   }
 
-  /** A script of the user store's own keys. */
+  /** A script of what users share (user-scripts.ts): ARGV P, then `args`. */
   private script(script: string, args: ReadonlyArray<string | number>): Promise<unknown> {
     return runScript(this.d.link, script, [this.d.keys.users, ...args]);
+  }
+
+  /** A script of one user's keys, in its partition: ARGV P, userId, then `args`. */
+  private ofUser(script: string, userId: string, args: ReadonlyArray<string | number>): Promise<unknown> {
+    return runScript(this.d.link, script, [this.d.keys.user(userId), userId, ...args]);
   }
 
   /** A script of a room's keys (its bans): ARGV P, room, then `args`. */
   private inRoom(script: string, room: string, args: ReadonlyArray<string | number>): Promise<unknown> {
     return runScript(this.d.link, script, [this.d.keys.room(room), room, ...args]);
   }
+}
+
+/** `items` grouped by `key`, each group in the order of `items`. */
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const list = out.get(k);
+    if (list) list.push(item);
+    else out.set(k, [item]);
+  }
+  return out;
 }

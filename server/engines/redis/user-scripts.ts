@@ -2,13 +2,15 @@
  * The Lua scripts of v2's user store (redis-users.ts): each change is one script, so a user's rooms,
  * markers and limits change atomically whichever process runs it.
  *
- * Keys (P is the prefix): P user:U {nick, revoked (ms), joins (a counter giving join order)} · P
- * user-rooms:U zset room -> join order · P user-read:U {room -> read marker} · P user-peer:U {room ->
- * the other user of a direct room} · P identity:key · P dm:pair:LEN:A:B -> room (A < B, LEN: A's
- * length, so no pair of ids reads as another) · P dm:room:R {a, b} · P room:R:bans {banKey -> the
- * ban as JSON} (banKey: the user's id, or "v1:" and the nick key of a v1 nick) · P room:R:bannick
- * {nickKey -> JSON list of the v2 users whose ban holds that nick}. Counts read the rooms' zsets
- * (scripts.ts, change-scripts.ts): P room:R:msgs, P room:R:own:U, P room:R:men:U, P room:R:del.
+ * Keys (P is the prefix: the user's partition for its own keys, the shared users prefix for
+ * identity:key and dm:*, the room's partition for a room's; key-space.ts): P user:U {nick, revoked
+ * (ms), joins (a counter giving join order)} · P user-rooms:U zset room -> join order · P
+ * user-read:U {room -> read marker} · P user-peer:U {room -> the other user of a direct room} · P
+ * identity:key · P dm:pair:LEN:A:B -> room (A < B, LEN: A's length, so no pair of ids reads as
+ * another) · P dm:room:R {a, b} · P room:R:bans {banKey -> the ban as JSON} (banKey: the user's id,
+ * or "v1:" and the nick key of a v1 nick) · P room:R:bannick {nickKey -> JSON list of the v2 users
+ * whose ban holds that nick}. Counts read the rooms' zsets (scripts.ts, change-scripts.ts): P
+ * room:R:msgs, P room:R:own:U, P room:R:men:U, P room:R:del.
  */
 
 const USER = `
@@ -46,7 +48,7 @@ end
 return out
 `;
 
-/** ARGV: P, userIds... Their nicknames, false for the unknown (revoked users keep theirs). */
+/** ARGV: P, userIds... (all of P's partition). Their nicknames, false for the unknown (revoked users keep theirs). */
 export const NICKS = `${USER}
 local out = {}
 for i = 2, #ARGV do out[#out + 1] = redis.call('HGET', uk(ARGV[i]), 'nick') end
