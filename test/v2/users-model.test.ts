@@ -255,16 +255,37 @@ async function run(sys: System, actions: Action[]): Promise<void> {
           expect.objectContaining({ code: "nick_taken" }),
         );
     } else if (a.k === "dm") {
-      const other = USERS[a.user] as string;
-      const nick = model.nick.get(other) as string;
-      const shared = [...(model.rooms.get(user)?.keys() ?? [])].some((r) => model.present(r).has(other));
+      const nick = model.nick.get(USERS[a.user] as string) as string;
+      // The server looks the nick up among the users online in the asker's rooms: the user asked
+      // for, or another who took that nick while it was away (or both, in different rooms).
+      const holders = new Set<string>();
+      for (const r of model.rooms.get(user)?.keys() ?? [])
+        for (const [u, n] of model.present(r)) if (nickKey(n) === nickKey(nick)) holders.add(u);
+      const before = peers.map((p) => p?.inbox2.length ?? 0);
       await send(a.slot, { type: "dm", nick, id: "d" });
-      if (other === user || !shared) {
+      if (holders.size === 0 || holders.has(user)) {
         const last = lastOf(a.slot);
         // Asking for oneself by one's own nick: not found (no one else holds it).
         expect(last).toMatchObject({ type: "error", code: "not_found", id: "d" });
         continue;
       }
+      const joinedRoom = lastOf(a.slot);
+      const other =
+        holders.size === 1
+          ? ([...holders][0] as string)
+          : [...holders].find((u) =>
+              model.slots.some(
+                (slotUser, i) =>
+                  slotUser === u &&
+                  peers[i]?.inbox2
+                    .slice(before[i])
+                    .some(
+                      (m) =>
+                        m.type === "joined" && joinedRoom?.type === "joined" && m.room === joinedRoom.room,
+                    ),
+              ),
+            );
+      if (other === undefined) throw new Error(`no holder of ${nick} heard of the direct room`);
       const pair = [user, other].sort().join(" ");
       const joined = lastOf(a.slot);
       expect(joined?.type).toBe("joined");
