@@ -11,8 +11,9 @@
  * MIGRATE moves the same way, only with bigger values), then moves the slot to another primary as
  * `redis-cli --cluster reshard` does (IMPORTING, MIGRATING, MIGRATE `batch` keys at a time, then the
  * slot assigned) while one client chats at `rate` messages a second with an id each, sending again
- * whatever is refused. Prints the move's duration, the longest wait from a chat's first send to its
- * ack, the refusals, and checks the room's history holds every acknowledged chat once, in order.
+ * whatever is refused, and a second process delivers the room to a reader. Prints the move's
+ * duration, the longest wait from a chat's first send to its ack and to its delivery on the other
+ * process, the refusals, and checks the room's history holds every acknowledged chat once, in order.
  */
 import { Cluster } from "ioredis";
 import { KeySpace } from "../server/engines/redis/key-space";
@@ -72,14 +73,7 @@ class Writer {
 
   /** Connected once the welcome came. */
   static async join(base: URL, room: string, nick: string): Promise<Writer> {
-    const ws = new WebSocket(connectUrl(base, { room, nick }));
-    await new Promise<void>((resolve, reject) => {
-      ws.addEventListener("message", (e) => {
-        if ((JSON.parse(String(e.data)) as { type: string }).type === "welcome") resolve();
-      });
-      ws.addEventListener("close", () => reject(new Error(`${nick} closed before its welcome`)));
-    });
-    return new Writer(ws);
+    return new Writer(await welcomed(base, room, nick));
   }
 
   close(): void {
@@ -105,6 +99,39 @@ class Writer {
   }
 }
 
+/** Notes when each chat (by text) reached it. */
+class Reader {
+  readonly got = new Map<string, number>();
+
+  private constructor(private readonly ws: WebSocket) {
+    ws.addEventListener("message", (e) => {
+      const m = JSON.parse(String(e.data)) as { type: string; text?: string };
+      if (m.type === "chat" && m.text !== undefined && !this.got.has(m.text))
+        this.got.set(m.text, performance.now());
+    });
+  }
+
+  static async join(base: URL, room: string, nick: string): Promise<Reader> {
+    return new Reader(await welcomed(base, room, nick));
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+/** A v1 connection to `room`, once its welcome came. */
+async function welcomed(base: URL, room: string, nick: string): Promise<WebSocket> {
+  const ws = new WebSocket(connectUrl(base, { room, nick }));
+  await new Promise<void>((resolve, reject) => {
+    ws.addEventListener("message", (e) => {
+      if ((JSON.parse(String(e.data)) as { type: string }).type === "welcome") resolve();
+    });
+    ws.addEventListener("close", () => reject(new Error(`${nick} closed before its welcome`)));
+  });
+  return ws;
+}
+
 /** Fills the partition's slot with `count` keys of 200 bytes, 1,000 a pipeline. */
 async function fill(io: Cluster, prefix: string, count: number): Promise<void> {
   const value = "x".repeat(200);
@@ -119,17 +146,20 @@ const o = parseArgs(process.argv.slice(2));
 const cluster = await RedisCluster.start({ primaries: 3, replicasPerPrimary: 0 });
 const io = new Cluster(cluster.startupNodes);
 let server: ServerProcess | undefined;
+let other: ServerProcess | undefined;
 try {
   server = await spawnServer({ REDIS_CLUSTER: cluster.seedsEnv, RATE_LIMIT: "0" });
+  other = await spawnServer({ REDIS_CLUSTER: cluster.seedsEnv, RATE_LIMIT: "0" });
   const keys = new KeySpace("chat:", 16, true);
   console.log(
-    "| keys in the slot | move (ms) | longest send-to-ack (ms) | median (ms) | refused | acked | history intact |",
+    "| keys in the slot | move (ms) | longest send-to-ack (ms) | median (ms) | longest send-to-delivery on another process (ms) | refused | acked | history intact |",
   );
-  console.log("|---:|---:|---:|---:|---:|---:|---|");
+  console.log("|---:|---:|---:|---:|---:|---:|---:|---|");
   for (const [k, count] of o.keys.entries()) {
     const room = `mig-${k}`;
     const prefix = keys.room(room);
     await fill(io, prefix, count);
+    const reader = await Reader.join(other.url, room, `r${k}`);
     const writer = await Writer.join(server.url, room, `w${k}`);
     writer.start(o.rate);
     await Bun.sleep(500);
@@ -165,13 +195,17 @@ try {
       [...acked].every(([seq, id]) => history[(seq as number) - 1]?.text === id) &&
       new Set(history.map((m) => m.text)).size === history.length;
     const median = waits[Math.floor(waits.length / 2)] ?? 0;
+    const delivered = [...writer.sent].map(([id, s]) => (reader.got.get(id) ?? Number.NaN) - s.first);
+    const longestDelivery = Math.max(...delivered);
     console.log(
-      `| ${count} | ${moveMs.toFixed(0)} | ${(waits.at(-1) ?? 0).toFixed(0)} | ${median.toFixed(1)} | ${writer.refused} | ${acked.size}/${all.length} | ${intact ? "yes" : "NO"} |`,
+      `| ${count} | ${moveMs.toFixed(0)} | ${(waits.at(-1) ?? 0).toFixed(0)} | ${median.toFixed(1)} | ${longestDelivery.toFixed(0)} | ${writer.refused} | ${acked.size}/${all.length} | ${intact ? "yes" : "NO"} |`,
     );
     writer.close();
+    reader.close();
   }
 } finally {
   io.disconnect();
   server?.proc.kill();
+  other?.proc.kill();
   await cluster.stop();
 }
