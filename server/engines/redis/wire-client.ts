@@ -150,16 +150,27 @@ abstract class IoredisWire<T extends Redis | Cluster> implements WireClient {
   ): Promise<[unknown, number]> {
     // One pipeline goes to one node (on a cluster, the node of its keys): WAIT (no key) runs on the
     // node that wrote. On a client of their own, so nothing else sent there waits behind a WAIT.
-    const results = await (await this.waiter.get())
-      .pipeline()
-      .call(command, ...args)
-      .call("WAIT", String(replicas), String(timeoutMs))
-      .exec();
-    if (!results) throw new Error("the pipeline was discarded");
-    const [write, wait] = results;
-    if (write?.[0]) throw write[0];
-    if (wait?.[0]) throw wait[0];
-    return [write?.[1], Number(wait?.[1])];
+    const client = await this.waiter.get();
+    for (let attempt = 1; ; attempt++) {
+      const results = await client
+        .pipeline()
+        .call(command, ...args)
+        .call("WAIT", String(replicas), String(timeoutMs))
+        .exec();
+      if (!results) throw new Error("the pipeline was discarded");
+      const [write, wait] = results;
+      // ioredis follows a redirection in a pipeline only when every command got it, and WAIT never
+      // does: so the write is sent again here, as ioredis would send it alone (a slot migrating:
+      // KeySpace.fence; moved: the slots are read again first).
+      if (write?.[0] && REDIRECTED.test(write[0].message) && attempt < REDIRECTIONS) {
+        if (write[0].message.startsWith("MOVED") && client instanceof Cluster) client.refreshSlotsCache();
+        await new Promise((resolve) => setTimeout(resolve, REDIRECT_DELAY_MS));
+        continue;
+      }
+      if (write?.[0]) throw write[0];
+      if (wait?.[0]) throw wait[0];
+      return [write?.[1], Number(wait?.[1])];
+    }
   }
 
   close(): void {
@@ -173,6 +184,12 @@ abstract class IoredisWire<T extends Redis | Cluster> implements WireClient {
   }
 }
 
+/** A write refused for where its slot is (or is going): it did not run, and may be sent again. */
+const REDIRECTED = /^(ASK|MOVED|TRYAGAIN|CLUSTERDOWN)\b/;
+/** As ClusterWire's ioredis options: 40 tries, 50 ms apart. */
+const REDIRECTIONS = 40;
+const REDIRECT_DELAY_MS = 50;
+
 class ClusterWire extends IoredisWire<Cluster> {
   constructor(seeds: HostPort[], connectTimeout: number) {
     super(
@@ -185,9 +202,9 @@ class ClusterWire extends IoredisWire<Cluster> {
         // by its id, ...).
         retryDelayOnFailover: 200,
         retryDelayOnClusterDown: 200,
-        retryDelayOnTryAgain: 50,
+        retryDelayOnTryAgain: REDIRECT_DELAY_MS,
         retryDelayOnMoved: 0,
-        maxRedirections: 40,
+        maxRedirections: REDIRECTIONS,
         // Replicas and moved slots are learnt without waiting for a MOVED.
         slotsRefreshInterval: 2000,
         slotsRefreshTimeout: Math.max(1000, connectTimeout),
