@@ -1,9 +1,10 @@
 /** Turns a run's results into ratios, target verdicts, sanity problems, terminal tables and RESULTS.md. */
 import type { Plan } from "./config";
-import type { Checked, ClusterResult } from "./scenarios/cluster";
+import type { ClusterResult } from "./scenarios/cluster";
 import { NOISE_CORES } from "./scenarios/common";
 import type { HttpResult } from "./scenarios/http";
 import type { LatencyResult } from "./scenarios/latency";
+import type { Checked } from "./scenarios/measure";
 import type { RedisClusterResult, RedisClusterVariantResult } from "./scenarios/redis-cluster";
 import type { ResumeResult } from "./scenarios/resume";
 import type { ScaleResult } from "./scenarios/scale";

@@ -6,26 +6,21 @@
  * each chat of its room once and in seq order, and the totals that no delivery is missing.
  */
 import type { Plan } from "../config";
-import type { Snapshot } from "../generator/commands";
-import type { ClientSpec } from "../generator/dialects";
 import type { Pool } from "../generator/pool";
-import { CpuMeter, type CpuReading, NPROC } from "../processes";
-import { type RunningRedis, redisServerPath, startRedis } from "../redis";
-import { type RunningTarget, SERVERS, startTarget } from "../servers";
-import { Histogram, median } from "../stats";
+import { redisServerPath, startRedis } from "../redis";
+import { orderFor, type Progress, quietest } from "./common";
+import { type Deployment, spread, withDeployment } from "./deployment";
 import {
-  commonLimit,
-  connectAll,
-  orderFor,
-  type Progress,
-  place,
-  quietest,
-  SATURATED,
-  sleep,
-  startClosedLoop,
-  startOpenLoop,
-  sum,
-} from "./common";
+  type Checked,
+  type CpuSplit,
+  type LatencyFigures,
+  latencyFigures,
+  measureClosedLoop,
+  measureOpenLoop,
+  medianOf,
+  type ThroughputFigures,
+  throughputFigures,
+} from "./measure";
 
 /** `redis-n`: `processes` processes on one Redis; `redis-1`: one process on it; `sqlite-1`: the default. */
 export type ClusterVariant = "redis-n" | "redis-1" | "sqlite-1";
@@ -36,50 +31,12 @@ export function variantLabel(variant: ClusterVariant, processes: number): string
   return variant === "redis-1" ? "1 process + Redis" : "1 process + SQLite";
 }
 
-/** What every client and the totals saw: all zero when every delivery arrived once, in order. */
-export interface Checked {
-  /** Deliveries expected (each chat to every member of its room) minus those received. */
-  missing: number;
-  /** Seqs a client skipped, summed over clients. */
-  seqGaps: number;
-  /** Chats at or below a seq the client had already seen. */
-  seqDupes: number;
-  errors: number;
-  unexpectedCloses: number;
-  firstError: string | undefined;
-}
-
-interface CpuSplit {
-  /** Summed over the server processes. */
-  serverCores: number;
-  /** One figure per server process. */
-  serverCoresEach: number[];
-  redisCores: number;
-  generatorCores: number;
-  otherCores: number;
-  /** Which process sat at >= 0.85 of a core ("server", "redis", "generator"), "cores" when the machine was full. */
-  limit: string;
-}
-
-export interface ClusterThroughputRun extends Checked, CpuSplit {
-  deliveriesPerSec: number;
-  messagesPerSec: number;
-  fanout: number;
-  /** Server CPU per delivery, summed over the server processes, in microseconds. */
-  serverUsPerDelivery: number;
-  /** The same with Redis's CPU added. */
+export interface ClusterThroughputRun extends ThroughputFigures, Checked, CpuSplit {
+  /** Server CPU per delivery with Redis's CPU added, in microseconds. */
   totalUsPerDelivery: number;
 }
 
-export interface ClusterLatencyRun extends Checked, CpuSplit {
-  p50: number;
-  p99: number;
-  p999: number;
-  max: number;
-  samples: number;
-  delivered: number;
-  sendLagMaxMs: number;
-}
+export interface ClusterLatencyRun extends LatencyFigures, Checked, CpuSplit {}
 
 export interface ClusterVariantResult {
   variant: ClusterVariant;
@@ -103,92 +60,6 @@ export interface ClusterResult {
   variants: ClusterVariantResult[];
 }
 
-interface Deployment {
-  variant: ClusterVariant;
-  targets: RunningTarget[];
-  redisPid: number;
-}
-
-async function deploy(variant: ClusterVariant, processes: number, redis: RunningRedis): Promise<Deployment> {
-  const count = variant === "redis-n" ? processes : 1;
-  const env: Record<string, string> = variant === "sqlite-1" ? {} : { REDIS_URL: redis.url };
-  const started = await Promise.allSettled(
-    Array.from({ length: count }, () => startTarget(SERVERS.ours, { env })),
-  );
-  const targets = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
-  const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
-  if (failed) {
-    await Promise.all(targets.map((t) => t.stop()));
-    throw failed.reason;
-  }
-  return { variant, targets, redisPid: redis.pid };
-}
-
-/** Client `i` goes to server process `i % processes`. */
-function spread(d: Deployment, count: number, spec: (i: number) => ClientSpec): ClientSpec[] {
-  return Array.from({ length: count }, (_, i) => ({
-    ...spec(i),
-    port: (d.targets[i % d.targets.length] as RunningTarget).port,
-  }));
-}
-
-async function connect(pool: Pool, d: Deployment, specs: ClientSpec[], timeoutMs: number): Promise<void> {
-  const first = d.targets[0] as RunningTarget;
-  const target = { hostname: first.hostname, port: first.port, dialect: "chat-json" as const };
-  await connectAll(pool, target, place(specs, pool.workers.length), {
-    timeoutMs,
-    what: "clients",
-    checkSeq: true,
-  });
-}
-
-function meterFor(pool: Pool, d: Deployment): CpuMeter {
-  return new CpuMeter([...d.targets.map((t) => t.pid), d.redisPid, ...pool.pids]);
-}
-
-function split(
-  cpu: CpuReading,
-  servers: number,
-): CpuSplit & { serverCpuSeconds: number; redisCpuSeconds: number } {
-  const serverCoresEach = cpu.cores.slice(0, servers);
-  const redisCores = cpu.cores[servers] as number;
-  const generators = cpu.cores.slice(servers + 1);
-  const parts: string[] = [];
-  if (Math.max(0, ...serverCoresEach) >= SATURATED) parts.push("server");
-  if (redisCores >= SATURATED) parts.push("redis");
-  if (Math.max(0, ...generators) >= SATURATED) parts.push("generator");
-  const busy = sum(serverCoresEach, (c) => c) + redisCores + sum(generators, (c) => c) + cpu.otherCores;
-  if (busy >= 0.9 * NPROC) parts.push("cores");
-  return {
-    serverCores: sum(serverCoresEach, (c) => c),
-    serverCoresEach,
-    redisCores,
-    generatorCores: Math.max(...generators),
-    otherCores: cpu.otherCores,
-    limit: parts.length > 0 ? parts.join("+") : "neither",
-    serverCpuSeconds: sum(cpu.cpuSeconds.slice(0, servers), (c) => c),
-    redisCpuSeconds: cpu.cpuSeconds[servers] as number,
-  };
-}
-
-/**
- * Stops sending, waits until nothing is in flight, and compares the totals since connecting: each
- * chat must have reached all `roomSize` members of its room.
- */
-export async function settle(pool: Pool, roomSize: number): Promise<Checked> {
-  await pool.all({ cmd: "stopSending", timeoutMs: 5000 }, 8000);
-  const end = await pool.all<Snapshot>({ cmd: "snapshot", reset: false }, 5000);
-  await pool.all({ cmd: "close", timeoutMs: 3000 }, 5000);
-  return {
-    missing: sum(end, (s) => s.sent) * roomSize - sum(end, (s) => s.deliveries),
-    seqGaps: sum(end, (s) => s.seqGaps),
-    seqDupes: sum(end, (s) => s.seqDupes),
-    errors: sum(end, (s) => s.errors),
-    unexpectedCloses: sum(end, (s) => s.unexpectedCloses),
-    firstError: end.find((s) => s.firstError)?.firstError,
-  };
-}
-
 async function measureThroughput(
   plan: Plan,
   pool: Pool,
@@ -198,31 +69,19 @@ async function measureThroughput(
   const { throughput: cfg, warmupMs, measureMs } = plan.cluster;
   if (cfg.clients % cfg.rooms !== 0) throw new Error("cluster: clients must fill the rooms evenly");
   const specs = spread(d, cfg.clients, (i) => ({ room: `${tag}-${i % cfg.rooms}`, nick: `u${i}` }));
-  await connect(pool, d, specs, 20_000);
-  const perWorker = place(specs, pool.workers.length);
-  await startClosedLoop(pool, perWorker, cfg.window, plan.textLength);
-  await sleep(warmupMs);
-  const meter = meterFor(pool, d);
-  const s0 = await pool.all<Snapshot>({ cmd: "snapshot", reset: true }, 5000);
-  meter.start();
-  await sleep(measureMs);
-  const s1 = await pool.all<Snapshot>({ cmd: "snapshot", reset: true }, 5000);
-  const cpu = split(meter.stop(), d.targets.length);
-  const checked = await settle(pool, cfg.clients / cfg.rooms);
-
-  const seconds = median(s1.map((s, i) => (s.at - (s0[i] as Snapshot).at) / 1000));
-  const deliveries = sum(s1, (s) => s.deliveries) - sum(s0, (s) => s.deliveries);
-  const sent = sum(s1, (s) => s.sent) - sum(s0, (s) => s.sent);
-  const { serverCpuSeconds, redisCpuSeconds, ...cores } = cpu;
+  const w = await measureClosedLoop(
+    pool,
+    d,
+    specs,
+    { window: cfg.window, textLength: plan.textLength },
+    { connectMs: 20_000, warmupMs, measureMs, roomSize: cfg.clients / cfg.rooms },
+  );
   return {
-    deliveriesPerSec: deliveries / seconds,
-    messagesPerSec: sent / seconds,
-    fanout: sent > 0 ? deliveries / sent : 0,
-    serverUsPerDelivery: deliveries > 0 ? (serverCpuSeconds * 1e6) / deliveries : Number.NaN,
+    ...throughputFigures(w),
     totalUsPerDelivery:
-      deliveries > 0 ? ((serverCpuSeconds + redisCpuSeconds) * 1e6) / deliveries : Number.NaN,
-    ...cores,
-    ...checked,
+      w.deliveries > 0 ? ((w.serverCpuSeconds + w.redisCpuSeconds) * 1e6) / w.deliveries : Number.NaN,
+    ...w.cpu,
+    ...w.checked,
   };
 }
 
@@ -233,60 +92,16 @@ async function measureLatency(
   room: string,
 ): Promise<ClusterLatencyRun> {
   const { members, rate, senders, warmupMs, measureMs } = plan.cluster.latency;
-  await connect(
+  // Sender g is member g, so the senders alternate between the processes too.
+  const specs = spread(d, members, (i) => ({ room, nick: `m${i}` }));
+  const w = await measureOpenLoop(
     pool,
     d,
-    spread(d, members, (i) => ({ room, nick: `m${i}` })),
-    30_000,
+    specs,
+    { senders, rate, textLength: plan.textLength },
+    { connectMs: 30_000, warmupMs, measureMs, roomSize: members },
   );
-  // Let the join storm's presence traffic pass before timing anything.
-  await sleep(300);
-  // Sender g is member g, so the senders alternate between the processes too.
-  await startOpenLoop(pool, senders, rate, plan.textLength);
-  await sleep(100 + warmupMs);
-  const meter = meterFor(pool, d);
-  const s0 = await pool.all<Snapshot>({ cmd: "snapshot", reset: true }, 5000);
-  meter.start();
-  await sleep(measureMs);
-  const s1 = await pool.all<Snapshot>({ cmd: "snapshot", reset: true }, 5000);
-  const cpu = split(meter.stop(), d.targets.length);
-  const checked = await settle(pool, members);
-
-  const hist = new Histogram();
-  for (const s of s1) hist.add(s.latency, s.latencyMax * 1000);
-  const seconds = median(s1.map((s, i) => (s.at - (s0[i] as Snapshot).at) / 1000));
-  const deliveries = sum(s1, (s) => s.deliveries) - sum(s0, (s) => s.deliveries);
-  const { serverCpuSeconds: _s, redisCpuSeconds: _r, ...cores } = cpu;
-  return {
-    p50: hist.quantile(0.5),
-    p99: hist.quantile(0.99),
-    p999: hist.quantile(0.999),
-    max: hist.max,
-    samples: hist.count,
-    delivered: deliveries / (rate * members * seconds),
-    sendLagMaxMs: Math.max(...s1.map((s) => s.sendLagMaxMs)),
-    ...cores,
-    ...checked,
-  };
-}
-
-/** Check counters take the worst run; figures the median; per-process cores the median of each. */
-const WORST = new Set(["missing", "seqGaps", "seqDupes", "errors", "unexpectedCloses"]);
-
-export function medianOf<T extends CpuSplit & Checked>(runs: readonly T[]): T {
-  const rows = runs as unknown as Array<Record<string, unknown>>;
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(rows[0] ?? {})) {
-    const all = rows.map((r) => r[key]);
-    if (typeof value === "number") {
-      out[key] = WORST.has(key) ? Math.max(...(all as number[])) : median(all as number[]);
-    } else if (Array.isArray(value)) {
-      out[key] = value.map((_, i) => median(all.map((a) => (a as number[])[i] as number)));
-    } else out[key] = value;
-  }
-  out.limit = commonLimit(runs.map((r) => r.limit));
-  out.firstError = runs.find((r) => r.firstError)?.firstError;
-  return out as unknown as T;
+  return { ...latencyFigures(w, rate, members), ...w.cpu, ...w.checked };
 }
 
 export async function runCluster(plan: Plan, pool: Pool, progress: Progress): Promise<ClusterResult> {
@@ -319,8 +134,10 @@ export async function runCluster(plan: Plan, pool: Pool, progress: Progress): Pr
         const label = variantLabel(variant, c.processes);
         // Each run starts on an empty Redis, as each single server starts on a fresh database.
         await redis.flush();
-        const d = await deploy(variant, c.processes, redis);
-        try {
+        const count = variant === "redis-n" ? c.processes : 1;
+        const env: Record<string, string> = variant === "sqlite-1" ? {} : { REDIS_URL: redis.url };
+        const metered = { pids: [redis.pid], primary: [true] };
+        await withDeployment(count, env, metered, `cluster ${label}, repetition ${rep + 1}`, async (d) => {
           let a = 0;
           const tp = await quietest(plan.attempts, progress, () =>
             measureThroughput(plan, pool, d, `cl${rep}t${a++}`),
@@ -330,14 +147,7 @@ export async function runCluster(plan: Plan, pool: Pool, progress: Progress): Pr
             measureLatency(plan, pool, d, `cl${rep}l${b++}`),
           );
           byVariant.get(variant)?.push({ tp, lat });
-        } catch (err) {
-          const tails = d.targets.map((t, i) => `--- server process ${i + 1} ---\n${t.tail()}`).join("\n");
-          throw new Error(
-            `cluster ${label}, repetition ${rep + 1}: ${err instanceof Error ? err.message : String(err)}\n${tails}`,
-          );
-        } finally {
-          await Promise.all(d.targets.map((t) => t.stop()));
-        }
+        });
         progress(`  ${label} rep ${rep + 1}/${c.reps} done`);
       }
     }

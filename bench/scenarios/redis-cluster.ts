@@ -17,26 +17,21 @@ import { existsSync } from "node:fs";
 import { REDIS_CLI_BIN, RedisCluster } from "../../test/redis/support/redis-cluster";
 import { REDIS_BIN } from "../../test/redis/support/redis-server";
 import type { Plan, RedisClusterConfig, RedisClusterShape } from "../config";
-import type { Snapshot } from "../generator/commands";
-import type { ClientSpec } from "../generator/dialects";
 import type { Pool } from "../generator/pool";
-import { CpuMeter, type CpuReading, NPROC } from "../processes";
 import { type RunningRedis, startRedis } from "../redis";
-import { type RunningTarget, SERVERS, startTarget } from "../servers";
-import { Histogram, median } from "../stats";
-import { type Checked, medianOf, settle } from "./cluster";
+import { orderFor, type Progress, quietest } from "./common";
+import { type Deployment, type RedisPids, spread, withDeployment } from "./deployment";
 import {
-  connectAll,
-  orderFor,
-  type Progress,
-  place,
-  quietest,
-  SATURATED,
-  sleep,
-  startClosedLoop,
-  startOpenLoop,
-  sum,
-} from "./common";
+  type Checked,
+  type CpuSplit,
+  type LatencyFigures,
+  latencyFigures,
+  measureClosedLoop,
+  measureOpenLoop,
+  medianOf,
+  type ThroughputFigures,
+  throughputFigures,
+} from "./measure";
 
 export type RedisClusterVariant = RedisClusterConfig["variants"][number];
 
@@ -56,43 +51,14 @@ export function variantLabel(
   }
 }
 
-interface CpuSplit {
-  /** Summed over the chat processes. */
-  serverCores: number;
-  /** One figure per chat process. */
-  serverCoresEach: number[];
-  /** Summed over every Redis node (primaries and replicas). */
-  redisCores: number;
-  /** Summed over the primaries only (the single Redis is one). */
-  redisPrimaryCores: number;
-  /** The busiest Redis node: one Redis runs its commands on one thread. */
-  redisCoresMax: number;
-  generatorCores: number;
-  otherCores: number;
-  /** Which process sat at >= 0.85 of a core ("server", "redis", "generator"), "cores" when the machine was full. */
-  limit: string;
-}
-
-export interface RedisClusterThroughputRun extends Checked, CpuSplit {
-  deliveriesPerSec: number;
-  messagesPerSec: number;
-  fanout: number;
-  /** Chat processes' CPU per delivery, summed over the processes, in microseconds. */
-  serverUsPerDelivery: number;
+export interface RedisClusterThroughputRun extends ThroughputFigures, Checked, CpuSplit {
   /** Every Redis node's CPU (replicas included) per chat stored, in microseconds. */
   redisUsPerMessage: number;
   /** The primaries' CPU per chat stored: what bounds the writes one primary takes. */
   redisPrimaryUsPerMessage: number;
 }
 
-export interface RedisClusterLatencyRun extends Checked, CpuSplit {
-  p50: number;
-  p99: number;
-  p999: number;
-  max: number;
-  samples: number;
-  delivered: number;
-  sendLagMaxMs: number;
+export interface RedisClusterLatencyRun extends LatencyFigures, Checked, CpuSplit {
   /** Chat processes' CPU per chat at this rate, summed over the processes (few chats share a batch). */
   serverUsPerMessage: number;
   /** Every Redis node's CPU per chat at this rate. */
@@ -131,91 +97,18 @@ export interface RedisClusterResult {
 }
 
 /** Where the Redis side runs: one redis-server or the cluster, with the pids to meter. */
-interface Backend {
+interface Backend extends RedisPids {
   env: Record<string, string>;
-  pids: number[];
-  /** Per pid: true for a primary. */
-  primary: boolean[];
   flush(): Promise<void>;
-}
-
-interface Deployment {
-  targets: RunningTarget[];
-  redisPids: number[];
-  redisPrimary: boolean[];
 }
 
 function processesOf(variant: RedisClusterVariant, c: RedisClusterConfig): number {
   return variant === "cluster" || variant === "cluster-wait" ? c.processes : 1;
 }
 
-async function deploy(count: number, env: Record<string, string>, backend: Backend): Promise<Deployment> {
-  const started = await Promise.allSettled(
-    Array.from({ length: count }, () => startTarget(SERVERS.ours, { env })),
-  );
-  const targets = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
-  const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
-  if (failed) {
-    await Promise.all(targets.map((t) => t.stop()));
-    throw failed.reason;
-  }
-  return { targets, redisPids: backend.pids, redisPrimary: backend.primary };
-}
-
-/** Client `i` goes to server process `i % processes`, in room `tag-(i % rooms)`. */
-function specsFor(d: Deployment, count: number, rooms: number, tag: string, nick: string): ClientSpec[] {
-  return Array.from({ length: count }, (_, i) => ({
-    room: `${tag}-${i % rooms}`,
-    nick: `${nick}${i}`,
-    port: (d.targets[i % d.targets.length] as RunningTarget).port,
-  }));
-}
-
-async function connect(pool: Pool, d: Deployment, specs: ClientSpec[], timeoutMs: number): Promise<void> {
-  const first = d.targets[0] as RunningTarget;
-  const target = { hostname: first.hostname, port: first.port, dialect: "chat-json" as const };
-  await connectAll(pool, target, place(specs, pool.workers.length), {
-    timeoutMs,
-    what: "clients",
-    checkSeq: true,
-  });
-}
-
-function meterFor(pool: Pool, d: Deployment): CpuMeter {
-  return new CpuMeter([...d.targets.map((t) => t.pid), ...d.redisPids, ...pool.pids]);
-}
-
-function split(
-  cpu: CpuReading,
-  d: Deployment,
-): CpuSplit & { serverCpuSeconds: number; redisCpuSeconds: number; redisPrimaryCpuSeconds: number } {
-  const servers = d.targets.length;
-  const nodes = d.redisPids.length;
-  const serverCoresEach = cpu.cores.slice(0, servers);
-  const redisEach = cpu.cores.slice(servers, servers + nodes);
-  const generators = cpu.cores.slice(servers + nodes);
-  const parts: string[] = [];
-  if (Math.max(0, ...serverCoresEach) >= SATURATED) parts.push("server");
-  if (Math.max(0, ...redisEach) >= SATURATED) parts.push("redis");
-  if (Math.max(0, ...generators) >= SATURATED) parts.push("generator");
-  const all = (xs: number[]) => sum(xs, (c) => (Number.isFinite(c) ? c : 0));
-  const primaries = (xs: number[]) => xs.filter((_, i) => d.redisPrimary[i]);
-  const redisCpu = cpu.cpuSeconds.slice(servers, servers + nodes);
-  const busy = all(serverCoresEach) + all(redisEach) + all(generators) + cpu.otherCores;
-  if (busy >= 0.9 * NPROC) parts.push("cores");
-  return {
-    serverCores: all(serverCoresEach),
-    serverCoresEach,
-    redisCores: all(redisEach),
-    redisPrimaryCores: all(primaries(redisEach)),
-    redisCoresMax: Math.max(0, ...redisEach),
-    generatorCores: Math.max(0, ...generators),
-    otherCores: cpu.otherCores,
-    limit: parts.length > 0 ? parts.join("+") : "neither",
-    serverCpuSeconds: all(cpu.cpuSeconds.slice(0, servers)),
-    redisCpuSeconds: all(redisCpu),
-    redisPrimaryCpuSeconds: all(primaries(redisCpu)),
-  };
+/** Client `i` goes to chat process `i % processes`, in room `tag-(i % rooms)`. */
+function specsFor(d: Deployment, count: number, rooms: number, tag: string, nick: string) {
+  return spread(d, count, (i) => ({ room: `${tag}-${i % rooms}`, nick: `${nick}${i}` }));
 }
 
 async function measureThroughput(
@@ -228,31 +121,24 @@ async function measureThroughput(
 ): Promise<RedisClusterThroughputRun> {
   if (shape.clients % shape.rooms !== 0)
     throw new Error(`redis-cluster ${shape.name}: clients must fill the rooms evenly`);
-  const specs = specsFor(d, shape.clients, shape.rooms, tag, "u");
-  await connect(pool, d, specs, 30_000);
-  await startClosedLoop(pool, place(specs, pool.workers.length), shape.window, plan.textLength);
-  await sleep(c.warmupMs);
-  const meter = meterFor(pool, d);
-  const s0 = await pool.all<Snapshot>({ cmd: "snapshot", reset: true }, 5000);
-  meter.start();
-  await sleep(c.measureMs);
-  const s1 = await pool.all<Snapshot>({ cmd: "snapshot", reset: true }, 5000);
-  const cpu = split(meter.stop(), d);
-  const checked = await settle(pool, shape.clients / shape.rooms);
-
-  const seconds = median(s1.map((s, i) => (s.at - (s0[i] as Snapshot).at) / 1000));
-  const deliveries = sum(s1, (s) => s.deliveries) - sum(s0, (s) => s.deliveries);
-  const sent = sum(s1, (s) => s.sent) - sum(s0, (s) => s.sent);
-  const { serverCpuSeconds, redisCpuSeconds, redisPrimaryCpuSeconds, ...cores } = cpu;
+  const w = await measureClosedLoop(
+    pool,
+    d,
+    specsFor(d, shape.clients, shape.rooms, tag, "u"),
+    { window: shape.window, textLength: plan.textLength },
+    {
+      connectMs: 30_000,
+      warmupMs: c.warmupMs,
+      measureMs: c.measureMs,
+      roomSize: shape.clients / shape.rooms,
+    },
+  );
   return {
-    deliveriesPerSec: deliveries / seconds,
-    messagesPerSec: sent / seconds,
-    fanout: sent > 0 ? deliveries / sent : 0,
-    serverUsPerDelivery: deliveries > 0 ? (serverCpuSeconds * 1e6) / deliveries : Number.NaN,
-    redisUsPerMessage: sent > 0 ? (redisCpuSeconds * 1e6) / sent : Number.NaN,
-    redisPrimaryUsPerMessage: sent > 0 ? (redisPrimaryCpuSeconds * 1e6) / sent : Number.NaN,
-    ...cores,
-    ...checked,
+    ...throughputFigures(w),
+    redisUsPerMessage: w.sent > 0 ? (w.redisCpuSeconds * 1e6) / w.sent : Number.NaN,
+    redisPrimaryUsPerMessage: w.sent > 0 ? (w.redisPrimaryCpuSeconds * 1e6) / w.sent : Number.NaN,
+    ...w.cpu,
+    ...w.checked,
   };
 }
 
@@ -267,39 +153,21 @@ async function measureLatency(
   const { members, rooms, rate, senders } = shape.latency;
   if (members % rooms !== 0)
     throw new Error(`redis-cluster ${shape.name}: members must fill the rooms evenly`);
-  await connect(pool, d, specsFor(d, members, rooms, tag, "m"), 30_000);
-  // Let the join storm's presence traffic pass before timing anything.
-  await sleep(300);
-  // Sender g is member g: in room g mod rooms, on process g mod processes.
-  await startOpenLoop(pool, senders, rate, plan.textLength);
-  await sleep(100 + c.latencyWarmupMs);
-  const meter = meterFor(pool, d);
-  const s0 = await pool.all<Snapshot>({ cmd: "snapshot", reset: true }, 5000);
-  meter.start();
-  await sleep(c.latencyMeasureMs);
-  const s1 = await pool.all<Snapshot>({ cmd: "snapshot", reset: true }, 5000);
-  const cpu = split(meter.stop(), d);
   const roomSize = members / rooms;
-  const checked = await settle(pool, roomSize);
-
-  const hist = new Histogram();
-  for (const s of s1) hist.add(s.latency, s.latencyMax * 1000);
-  const seconds = median(s1.map((s, i) => (s.at - (s0[i] as Snapshot).at) / 1000));
-  const deliveries = sum(s1, (s) => s.deliveries) - sum(s0, (s) => s.deliveries);
-  const sent = sum(s1, (s) => s.sent) - sum(s0, (s) => s.sent);
-  const { serverCpuSeconds, redisCpuSeconds, redisPrimaryCpuSeconds: _p, ...cores } = cpu;
+  // Sender g is member g: in room g mod rooms, on process g mod processes.
+  const w = await measureOpenLoop(
+    pool,
+    d,
+    specsFor(d, members, rooms, tag, "m"),
+    { senders, rate, textLength: plan.textLength },
+    { connectMs: 30_000, warmupMs: c.latencyWarmupMs, measureMs: c.latencyMeasureMs, roomSize },
+  );
   return {
-    p50: hist.quantile(0.5),
-    p99: hist.quantile(0.99),
-    p999: hist.quantile(0.999),
-    max: hist.max,
-    samples: hist.count,
-    delivered: deliveries / (rate * roomSize * seconds),
-    sendLagMaxMs: Math.max(...s1.map((s) => s.sendLagMaxMs)),
-    serverUsPerMessage: sent > 0 ? (serverCpuSeconds * 1e6) / sent : Number.NaN,
-    redisUsPerMessage: sent > 0 ? (redisCpuSeconds * 1e6) / sent : Number.NaN,
-    ...cores,
-    ...checked,
+    ...latencyFigures(w, rate, roomSize),
+    serverUsPerMessage: w.sent > 0 ? (w.serverCpuSeconds * 1e6) / w.sent : Number.NaN,
+    redisUsPerMessage: w.sent > 0 ? (w.redisCpuSeconds * 1e6) / w.sent : Number.NaN,
+    ...w.cpu,
+    ...w.checked,
   };
 }
 
@@ -391,8 +259,8 @@ export async function runRedisCluster(
         // Each deployment starts on an empty Redis, as each single server starts on a fresh database.
         await backend.flush();
         const env = { ...backend.env, ...(variant === "cluster-wait" ? { REDIS_MIN_REPLICAS: "1" } : {}) };
-        const d = await deploy(processesOf(variant, c), env, backend);
-        try {
+        const what = `redis-cluster ${label}, repetition ${rep + 1}`;
+        await withDeployment(processesOf(variant, c), env, backend, what, async (d) => {
           for (const [s, shape] of c.shapes.entries()) {
             const slot = runs.get(key(variant, shape.name)) ?? { tp: [], lat: [] };
             runs.set(key(variant, shape.name), slot);
@@ -413,14 +281,7 @@ export async function runRedisCluster(
                 progress(`  --- process ${i + 1} ---\n${t.tail().split("\n").slice(-8).join("\n")}`);
             }
           }
-        } catch (err) {
-          const tails = d.targets.map((t, i) => `--- server process ${i + 1} ---\n${t.tail()}`).join("\n");
-          throw new Error(
-            `redis-cluster ${label}, repetition ${rep + 1}: ${err instanceof Error ? err.message : String(err)}\n${tails}`,
-          );
-        } finally {
-          await Promise.all(d.targets.map((t) => t.stop()));
-        }
+        });
         progress(`  ${label} rep ${rep + 1}/${c.reps} done`);
       }
     }

@@ -13,6 +13,7 @@ import type { ServerProcess } from "../../support/server-process";
 import { connect, type TestClient } from "../../support/test-client";
 import { sleep } from "../../support/timing";
 import { type Of, V2Client, v2Url } from "../../support/v2-client";
+import { type Followed, Following } from "./following";
 import { type ClusterNode, ownsSlot, type RedisCluster } from "./redis-cluster";
 
 /** The key space of the engine on a cluster: the default prefix and 16 partitions. */
@@ -74,95 +75,34 @@ export class Placement {
 /** What a reader saw that the protocol forbids; empty when all was well. */
 export type Problems = string[];
 
-/** What a reader needs of its connection: how it ended, and a way to end it. */
-interface Followed {
-  readonly closed: Promise<number>;
-  readonly closeCode: number | undefined;
-  close(): Promise<unknown>;
-}
-
 /**
- * What both readers do: stay in a room whatever happens, reconnecting (to the next process in turn)
- * when the connection closes, keeping the room as it was shown (seq -> text) and the problems seen.
+ * What both readers keep: the room as it was shown (seq -> text), the problems seen, and the views
+ * started over.
  */
-abstract class FollowingReader<C extends Followed> {
+abstract class FollowingReader<C extends Followed> extends Following<C> {
   readonly view = new Map<number, string>();
   readonly problems: Problems = [];
-  readonly closes: number[] = [];
   /** Views started over (a new epoch, or a room behind what was shown), and why. */
   resets = 0;
   readonly resetWhy: string[] = [];
   epoch: string | undefined;
-  protected client: C | undefined;
-  protected turn = 0;
-  private stopped = false;
-  private running: Promise<void> = Promise.resolve();
+  protected readonly reconnectTries = 300;
 
-  constructor(
-    protected readonly servers: () => ServerProcess[],
-    readonly room: string,
-    readonly nick: string,
-    first = 0,
-  ) {
-    this.turn = first;
+  /** Retrying for a while: a process may refuse connections while Redis is unavailable. */
+  protected override attachFirst(): Promise<void> {
+    return retrying(() => this.attach(), `${this.nick} to connect`);
   }
 
-  /** The connection open now, if any. */
-  get live(): C | undefined {
-    return this.client?.closeCode === undefined ? this.client : undefined;
-  }
-
-  /** Connects (retrying for a while: a process may refuse connections while Redis is unavailable), then follows. */
-  async start(): Promise<void> {
-    await retrying(() => this.attach(), `${this.nick} to connect`);
-    this.running = this.follow();
-  }
-
-  /** Stops following; the view is complete up to what the last connection showed. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.client?.close();
-    await this.running;
-  }
-
-  /** Stops at once, for cleanup after a failure. */
-  halt(): void {
-    this.stopped = true;
-    void this.client?.close();
+  protected gaveUp(): void {
+    this.problems.push(`${this.label} could not reconnect`);
   }
 
   protected get shownUpTo(): number {
     return this.view.size === 0 ? 0 : Math.max(...this.view.keys());
   }
 
-  /** Connects to the next process, setting `client`. */
-  protected abstract attach(): Promise<void>;
-  /** Takes what one connection showed into the view. */
-  protected abstract absorb(client: C): void;
   /** How problems name this reader. */
   protected abstract get label(): string;
-
-  private async follow(): Promise<void> {
-    while (!this.stopped) {
-      const client = this.client as C;
-      const code = await client.closed;
-      this.absorb(client);
-      if (this.stopped) return;
-      this.closes.push(code);
-      for (let tries = 0; !this.stopped; tries++) {
-        try {
-          await this.attach();
-          break;
-        } catch {
-          if (tries > 300) {
-            this.problems.push(`${this.label} could not reconnect`);
-            return;
-          }
-          await sleep(100);
-        }
-      }
-    }
-  }
 }
 
 /**
@@ -189,8 +129,7 @@ export class Reader extends FollowingReader<TestClient> {
   /** Connects; a welcome that starts the room over is taken as such (a fresh view, since=0). */
   protected async attach(): Promise<void> {
     for (;;) {
-      const list = this.servers();
-      const server = list[this.turn++ % list.length] as ServerProcess;
+      const server = this.nextServer();
       // Always with since (0 at first): the whole room, as the rooms here stay under 500 chats.
       const since = this.shownUpTo;
       const client = await connect(server.url, {
@@ -254,8 +193,7 @@ export class SyncReader extends FollowingReader<V2Client> {
   }
 
   protected async attach(): Promise<void> {
-    const list = this.servers();
-    const server = list[this.turn++ % list.length] as ServerProcess;
+    const server = this.nextServer();
     const query: Record<string, string> = this.identity
       ? { identity: this.identity }
       : { nick: this.nick, room: this.room };

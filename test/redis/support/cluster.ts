@@ -2,10 +2,11 @@
 
 import type { ChatMessage } from "../../../protocol";
 import type { RoomCount } from "../../../server/chat/engine";
-import { type ServerProcess, spawnServer } from "../../support/server-process";
+import { spawnServer } from "../../support/server-process";
 import { connect, type TestClient } from "../../support/test-client";
 import { sleep } from "../../support/timing";
 import { usersFrom } from "../../support/user-list";
+import { Following } from "./following";
 import type { RedisProcess } from "./redis-server";
 
 /** Presence expiry the cluster tests run with: a killed process's users leave within about this. */
@@ -68,64 +69,24 @@ export function userList(client: TestClient): string[] {
  * next process that answers) with `resume` and `since`. `seqs` is every chat seq it was shown, in
  * order, welcome histories included: gapless and strictly increasing unless something was lost.
  */
-export class Follower {
+export class Follower extends Following<TestClient> {
   readonly seqs: number[] = [];
-  readonly closes: number[] = [];
-  private client: TestClient | undefined;
+  protected readonly reconnectTries = 200;
   private token: string | undefined;
-  private stopped = false;
-  private turn = 0;
-  private running: Promise<void> = Promise.resolve();
-
-  constructor(
-    private readonly servers: () => ServerProcess[],
-    readonly room: string,
-    readonly nick: string,
-  ) {}
 
   /** The newest seq shown so far, the open connection included. */
   get lastSeq(): number {
-    const live = this.client?.closeCode === undefined ? this.client : undefined;
+    const live = this.live;
     return live?.chats(this.room).at(-1)?.seq ?? live?.welcome.history.at(-1)?.seq ?? this.seqs.at(-1) ?? 0;
   }
 
-  async start(): Promise<void> {
-    await this.attach();
-    this.running = this.follow();
+  protected gaveUp(): void {
+    throw new Error(`${this.nick} could not reconnect`);
   }
 
-  /** Stops following; returns the seqs seen. */
-  async stop(): Promise<number[]> {
-    this.stopped = true;
-    await this.client?.close();
-    await this.running;
-    return this.seqs;
-  }
-
-  private async follow(): Promise<void> {
-    while (!this.stopped) {
-      const client = this.client as TestClient;
-      const code = await client.closed;
-      this.absorb(client);
-      if (this.stopped) return;
-      this.closes.push(code);
-      for (let tries = 0; !this.stopped; tries++) {
-        try {
-          await this.attach();
-          break;
-        } catch {
-          if (tries > 200) throw new Error(`${this.nick} could not reconnect`);
-          await sleep(100);
-        }
-      }
-    }
-  }
-
-  private async attach(): Promise<void> {
-    const list = this.servers();
-    const server = list[this.turn++ % list.length] as ServerProcess;
+  protected async attach(): Promise<void> {
     const since = this.seqs.at(-1);
-    const client = await connect(server.url, {
+    const client = await connect(this.nextServer().url, {
       room: this.room,
       nick: this.nick,
       ...(since === undefined ? {} : { since }),
@@ -137,7 +98,7 @@ export class Follower {
   }
 
   /** Appends what one connection showed: its welcome history, then its live chats. */
-  private absorb(client: TestClient): void {
+  protected absorb(client: TestClient): void {
     for (const m of client.welcome.history) this.seqs.push(m.seq);
     for (const m of client.chats(this.room)) this.seqs.push(m.seq);
   }

@@ -23,14 +23,11 @@
  *   65535 or taken for a port picked from the ephemeral range.
  */
 
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { RedisClient, type Subprocess } from "bun";
-import { freePort, REDIS_BIN, redisAvailable } from "./redis-server";
+import { existsSync } from "node:fs";
+import { RedisClient } from "bun";
+import { freePort, HOST, RedisProcess, redisAvailable } from "./redis-server";
 
 export const REDIS_CLI_BIN = process.env.REDIS_CLI_BIN ?? "/usr/bin/redis-cli";
-export const HOST = "127.0.0.1";
 export const SLOTS = 16384;
 
 /** True when the cluster tests can run (redis-server and redis-cli); throws under CI where skipping is not allowed. */
@@ -161,112 +158,34 @@ export function slotCount(node: ClusterNode): number {
   return node.slots.reduce((sum, [start, end]) => sum + end - start + 1, 0);
 }
 
-/** One redis-server of the cluster: its process, ports and directory. */
-class NodeProcess {
-  private proc: Subprocess | undefined;
-  readonly dir = mkdtempSync(join(tmpdir(), "chat-redis-cluster-"));
-
-  constructor(
-    readonly port: number,
-    private readonly busPort: number,
-    private readonly options: Required<
-      Omit<ClusterOptions, "primaries" | "replicasPerPrimary" | "timeoutMs">
-    >,
-  ) {}
-
-  get alive(): boolean {
-    return this.proc !== undefined;
-  }
-
-  get address(): string {
-    return `${HOST}:${this.port}`;
-  }
-
-  /** (Re)starts the server with its nodes.conf (a restarted node rejoins as what the cluster says it is). */
-  async start(): Promise<void> {
-    const args = [
-      REDIS_BIN,
-      "--port",
-      String(this.port),
-      "--bind",
-      HOST,
-      "--dir",
-      this.dir,
-      "--logfile",
-      "redis.log",
-      "--save",
-      "",
-      "--appendonly",
-      this.options.appendonly ? "yes" : "no",
-      "--appendfsync",
-      "always",
+/**
+ * A cluster node: a redis-server with the settings of the file's comment and its own bus port. Its
+ * nodes.conf stays in its directory, so a restarted node rejoins as what the cluster says it is.
+ */
+function clusterNode(port: number, busPort: number, options: NodeOptions): RedisProcess {
+  return new RedisProcess(port, {
+    appendonly: options.appendonly,
+    dirPrefix: "chat-redis-cluster-",
+    extra: [
       "--cluster-enabled",
       "yes",
       "--cluster-config-file",
       "nodes.conf",
       "--cluster-port",
-      String(this.busPort),
+      String(busPort),
       "--cluster-node-timeout",
-      String(this.options.nodeTimeoutMs),
+      String(options.nodeTimeoutMs),
       "--cluster-require-full-coverage",
-      this.options.requireFullCoverage ? "yes" : "no",
+      options.requireFullCoverage ? "yes" : "no",
       "--cluster-replica-validity-factor",
       "0",
       "--repl-diskless-sync-delay",
       "0",
-    ];
-    this.proc = Bun.spawn(args, { stdout: "ignore", stderr: "pipe" });
-    const proc = this.proc;
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      try {
-        if ((await nodeCommand(this.port, "PING")) === "PONG") return;
-      } catch {
-        // not listening yet
-      }
-      if (proc.exitCode !== null || Date.now() > deadline) {
-        const stderr = proc.exitCode !== null ? await new Response(proc.stderr as ReadableStream).text() : "";
-        this.proc = undefined;
-        proc.kill(9);
-        throw new Error(
-          `redis-server did not answer on port ${this.port} (exit ${proc.exitCode})\n${stderr}${this.logTail()}`,
-        );
-      }
-      await Bun.sleep(25);
-    }
-  }
-
-  async kill(): Promise<void> {
-    const proc = this.proc;
-    this.proc = undefined;
-    if (!proc) return;
-    proc.kill(9);
-    await proc.exited;
-  }
-
-  killNow(): void {
-    this.proc?.kill(9);
-  }
-
-  pause(): void {
-    this.proc?.kill("SIGSTOP");
-  }
-
-  unpause(): void {
-    this.proc?.kill("SIGCONT");
-  }
-
-  logTail(lines = 15): string {
-    const file = join(this.dir, "redis.log");
-    if (!existsSync(file)) return "";
-    const tail = readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
-    return `--- ${this.address} redis.log (last ${lines} lines) ---\n${tail}\n`;
-  }
-
-  remove(): void {
-    rmSync(this.dir, { recursive: true, force: true });
-  }
+    ],
+  });
 }
+
+type NodeOptions = Required<Omit<ClusterOptions, "primaries" | "replicasPerPrimary" | "timeoutMs">>;
 
 /** Every cluster started and not stopped, killed if the test process exits without `stop()`. */
 const running = new Set<RedisCluster>();
@@ -276,7 +195,7 @@ process.on("exit", () => {
 
 export class RedisCluster {
   private constructor(
-    private readonly processes: NodeProcess[],
+    private readonly processes: RedisProcess[],
     private readonly timeoutMs: number,
   ) {}
 
@@ -287,19 +206,18 @@ export class RedisCluster {
     if (primaries < 3) throw new Error("redis-cli --cluster create needs at least 3 primaries");
     const count = primaries * (1 + replicas);
     const ports = await distinctFreePorts(count * 2);
-    const nodeOptions = {
+    const nodeOptions: NodeOptions = {
       appendonly: options.appendonly ?? false,
       nodeTimeoutMs: options.nodeTimeoutMs ?? 1000,
       requireFullCoverage: options.requireFullCoverage ?? false,
     };
-    const processes = Array.from(
-      { length: count },
-      (_, i) => new NodeProcess(ports[i] as number, ports[count + i] as number, nodeOptions),
+    const processes = Array.from({ length: count }, (_, i) =>
+      clusterNode(ports[i] as number, ports[count + i] as number, nodeOptions),
     );
     const cluster = new RedisCluster(processes, options.timeoutMs ?? 30_000);
     running.add(cluster);
     try {
-      await Promise.all(processes.map((p) => p.start()));
+      await Promise.all(processes.map((p) => p.resume()));
       await cluster.redisCli(
         [
           "--cluster",
@@ -421,7 +339,7 @@ export class RedisCluster {
 
   /** Restarts a killed node with its nodes.conf; a former primary comes back as a replica of its successor. */
   async restart(port: number): Promise<ClusterNode> {
-    await this.process(port).start();
+    await this.process(port).resume();
     await this.settle(`the restart of ${HOST}:${port}`, (nodes) => {
       const node = nodes.find((n) => n.port === port);
       return node && !node.failing ? null : `${HOST}:${port} is not back in the cluster`;
@@ -595,9 +513,7 @@ export class RedisCluster {
   /** Kills every node and removes their directories. */
   async stop(): Promise<void> {
     running.delete(this);
-    for (const p of this.processes) p.unpause();
-    await Promise.all(this.processes.map((p) => p.kill()));
-    for (const p of this.processes) p.remove();
+    await Promise.all(this.processes.map((p) => p.stop()));
   }
 
   /** SIGKILLs every node synchronously (the exit hook's last resort). */
@@ -608,7 +524,7 @@ export class RedisCluster {
     }
   }
 
-  private process(port: number): NodeProcess {
+  private process(port: number): RedisProcess {
     const p = this.processes.find((candidate) => candidate.port === port);
     if (!p) throw new Error(`no node of this cluster on port ${port}`);
     return p;

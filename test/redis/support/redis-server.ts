@@ -1,16 +1,18 @@
 /**
- * A private redis-server per test file: a free port on loopback, a temporary directory, killed after.
+ * A private redis-server per test file: a free port on loopback, a temporary directory, killed after;
+ * each node of redis-cluster.ts's clusters runs as one too.
  * Without /usr/bin/redis-server the Redis tests are skipped with a message, unless CI is set.
  */
 
 import { afterAll, beforeAll } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RedisClient, type Subprocess } from "bun";
 
 export const REDIS_BIN = process.env.REDIS_SERVER_BIN ?? "/usr/bin/redis-server";
+export const HOST = "127.0.0.1";
 
 /** True when the tests can run; logs why not, and throws under CI where skipping is not allowed. */
 export function redisAvailable(): boolean {
@@ -25,7 +27,7 @@ export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
+    srv.listen(0, HOST, () => {
       const address = srv.address();
       const port = typeof address === "object" && address ? address.port : 0;
       srv.close(() => resolve(port));
@@ -33,48 +35,86 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** How a redis-server is run; a cluster node's settings (redis-cluster.ts) come as `extra`. */
+export interface RedisSettings {
+  /** `appendonly yes` with `appendfsync always`: every acknowledged write is durable. */
+  appendonly?: boolean;
+  /** More arguments, after the common ones. */
+  extra?: string[];
+  /** The temporary directory's prefix. */
+  dirPrefix?: string;
+}
+
+/**
+ * One redis-server on a loopback port, in a temporary directory of its own (its data and redis.log):
+ * a test file's private Redis, and each node of a test cluster.
+ */
 export class RedisProcess {
   private proc: Subprocess | undefined;
-  readonly dir = mkdtempSync(join(tmpdir(), "chat-redis-"));
+  readonly dir: string;
 
-  private constructor(
+  constructor(
     readonly port: number,
-    private readonly appendonly: boolean,
-  ) {}
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    private readonly settings: RedisSettings = {},
+  ) {
+    this.dir = mkdtempSync(join(tmpdir(), settings.dirPrefix ?? "chat-redis-"));
   }
 
-  /** Starts redis-server; `appendonly` with `appendfsync always` makes every acked write durable. */
-  static async start(options: { appendonly?: boolean } = {}): Promise<RedisProcess> {
-    const redis = new RedisProcess(await freePort(), options.appendonly ?? false);
+  get url(): string {
+    return `redis://${HOST}:${this.port}`;
+  }
+
+  /** `host:port`. */
+  get address(): string {
+    return `${HOST}:${this.port}`;
+  }
+
+  get alive(): boolean {
+    return this.proc !== undefined;
+  }
+
+  /** Starts redis-server on a free port. */
+  static async start(settings: RedisSettings = {}): Promise<RedisProcess> {
+    const redis = new RedisProcess(await freePort(), settings);
     await redis.resume();
     return redis;
   }
 
-  /** (Re)starts the server on the same port and directory, and waits until it answers. */
+  /**
+   * (Re)starts the server on the same port and directory, and waits until it answers; one that exits
+   * or stays silent is killed, with its stderr and log's tail in the error.
+   */
   async resume(): Promise<void> {
     const args = [
       REDIS_BIN,
       "--port",
       String(this.port),
       "--bind",
-      "127.0.0.1",
+      HOST,
+      "--dir",
+      this.dir,
+      "--logfile",
+      "redis.log",
       "--save",
       "",
       "--appendonly",
-      this.appendonly ? "yes" : "no",
+      this.settings.appendonly ? "yes" : "no",
       "--appendfsync",
       "always",
-      "--dir",
-      this.dir,
+      ...(this.settings.extra ?? []),
     ];
-    this.proc = Bun.spawn(args, { stdout: "ignore", stderr: "ignore" });
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      if (await this.pings()) return;
-      if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${this.port}`);
+    const proc = Bun.spawn(args, { stdout: "ignore", stderr: "pipe" });
+    this.proc = proc;
+    const deadline = Date.now() + 10_000;
+    while (!(await this.pings())) {
+      if (proc.exitCode !== null || Date.now() > deadline) {
+        const stderr = proc.exitCode !== null ? await new Response(proc.stderr as ReadableStream).text() : "";
+        this.proc = undefined;
+        proc.kill(9);
+        throw new Error(
+          `redis-server did not answer on port ${this.port} (exit ${proc.exitCode})\n${stderr}${this.logTail()}`,
+        );
+      }
       await Bun.sleep(20);
     }
   }
@@ -86,6 +126,11 @@ export class RedisProcess {
     if (!proc) return;
     proc.kill(9);
     await proc.exited;
+  }
+
+  /** SIGKILL without waiting (an exit hook's last resort). */
+  killNow(): void {
+    this.proc?.kill(9);
   }
 
   /**
@@ -100,10 +145,18 @@ export class RedisProcess {
     this.proc?.kill("SIGCONT");
   }
 
+  /** Kills the server and removes its directory. */
   async stop(): Promise<void> {
     this.unpause();
     await this.kill();
     rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  logTail(lines = 15): string {
+    const file = join(this.dir, "redis.log");
+    if (!existsSync(file)) return "";
+    const tail = readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+    return `--- ${this.address} redis.log (last ${lines} lines) ---\n${tail}\n`;
   }
 
   private async pings(): Promise<boolean> {
