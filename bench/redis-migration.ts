@@ -17,8 +17,8 @@
  */
 import { Cluster } from "ioredis";
 import { KeySpace } from "../server/engines/redis/key-space";
-import { RedisCluster } from "../test/redis/support/redis-cluster";
 import { allMessages } from "../test/redis/support/cluster";
+import { RedisCluster } from "../test/redis/support/redis-cluster";
 import { type ServerProcess, spawnServer } from "../test/support/server-process";
 import { connectUrl } from "../test/support/test-client";
 

@@ -342,7 +342,11 @@ export class RedisCluster {
     await this.process(port).resume();
     await this.settle(`the restart of ${HOST}:${port}`, (nodes) => {
       const node = nodes.find((n) => n.port === port);
-      return node && !node.failing ? null : `${HOST}:${port} is not back in the cluster`;
+      if (!node || node.failing) return `${HOST}:${port} is not back in the cluster`;
+      // A primary whose replica took over comes back as a primary of no slots, and turns into a
+      // replica only once it has heard of the failover.
+      if (node.role === "primary" && node.slots.length === 0) return `${HOST}:${port} is not a replica yet`;
+      return null;
     });
     return this.node(port);
   }
