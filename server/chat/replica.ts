@@ -92,24 +92,37 @@ export class Replica<C = unknown> {
   }
 
   applyPresence(e: PresenceEvent, userId?: string): void {
+    const gone: string[] = [];
+    let come: string | undefined;
+    const drop = (key: string) => {
+      const nick = this.users.get(key);
+      if (nick === undefined) return;
+      gone.push(nick);
+      this.users.delete(key);
+    };
     if (e.event === "join") {
       const key = nickKey(e.nick);
+      drop(key);
       this.users.set(key, e.nick);
+      come = e.nick;
       if (userId !== undefined) this.owners.set(key, userId);
     } else if (e.event === "leave") {
       const key = nickKey(e.nick);
-      this.users.delete(key);
+      drop(key);
       this.owners.delete(key);
     } else {
       const from = nickKey(e.from);
       const to = nickKey(e.nick);
       const owner = this.owners.get(from);
-      this.users.delete(from);
+      drop(from);
       this.owners.delete(from);
+      drop(to);
       this.users.set(to, e.nick);
+      come = e.nick;
       if (owner !== undefined) this.owners.set(to, owner);
     }
-    this.sorted = null;
+    // A join storm changes the list at every welcome: a sort each time was most of a join's cost.
+    if (this.sorted) this.sorted = resorted(this.sorted, gone, come);
   }
 
   /** The user holding `nick` here: a userId, "" for a v1 connection, undefined when nobody does. */
@@ -187,4 +200,34 @@ export class Replica<C = unknown> {
     this.onLoad = [];
     for (const fn of fns) fn(err);
   }
+}
+
+/**
+ * `list` (in compareNicks order) without the names `gone` and with `come`, as a new array (callers may
+ * hold the old one): a binary search each, not a sort.
+ */
+export function resorted(
+  list: readonly string[],
+  gone: readonly string[],
+  come: string | undefined,
+): string[] {
+  const out = list.slice();
+  for (const nick of gone) {
+    const i = lowerBound(out, nick);
+    if (out[i] === nick) out.splice(i, 1);
+  }
+  if (come !== undefined) out.splice(lowerBound(out, come), 0, come);
+  return out;
+}
+
+/** The first index whose name does not sort before `nick`. */
+function lowerBound(list: readonly string[], nick: string): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareNicks(list[mid] as string, nick) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

@@ -366,6 +366,20 @@ export function userStoreContract(
         expect(await u.banned(id("r"), { nickKey: id("eve") }, now)).toBeUndefined();
       });
 
+      it("lifts one of a room's bans and leaves the others in force", async () => {
+        const now = Date.now();
+        const kept: Ban = { userId: id("kim"), nickKey: id("kim"), until: null, by: "A" };
+        await u.ban(id("two"), { userId: id("lee"), nickKey: id("lee"), until: null, by: "A" });
+        await u.ban(id("two"), kept);
+        expect(await u.unban(id("two"), id("lee"))).toBe(true);
+        expect(await u.banned(id("two"), { userId: id("lee"), nickKey: id("lee") }, now)).toBeUndefined();
+        expect(await u.banned(id("two"), { nickKey: id("kim") }, now)).toStrictEqual(kept);
+        expect(await u.unban(id("two"), id("kim"))).toBe(true);
+        expect(await u.banned(id("two"), { userId: id("kim"), nickKey: id("kim") }, now)).toBeUndefined();
+        await u.ban(id("two"), kept);
+        expect(await u.banned(id("two"), { userId: id("kim") }, now)).toStrictEqual(kept);
+      });
+
       it("replaces a ban of the same user, and lifts it: true once, false after and for no ban", async () => {
         const now = Date.now();
         await u.ban(id("r"), {
