@@ -1,4 +1,5 @@
 /** What a setting is, and the kinds of value: each reads a variable's text strictly and writes a value back as text. */
+import { existsSync } from "node:fs";
 
 /** A text the kind does not accept; the loader turns it into a ConfigError naming the variable. */
 export class BadValue extends Error {}
@@ -69,6 +70,22 @@ export const secret: Kind<string | undefined> = {
     if (text.length < 16) throw new BadValue("use at least 16 characters");
     return text;
   },
+  format: (value) => value ?? "",
+  untrimmed: true,
+};
+
+/** A file that must be there to be read (a CA certificate): a typo is refused at start, not at first use. */
+export const existingFile: Kind<string | undefined> = {
+  parse(text) {
+    if (!existsSync(text)) throw new BadValue(`no file at "${text}"`);
+    return text;
+  },
+  format: (value) => value ?? "",
+};
+
+/** A credential of someone else's service (a Redis password): taken as given, of any length. */
+export const credential: Kind<string | undefined> = {
+  parse: (text) => text,
   format: (value) => value ?? "",
   untrimmed: true,
 };

@@ -2,7 +2,9 @@
 import { LIMITS } from "../protocol";
 import {
   addresses,
+  credential,
   decimal,
+  existingFile,
   type HostPort,
   hostPorts,
   integer,
@@ -23,6 +25,12 @@ export interface Config {
   redisUrl: string | undefined;
   /** Seed nodes of a Redis Cluster; empty when there is none. */
   redisCluster: HostPort[];
+  /** Credentials and TLS of the cluster's nodes. */
+  redisClusterUsername: string | undefined;
+  redisClusterPassword: string | undefined;
+  redisClusterTls: "off" | "on";
+  /** A PEM file of the CA that signed the nodes' certificates (else the system's). */
+  redisClusterTlsCa: string | undefined;
   /** Replicas that must hold a write before it is acked. */
   redisMinReplicas: number;
   /** Hash-tag partitions of the rooms in Redis; 0: 16 on a cluster, 1 on one Redis. */
@@ -110,6 +118,33 @@ export const SETTINGS: Settings = {
     default: [],
     meaning: "comma-separated `host:port` seed nodes of a Redis Cluster (instead of `REDIS_URL`)",
     shown: "unset",
+  },
+  redisClusterUsername: {
+    env: "REDIS_CLUSTER_USERNAME",
+    ...credential,
+    default: undefined,
+    meaning: "ACL user the processes log in to `REDIS_CLUSTER`'s nodes as",
+    shown: "unset: Redis's `default` user",
+  },
+  redisClusterPassword: {
+    env: "REDIS_CLUSTER_PASSWORD",
+    ...credential,
+    default: undefined,
+    meaning: "password of `REDIS_CLUSTER`'s nodes (their `requirepass`, or the ACL user's)",
+    shown: "unset: none",
+  },
+  redisClusterTls: {
+    env: "REDIS_CLUSTER_TLS",
+    ...oneOf(["off", "on"]),
+    default: "off",
+    meaning: "`on`: connect to `REDIS_CLUSTER`'s nodes over TLS (their `tls-cluster yes` ports)",
+  },
+  redisClusterTlsCa: {
+    env: "REDIS_CLUSTER_TLS_CA",
+    ...existingFile,
+    default: undefined,
+    meaning: "PEM file of the CA that signed the nodes' certificates, with `REDIS_CLUSTER_TLS=on`",
+    shown: "unset: the system's CAs",
   },
   redisCommandTimeoutMs: {
     env: "REDIS_COMMAND_TIMEOUT_MS",

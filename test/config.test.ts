@@ -268,6 +268,8 @@ describe("the settings of the spec's v2 Running table", () => {
       ["REDIS_CLUSTER", "a:1,,b:2"],
       ["REDIS_CLUSTER", "a b:1"],
       ["REDIS_CLUSTER", "::1:7000"],
+      ["REDIS_CLUSTER_TLS", "yes"],
+      ["REDIS_CLUSTER_TLS_CA", "/no/such/ca.pem"],
       ["REDIS_MIN_REPLICAS", "17"],
       ["REDIS_MIN_REPLICAS", "-1"],
       ["MAX_ROOMS_PER_USER", "0"],
@@ -300,6 +302,24 @@ describe("the settings of the spec's v2 Running table", () => {
     expect(configError({ TRUSTED_PROXIES: "fd00::/129" }).message).toBe(
       'TRUSTED_PROXIES: "fd00::/129": the prefix of an IPv6 CIDR is 0..128',
     );
+  });
+
+  it("takes the cluster's login as given (spaces and commas are part of a password)", () => {
+    expect(
+      loadConfig({
+        REDIS_CLUSTER: "redis-1:7000",
+        REDIS_CLUSTER_USERNAME: "chat",
+        REDIS_CLUSTER_PASSWORD: " a, b ",
+        REDIS_CLUSTER_TLS: "on",
+        REDIS_CLUSTER_TLS_CA: import.meta.path,
+      }),
+    ).toMatchObject({
+      redisClusterUsername: "chat",
+      redisClusterPassword: " a, b ",
+      redisClusterTls: "on",
+      redisClusterTlsCa: import.meta.path,
+    });
+    expect(loadConfig({}).redisClusterTls).toBe("off");
   });
 
   it("refuses REDIS_URL and REDIS_CLUSTER together", () => {

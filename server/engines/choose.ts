@@ -1,5 +1,5 @@
 /** The one place the engine is chosen from configuration: Redis with REDIS_URL, else SQLite (or memory). */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Connection } from "../chat/connection";
 import type { Engine } from "../chat/engine";
@@ -28,6 +28,14 @@ export function createEngine(config: Config, deps: EngineDeps): Engine<Connectio
     return new RedisEngine<Connection>({
       url: config.redisUrl,
       cluster: config.redisCluster,
+      clusterLogin: {
+        username: config.redisClusterUsername,
+        password: config.redisClusterPassword,
+        tls:
+          config.redisClusterTls === "on"
+            ? { ca: config.redisClusterTlsCa && readFileSync(config.redisClusterTlsCa, "utf8") }
+            : undefined,
+      },
       partitions: config.redisPartitions || undefined,
       minReplicas: config.redisMinReplicas,
       prefix: deps.redisPrefix,

@@ -46,13 +46,14 @@ import { clusterRooms } from "./room-list";
 import { type ClaimReply, RoomScripts, type UserClaimReply } from "./room-scripts";
 import { StreamFollower } from "./stream-follower";
 import { BLOCK_MS } from "./stream-reader";
-import type { HostPort, RedisTarget } from "./wire-client";
+import type { ClusterLogin, HostPort, RedisTarget } from "./wire-client";
 
 export interface RedisEngineOptions {
   /** One Redis... */
   url?: string | undefined;
-  /** ...or the seed nodes of a Redis Cluster. */
+  /** ...or the seed nodes of a Redis Cluster, and how to log in to its nodes. */
   cluster?: HostPort[] | undefined;
+  clusterLogin?: ClusterLogin | undefined;
   /**
    * Hash-tag partitions the rooms are spread over (key-space.ts): 16 by default on a cluster; on one
    * Redis 1 (the plain layout), unless more are asked for.
@@ -93,12 +94,21 @@ const CANDIDATES = 16;
 /** Thrown at start when Redis cannot be reached; server.ts reports it as a configuration error. */
 export class RedisUnreachable extends Error {
   override name = "RedisUnreachable";
+
+  constructor(
+    message: string,
+    /** The setting that named what could not be reached: REDIS_URL or REDIS_CLUSTER. */
+    readonly setting: "REDIS_URL" | "REDIS_CLUSTER",
+  ) {
+    super(message);
+  }
 }
 
 export class RedisEngine<C extends EngineConn> implements Engine<C> {
   /** This process in Redis: its heartbeat key and the owner field of its users. */
   readonly procId = randomToken(9);
   private readonly maxSessionsPerClient: number | undefined;
+  private readonly onCluster: boolean;
   readonly ready: Promise<void>;
   private sink!: EngineSink<C>;
   private readonly link: RedisLink;
@@ -121,8 +131,11 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
 
   constructor(o: RedisEngineOptions) {
     const target: RedisTarget =
-      o.cluster && o.cluster.length > 0 ? { cluster: o.cluster } : { url: o.url ?? "redis://127.0.0.1:6379" };
+      o.cluster && o.cluster.length > 0
+        ? { cluster: o.cluster, login: o.clusterLogin }
+        : { url: o.url ?? "redis://127.0.0.1:6379" };
     const onCluster = "cluster" in target;
+    this.onCluster = onCluster;
     const partitions = o.partitions ?? (onCluster ? DEFAULT_CLUSTER_PARTITIONS : 1);
     this.keys = new KeySpace(o.prefix ?? "chat:", partitions, onCluster || partitions > 1);
     this.log = o.log ?? silentLogger;
@@ -510,7 +523,10 @@ export class RedisEngine<C extends EngineConn> implements Engine<C> {
     try {
       await this.link.connect();
     } catch (err) {
-      throw new RedisUnreachable(`cannot reach Redis: ${describeError(err).error}`);
+      throw new RedisUnreachable(
+        `cannot reach Redis: ${describeError(err).error}`,
+        this.onCluster ? "REDIS_CLUSTER" : "REDIS_URL",
+      );
     }
     await this.presence.beat();
     await this.users.listen(this.follower);

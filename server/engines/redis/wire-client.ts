@@ -13,8 +13,16 @@ export interface HostPort {
   port: number;
 }
 
+/** How to log in to a cluster's nodes (one Redis takes them in its URL). */
+export interface ClusterLogin {
+  username?: string | undefined;
+  password?: string | undefined;
+  /** TLS to every node; `ca`: the PEM of the CA that signed their certificates (else the system's). */
+  tls?: { ca?: string | undefined } | undefined;
+}
+
 /** One Redis (`url`) or the seed nodes of a Redis Cluster. */
-export type RedisTarget = { url: string } | { cluster: HostPort[] };
+export type RedisTarget = { url: string } | { cluster: HostPort[]; login?: ClusterLogin | undefined };
 
 export interface WireClient {
   connect(): Promise<void>;
@@ -35,7 +43,7 @@ export interface WireClient {
 }
 
 export function wireClient(target: RedisTarget, connectTimeoutMs: number): WireClient {
-  if (!("url" in target)) return new ClusterWire(target.cluster, connectTimeoutMs);
+  if (!("url" in target)) return new ClusterWire(target.cluster, connectTimeoutMs, target.login ?? {});
   const onBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
   return onBun ? new BunWire(target.url, connectTimeoutMs) : new IoWire(target.url, connectTimeoutMs);
 }
@@ -191,7 +199,7 @@ const REDIRECTIONS = 40;
 const REDIRECT_DELAY_MS = 50;
 
 class ClusterWire extends IoredisWire<Cluster> {
-  constructor(seeds: HostPort[], connectTimeout: number) {
+  constructor(seeds: HostPort[], connectTimeout: number, login: ClusterLogin) {
     super(
       new Cluster(seeds, {
         lazyConnect: true,
@@ -215,6 +223,9 @@ class ClusterWire extends IoredisWire<Cluster> {
           connectTimeout,
           offlineQueue: false,
           maxRetriesPerRequest: 0,
+          username: login.username,
+          password: login.password,
+          tls: login.tls && (login.tls.ca === undefined ? {} : { ca: login.tls.ca }),
         },
       }),
     );

@@ -43,6 +43,10 @@ export interface RedisSettings {
   extra?: string[];
   /** The temporary directory's prefix. */
   dirPrefix?: string;
+  /** `requirepass` (and `masterauth`): clients log in with it. */
+  password?: string;
+  /** A TLS port besides the plain one, with these PEM files (the plain port stays for the harness). */
+  tls?: { port: number; cert: string; key: string; ca: string };
 }
 
 /**
@@ -61,7 +65,9 @@ export class RedisProcess {
   }
 
   get url(): string {
-    return `redis://${HOST}:${this.port}`;
+    const login =
+      this.settings.password === undefined ? "" : `:${encodeURIComponent(this.settings.password)}@`;
+    return `redis://${login}${HOST}:${this.port}`;
   }
 
   /** `host:port`. */
@@ -101,6 +107,23 @@ export class RedisProcess {
       this.settings.appendonly ? "yes" : "no",
       "--appendfsync",
       "always",
+      ...(this.settings.password === undefined
+        ? []
+        : ["--requirepass", this.settings.password, "--masterauth", this.settings.password]),
+      ...(this.settings.tls === undefined
+        ? []
+        : [
+            "--tls-port",
+            String(this.settings.tls.port),
+            "--tls-cert-file",
+            this.settings.tls.cert,
+            "--tls-key-file",
+            this.settings.tls.key,
+            "--tls-ca-cert-file",
+            this.settings.tls.ca,
+            "--tls-auth-clients",
+            "no",
+          ]),
       ...(this.settings.extra ?? []),
     ];
     const proc = Bun.spawn(args, { stdout: "ignore", stderr: "pipe" });
