@@ -103,6 +103,6 @@ if (import.meta.main) {
   await serveMain({
     start: (config) => startServer(config),
     explain: (err) =>
-      err instanceof RedisUnreachable ? `configuration error: REDIS_URL: ${err.message}` : undefined,
+      err instanceof RedisUnreachable ? `configuration error: ${err.setting}: ${err.message}` : undefined,
   });
 }
