@@ -11,7 +11,6 @@ import {
 import { answerCommandLine } from "./server/cli";
 import type { Config } from "./server/config";
 import { createEngine } from "./server/engines/choose";
-import { RedisUnreachable } from "./server/engines/redis/redis-engine";
 import { refuse } from "./server/http";
 import { browserPage } from "./server/page";
 import { serveMain } from "./server/serve-main";
@@ -100,9 +99,5 @@ export function startServer(config: Config, options: StartOptions | Logger = {})
 if (import.meta.main) {
   // --help, --version, or a flag no setting has: answered before anything starts.
   answerCommandLine(process.argv.slice(2), Bun.isStandaloneExecutable ? process.execPath : "bun server.ts");
-  await serveMain({
-    start: (config) => startServer(config),
-    explain: (err) =>
-      err instanceof RedisUnreachable ? `configuration error: ${err.setting}: ${err.message}` : undefined,
-  });
+  await serveMain({ start: (config) => startServer(config) });
 }

@@ -6,12 +6,18 @@
 import { describeError } from "./chat/log";
 import type { RunningChatServer } from "./chat-server";
 import { type Config, ConfigError, loadConfig } from "./config";
+import { RedisUnreachable } from "./engines/redis/redis-engine";
 
 export interface MainOptions {
-  /** Starts the server; throws (ConfigError, a port in use) when it cannot. */
+  /** Starts the server; throws (ConfigError, Redis unreachable, a port in use) when it cannot. */
   start(config: Config): RunningChatServer;
-  /** A message for errors of the entry's own (Redis unreachable), else undefined. */
-  explain?(err: unknown): string | undefined;
+}
+
+/** What a failed start says: the setting at fault, when there is one. */
+function explain(err: unknown): unknown {
+  if (err instanceof ConfigError) return `configuration error: ${err.message}`;
+  if (err instanceof RedisUnreachable) return `configuration error: ${err.setting}: ${err.message}`;
+  return err;
 }
 
 /** Runs a server until SIGINT or SIGTERM; exits 1 with a message when it cannot start. */
@@ -42,9 +48,7 @@ export async function serveMain(options: MainOptions): Promise<void> {
     // Several processes over Redis: say "listening" only once this one is registered there.
     await running.ready;
   } catch (err) {
-    const explained = options.explain?.(err);
-    if (explained !== undefined) console.error(explained);
-    else console.error(err instanceof ConfigError ? `configuration error: ${err.message}` : err);
+    console.error(explain(err));
     process.exit(1);
   }
   console.log(`listening on ${running.url.origin}`);

@@ -81,6 +81,8 @@ describe("the Deno entry", () => {
       { PORT: "abc" },
       { RATE_LIMIT: "-1" },
       { DB_SYNC: "sometimes" },
+      // A cluster no node of which answers: the setting is named, on both.
+      { REDIS_CLUSTER: "127.0.0.1:1" },
     ];
     for (const env of bad) {
       const [onDeno, onBun] = await Promise.all([runToEnd(deno(), env), runToEnd(bun(), env)]);
