@@ -94,8 +94,10 @@ describe("bench --smoke", () => {
         for (const v of rc.variants) {
           for (const s of v.shapes) {
             expect(s.throughput.median.deliveriesPerSec).toBeGreaterThan(0);
-            // Deliveries over sends in one short window: in-flight chats at its edges move it a little.
-            expect(Math.abs(s.throughput.median.fanout / (s.clients / s.rooms) - 1)).toBeLessThan(0.15);
+            // Deliveries over sends in one short window: the sends at its start are delivered in it only
+            // if the rate held, and 9 processes on 2 cores under other load moved it 16% once (CI). This
+            // only catches a window measured wrong; the counts below check every delivery exactly.
+            expect(Math.abs(s.throughput.median.fanout / (s.clients / s.rooms) - 1)).toBeLessThan(0.3);
             expect(s.fanout.median.samples).toBeGreaterThan(0);
             for (const m of [s.throughput.median, s.fanout.median]) {
               expect([m.missing, m.seqGaps, m.seqDupes, m.errors, m.unexpectedCloses]).toEqual([
