@@ -3,7 +3,7 @@ import type { Plan } from "../config";
 import type { Snapshot } from "../generator/commands";
 import type { Pool } from "../generator/pool";
 import type { RunningTarget, ServerName } from "../servers";
-import { Histogram, median } from "../stats";
+import { median } from "../stats";
 import {
   commonLimit,
   connectAll,
@@ -18,6 +18,7 @@ import {
   sum,
   targetOf,
 } from "./common";
+import { latencyFigures } from "./measure";
 
 export interface LatencyRun {
   /** Microseconds from the sender's write to each member's read. */
@@ -68,22 +69,14 @@ async function measureLatency(
   await pool.all({ cmd: "stopSending", timeoutMs: 3000 }, 5000);
   await pool.all({ cmd: "close", timeoutMs: 3000 }, 5000);
 
-  const hist = new Histogram();
-  for (const s of s1) hist.add(s.latency, s.latencyMax * 1000);
   const seconds = median(s1.map((s, i) => (s.at - (s0[i] as Snapshot).at) / 1000));
   const deliveries = sum(s1, (s) => s.deliveries) - sum(s0, (s) => s.deliveries);
   const generatorCores = cpu.cores.slice(1);
   return {
-    p50: hist.quantile(0.5),
-    p99: hist.quantile(0.99),
-    p999: hist.quantile(0.999),
-    max: hist.max,
-    samples: hist.count,
-    delivered: deliveries / (rate * members * seconds),
+    ...latencyFigures({ end: s1, deliveries, seconds }, rate, members),
     serverCores: cpu.cores[0] as number,
     generatorCores: Math.max(...generatorCores),
     otherCores: cpu.otherCores,
-    sendLagMaxMs: Math.max(...s1.map((s) => s.sendLagMaxMs)),
     limit: limitedBy(cpu.cores[0] as number, generatorCores),
   } satisfies LatencyRun;
 }

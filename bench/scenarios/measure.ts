@@ -186,8 +186,15 @@ export interface LatencyFigures {
   sendLagMaxMs: number;
 }
 
-/** Fan-out latency of an open loop of `rate` chats a second, each to `roomSize` members. */
-export function latencyFigures(w: Measured, rate: number, roomSize: number): LatencyFigures {
+/**
+ * Fan-out latency of an open loop of `rate` chats a second, each to `roomSize` members, from the
+ * workers' snapshots at the window's end (scenario 2 measures its window itself).
+ */
+export function latencyFigures(
+  w: Pick<Measured, "end" | "deliveries" | "seconds">,
+  rate: number,
+  roomSize: number,
+): LatencyFigures {
   const hist = new Histogram();
   for (const s of w.end) hist.add(s.latency, s.latencyMax * 1000);
   return {
