@@ -91,7 +91,7 @@ const DEFAULT_CLUSTER_PARTITIONS = 16;
 /** Nickname variants tried per claim script. */
 const CANDIDATES = 16;
 
-/** Thrown at start when Redis cannot be reached; server.ts reports it as a configuration error. */
+/** Thrown at start when Redis cannot be reached; serve-main.ts reports it as a configuration error. */
 export class RedisUnreachable extends Error {
   override name = "RedisUnreachable";
 
